@@ -1,0 +1,23 @@
+"""cnn-widgets: Jupyter widgets that show what a convolutional neural network has learned.
+
+>>> import cnn_widgets as cw
+>>> model = cw.load_model("fashion-cnn")
+>>> model.layers[0].name
+'block1_conv1'
+"""
+from .images import SAMPLE_NAMES, load_image, sample_image
+from .models import MODEL_NAMES, LayerInfo, Model, WeightsUnavailableError, best_device, load_model
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MODEL_NAMES",
+    "SAMPLE_NAMES",
+    "LayerInfo",
+    "Model",
+    "WeightsUnavailableError",
+    "best_device",
+    "load_image",
+    "load_model",
+    "sample_image",
+]

@@ -1,0 +1,12 @@
+"""The headless engine: plain functions on tensors that compute everything the
+widgets show. Nothing here knows that a browser exists.
+
+>>> import cnn_widgets as cw
+>>> from cnn_widgets import engine
+>>> engine.filter_weights(cw.load_model("fashion-cnn"), "block1_conv1").shape
+torch.Size([32, 1, 3, 3])
+"""
+from .activations import channel_stats, clear_cache, feature_maps, sort_channels
+from .weights import filter_weights
+
+__all__ = ["channel_stats", "clear_cache", "feature_maps", "filter_weights", "sort_channels"]

@@ -1,0 +1,139 @@
+"""The one place that guarantees a user's model comes back exactly as it was.
+
+Every engine function runs inside :func:`preserved`. On the way out, whether
+the call returned or raised, the module has again the same train/eval mode per
+submodule, the same ``requires_grad`` flags, the same ``.grad`` tensors, the
+same registered hooks, the same buffer values and the same device, and its
+parameters were never written. The engine turns parameter gradients off for
+the duration, so backward passes to the input neither fill ``.grad`` nor pay
+for weight gradients.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import torch
+from torch import nn
+
+# Hook dictionaries an nn.Module keeps; anything the engine registers lands in one
+# of these, and whatever is there on exit that was not there on entry is removed.
+_HOOK_DICTS = (
+    "_forward_hooks",
+    "_forward_hooks_with_kwargs",
+    "_forward_hooks_always_called",
+    "_forward_pre_hooks",
+    "_forward_pre_hooks_with_kwargs",
+    "_backward_hooks",
+    "_backward_pre_hooks",
+)
+
+
+@dataclass
+class _Snapshot:
+    training: dict[nn.Module, bool] = field(default_factory=dict)
+    hooks: dict[tuple[nn.Module, str], dict] = field(default_factory=dict)
+    requires_grad: dict[nn.Parameter, bool] = field(default_factory=dict)
+    grads: dict[nn.Parameter, torch.Tensor | None] = field(default_factory=dict)
+    param_versions: dict[nn.Parameter, tuple[int, torch.device]] = field(default_factory=dict)
+    buffers: dict[tuple[nn.Module, str], tuple[torch.Tensor, int, torch.Tensor]] = field(default_factory=dict)
+    full_hooks: dict[nn.Module, object] = field(default_factory=dict)
+
+
+def _take(module: nn.Module) -> _Snapshot:
+    snap = _Snapshot()
+    for sub in module.modules():
+        snap.training[sub] = sub.training
+        snap.full_hooks[sub] = getattr(sub, "_is_full_backward_hook", None)
+        for name in _HOOK_DICTS:
+            hooks = getattr(sub, name, None)
+            if hooks is not None:
+                snap.hooks[(sub, name)] = dict(hooks)
+        for name, buffer in sub.named_buffers(recurse=False):
+            if buffer is not None:
+                snap.buffers[(sub, name)] = (buffer, buffer._version, buffer.detach().clone())
+    for param in module.parameters():
+        snap.requires_grad[param] = param.requires_grad
+        snap.grads[param] = param.grad
+        snap.param_versions[param] = (param._version, param.device)
+    return snap
+
+
+def _restore(module: nn.Module, snap: _Snapshot) -> None:
+    for param, (version, device) in snap.param_versions.items():
+        if param.device != device:
+            param.data = param.data.to(device)
+        elif param._version != version:  # pragma: no cover - would be an engine bug
+            raise RuntimeError(
+                "cnn-widgets internal error: a parameter of the model was modified in place; "
+                "please report this with the call that caused it"
+            )
+    for param, flag in snap.requires_grad.items():
+        param.requires_grad_(flag)
+    for param, grad in snap.grads.items():
+        param.grad = grad
+    with torch.no_grad():
+        for (sub, name), (buffer, version, saved) in snap.buffers.items():
+            # A move to the compute device replaced the dict entry, not the tensor.
+            sub._buffers[name] = buffer
+            if buffer._version != version:
+                buffer.copy_(saved)
+    for (sub, name), hooks in snap.hooks.items():
+        current = getattr(sub, name)
+        for key in list(current.keys()):
+            if key not in hooks:
+                del current[key]
+        for key, hook in hooks.items():
+            current[key] = hook
+    for sub, flag in snap.full_hooks.items():
+        if flag is not None or hasattr(sub, "_is_full_backward_hook"):
+            sub._is_full_backward_hook = flag
+    for sub, flag in snap.training.items():
+        sub.training = flag
+
+
+@contextlib.contextmanager
+def preserved(module: nn.Module, device: torch.device | None = None) -> Iterator[nn.Module]:
+    """Run a block with ``module`` in eval mode, parameter gradients off, on ``device``;
+    then put everything back, even if the block raised.
+
+    >>> import torch
+    >>> net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3)).train()
+    >>> with preserved(net) as m:
+    ...     m.training
+    False
+    >>> net.training
+    True
+    """
+    snap = _take(module)
+    try:
+        module.eval()
+        for param in module.parameters():
+            param.requires_grad_(False)
+        if device is not None:
+            _move(module, device)
+        yield module
+    finally:
+        _restore(module, snap)
+
+
+def _move(module: nn.Module, device: torch.device) -> None:
+    """Move parameters and buffers to ``device`` without replacing the Parameter objects."""
+    with torch.no_grad():
+        for param in module.parameters():
+            if param.device != device:
+                param.data = param.data.to(device)
+        for sub in module.modules():
+            for name, buffer in list(sub._buffers.items()):
+                if buffer is not None and buffer.device != device:
+                    sub._buffers[name] = buffer.to(device)
+
+
+def model_device(module: nn.Module) -> torch.device:
+    """The device of a module's first parameter or buffer (CPU for a module with neither)."""
+    for tensor in module.parameters():
+        return tensor.device
+    for tensor in module.buffers():
+        return tensor.device
+    return torch.device("cpu")

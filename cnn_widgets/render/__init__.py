@@ -1,0 +1,39 @@
+"""Tensors to pictures: normalization, colormaps, grids, overlays and PNG/WebP/JPEG/GIF encoding.
+
+Pure NumPy and Pillow; torch tensors are accepted as inputs but torch is never
+needed. Nothing here knows about widgets or the engine.
+
+>>> import numpy as np
+>>> from cnn_widgets import render
+>>> maps = np.random.default_rng(0).normal(size=(16, 8, 8))
+>>> picture = render.grid(render.colorize(render.normalize(maps), "viridis"), scale=4)
+>>> render.encode_png(picture)[:4]
+b'\\x89PNG'
+"""
+from cnn_widgets.render.colormaps import COLORMAPS, colorize, colormap_lut
+from cnn_widgets.render.encode import IMAGE_FORMATS, encode, encode_gif, encode_png, save_png
+from cnn_widgets.render.grids import grid, grid_layout, tile_scale, upscale
+from cnn_widgets.render.images import overlay, to_uint8_image
+from cnn_widgets.render.normalize import NORMALIZATIONS, normalize
+from cnn_widgets.render.weights import WEIGHT_VIEWS, weight_tiles
+
+__all__ = [
+    "COLORMAPS",
+    "IMAGE_FORMATS",
+    "NORMALIZATIONS",
+    "WEIGHT_VIEWS",
+    "colorize",
+    "colormap_lut",
+    "encode",
+    "encode_gif",
+    "encode_png",
+    "grid",
+    "grid_layout",
+    "normalize",
+    "overlay",
+    "save_png",
+    "tile_scale",
+    "to_uint8_image",
+    "upscale",
+    "weight_tiles",
+]
