@@ -7,10 +7,13 @@
 """
 from .images import SAMPLE_NAMES, load_image, sample_image
 from .models import MODEL_NAMES, LayerInfo, Model, WeightsUnavailableError, best_device, load_model
+from .widgets import FeatureMaps, FilterWeights
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "FeatureMaps",
+    "FilterWeights",
     "MODEL_NAMES",
     "SAMPLE_NAMES",
     "LayerInfo",

@@ -1,1 +1,79 @@
-// shared helpers
+// Shared helpers for every cnn-widgets frontend module. Python prepends this
+// file to each widget's module (anywidget loads one module per widget), so
+// nothing here is exported and nothing is fetched from the network.
+
+/** Create an element: h("div", {class: "x", onclick: f}, [children]). */
+function h(tag, attrs = {}, children = []) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null) continue;
+    if (key.startsWith("on") && typeof value === "function") node.addEventListener(key.slice(2), value);
+    else if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else node.setAttribute(key, value);
+  }
+  for (const child of [].concat(children)) if (child) node.append(child);
+  return node;
+}
+
+/** Binary image trait (DataView or ArrayBuffer) to an object URL; the previous URL is revoked. */
+function imageURL(data, previous, mime = "image/png") {
+  if (previous) URL.revokeObjectURL(previous);
+  if (!data || data.byteLength === 0) return "";
+  const bytes = data instanceof DataView ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data);
+  return URL.createObjectURL(new Blob([bytes], { type: mime }));
+}
+
+/** Keep an <img> showing a bytes trait; returns a function that releases the URL. */
+function bindImage(model, trait, img, onPainted) {
+  let url = "";
+  const update = () => {
+    url = imageURL(model.get(trait), url);
+    if (!url) { img.removeAttribute("src"); return; }
+    img.src = url;
+    if (onPainted) img.decode().then(() => requestAnimationFrame(() => onPainted())).catch(() => {});
+  };
+  model.on(`change:${trait}`, update);
+  update();
+  return () => { model.off(`change:${trait}`, update); if (url) URL.revokeObjectURL(url); };
+}
+
+/** A labelled <select> bound to a string trait, with options from another trait. */
+function choiceControl(model, label, trait, optionsTrait, format = (x) => x) {
+  const select = h("select", { "data-trait": trait, title: label });
+  const fill = () => {
+    select.replaceChildren(...model.get(optionsTrait).map((option) => {
+      const value = typeof option === "object" ? option.name : option;
+      return h("option", { value, text: typeof option === "object" ? format(option) : format(value) });
+    }));
+    select.value = model.get(trait);
+  };
+  select.addEventListener("change", () => { model.set(trait, select.value); model.save_changes(); });
+  const sync = () => { select.value = model.get(trait); };
+  model.on(`change:${optionsTrait}`, fill);
+  model.on(`change:${trait}`, sync);
+  fill();
+  const node = h("label", { class: "cw-control" }, [h("span", { text: label }), select]);
+  node.cleanup = () => { model.off(`change:${optionsTrait}`, fill); model.off(`change:${trait}`, sync); };
+  return node;
+}
+
+/** Call fn at most once per `ms`, always with the latest arguments (trailing edge). */
+function throttle(fn, ms) {
+  let timer = null, latest = null;
+  return (...args) => {
+    latest = args;
+    if (timer) return;
+    timer = setTimeout(() => { timer = null; fn(...latest); }, ms);
+  };
+}
+
+/** The error line every widget shows: readable text, never a stack trace. */
+function errorLine(model) {
+  const node = h("div", { class: "cw-error", role: "alert" });
+  const update = () => { node.textContent = model.get("error"); node.hidden = !model.get("error"); };
+  model.on("change:error", update);
+  update();
+  node.cleanup = () => model.off("change:error", update);
+  return node;
+}

@@ -1,0 +1,142 @@
+"""FeatureMaps: every channel of a conv layer for one image, from one forward pass."""
+from __future__ import annotations
+
+import numpy as np
+import traitlets
+
+from .. import engine, render
+from ..engine.activations import STATISTICS
+from ..images import SAMPLE_NAMES, load_image, sample_image
+from .base import frontend_module, stylesheet
+from .tile_viewer import TileViewer, enlarge
+
+SORT_CHOICES = ("index",) + STATISTICS
+MAX_UPLOAD_BYTES = 20_000_000
+
+
+class FeatureMaps(TileViewer):
+    """Activations of every filter of a layer for an image; click a tile to enlarge it.
+
+    ``image`` is anything :func:`cnn_widgets.load_image` takes, or a sample name;
+    by default a shipped sample that suits the model.
+
+    >>> import cnn_widgets as cw
+    >>> widget = cw.FeatureMaps(cw.load_model("fashion-cnn"), cw.sample_image("sneaker"), layer="block1_conv2")
+    >>> widget.filter_count, len(widget.tile_order)
+    (32, 32)
+    """
+
+    _esm = frontend_module("tile_viewer.js", "feature_maps.js")
+    _css = stylesheet()
+
+    sort_by = traitlets.Unicode("index").tag(sync=True)
+    sort_options = traitlets.List(list(SORT_CHOICES)).tag(sync=True)
+    sample = traitlets.Unicode("").tag(sync=True)  # the shipped sample shown, "" for the user's own image
+    sample_options = traitlets.List(list(SAMPLE_NAMES)).tag(sync=True)
+    image_png = traitlets.Bytes(b"").tag(sync=True)
+    image_name = traitlets.Unicode("").tag(sync=True)
+
+    _GRID_TRAITS = ("layer", "normalization", "colormap", "sort_by", "image_name")
+
+    def __init__(self, model, image=None, layer=None, **kwargs) -> None:
+        self._picture = None
+        self._inputs = None
+        self._image_version = 0
+        self._start_image = image
+        super().__init__(model, layer=layer, **kwargs)
+        self.observe(self._on_sample, names=["sample"])
+        self.on_msg(self._on_message)
+
+    # -- the image ------------------------------------------------------------------
+    @property
+    def image(self):
+        """The PIL image being looked at."""
+        self._ensure_image()
+        return self._picture
+
+    def set_image(self, image, name: str | None = None) -> None:
+        """Look at another image (anything :func:`cnn_widgets.load_image` takes, or a sample name)."""
+        if isinstance(image, str) and image in SAMPLE_NAMES:
+            name, picture = image, sample_image(image)
+        else:
+            picture = load_image(image)
+        inputs = self.model.preprocess(picture)  # fails here, before anything shown changes
+        self._picture, self._inputs = picture, inputs
+        self._image_version += 1
+        label = name or f"image {self._image_version}"
+        shown = render.to_uint8_image(self.model.deprocess(inputs)[0].cpu())
+        with self.hold_sync():
+            self.image_png = render.encode_png(enlarge(shown, 128))
+            self.sample = name if name in SAMPLE_NAMES else ""
+            self.image_name = f"{label}#{self._image_version}"
+
+    def _prepare(self) -> None:
+        self._ensure_image()
+
+    def _ensure_image(self) -> None:
+        if self._inputs is None:
+            image = self._start_image
+            if image is None:
+                image = "sneaker" if self.model.input_size[0] == 1 else "cat"
+            self.set_image(image)
+
+    def _on_sample(self, change) -> None:
+        if change["new"] and not self.image_name.startswith(change["new"] + "#"):
+            self._show_errors(self.set_image, change["new"], change["new"])
+
+    def _on_message(self, _widget, content, buffers) -> None:
+        if not isinstance(content, dict) or content.get("type") != "upload":
+            return
+        def upload():
+            if not buffers:
+                raise ValueError("the upload arrived empty")
+            data = bytes(buffers[0])
+            if len(data) > MAX_UPLOAD_BYTES:
+                raise ValueError(f"the file is {len(data) / 1e6:.0f} MB; images up to {MAX_UPLOAD_BYTES / 1e6:.0f} MB are accepted")
+            self.set_image(data, str(content.get("name") or "upload"))
+        self._show_errors(upload)
+
+    # -- maps -------------------------------------------------------------------------
+    def maps(self, layer=None):
+        """The layer's feature maps (C, H, W) for the current image (cached; one forward pass for all layers)."""
+        self._ensure_image()
+        name = self.model.layer(layer or self.layer).name
+        return engine.feature_maps(self.model, self._inputs, layers=None)[name]
+
+    def _order(self, maps) -> list[int]:
+        if self.sort_by == "index":
+            return list(range(maps.shape[0]))
+        return engine.sort_channels(maps, by=self.sort_by)
+
+    def _normalized(self, maps) -> np.ndarray:
+        """Display values of the whole layer, kept until the layer, image or mode changes."""
+        key = (self.layer, self.normalization, self.image_name)
+        if getattr(self, "_values_key", None) != key:
+            self._values, self._values_key = render.normalize(maps, mode=self.normalization), key
+        return self._values
+
+    def _grid_tiles(self):
+        maps = self.maps()
+        order = self._order(maps)
+        values = self._normalized(maps)
+        tiles = render.colorize(values[order], self.colormap)
+        stats = engine.channel_stats(maps)
+        titles = [
+            f"filter {i} · mean {stats['mean'][i]:.3g} · max {stats['max'][i]:.3g} · {100 * stats['positive'][i]:.0f}% positive"
+            for i in order
+        ]
+        return tiles, titles, order
+
+    def _enlarged(self, filter_index: int):
+        maps = self.maps()
+        values = self._normalized(maps)
+        picture = enlarge(render.colorize(values[filter_index], self.colormap))
+        stats = engine.channel_stats(maps[filter_index : filter_index + 1])
+        caption = (
+            f"filter {filter_index} of {maps.shape[0]} · {maps.shape[1]}x{maps.shape[2]} · "
+            f"mean {stats['mean'][0]:.3g} · max {stats['max'][0]:.3g} · {100 * stats['positive'][0]:.0f}% positive"
+        )
+        return picture, caption
+
+    def _title(self) -> str:
+        return super()._title() + f" · {self.image_name.split('#')[0]}"

@@ -1,0 +1,179 @@
+"""The grid-of-tiles view that FilterWeights and FeatureMaps share: a layer
+dropdown, a filter slider, a grid where every tile is a filter, an enlarged
+view of the selected one, and normalization and colormap pickers.
+
+Subclasses define ``_grid_tiles()`` -> (tiles (N, h, w, 3) uint8, tooltip per
+tile, filter index per tile) and ``_enlarged(filter_index)`` -> (picture,
+caption); this class keeps the traits in sync, caches what was
+drawn, and turns failures into the widget's error line.
+"""
+from __future__ import annotations
+
+import numpy as np
+import traitlets
+
+from .. import render
+from .._choices import invalid_choice
+from ..models import Model, as_model
+from .base import BaseWidget
+
+GRID_WIDTH = 720  # pixels the grid aims to fill, whatever the number of tiles
+MIN_TILE, MAX_TILE = 12, 96
+ENLARGED = 256  # the enlarged view is at least this many pixels on its longer side
+
+
+class TileViewer(BaseWidget):
+    layer = traitlets.Unicode("").tag(sync=True)
+    layer_options = traitlets.List().tag(sync=True)
+    filter_index = traitlets.Int(0).tag(sync=True)
+    filter_count = traitlets.Int(0).tag(sync=True)
+    normalization = traitlets.Unicode("tile").tag(sync=True)
+    normalization_options = traitlets.List(list(render.NORMALIZATIONS[:2])).tag(sync=True)
+    colormap = traitlets.Unicode("viridis").tag(sync=True)
+    colormap_options = traitlets.List(list(render.COLORMAPS)).tag(sync=True)
+    title = traitlets.Unicode("").tag(sync=True)
+
+    grid_png = traitlets.Bytes(b"").tag(sync=True)
+    grid_layout = traitlets.Dict().tag(sync=True)
+    tile_order = traitlets.List().tag(sync=True)  # filter index at each grid position
+    tile_titles = traitlets.List().tag(sync=True)  # tooltip text at each grid position
+    tile_png = traitlets.Bytes(b"").tag(sync=True)
+    tile_caption = traitlets.Unicode("").tag(sync=True)
+
+    _GRID_TRAITS = ("layer", "normalization", "colormap")
+
+    def __init__(self, model, layer=None, **kwargs) -> None:
+        self.model: Model = as_model(model)
+        info = self.model.layer(layer if layer is not None else 0)
+        options = [
+            {"name": l.name, "path": l.path, "channels": l.out_channels, "shape": list(l.output_shape or ())}
+            for l in self.model.layers
+        ]
+        self._grid_cache: dict[tuple, tuple] = {}
+        super().__init__(layer=info.name, layer_options=options, filter_count=info.out_channels, **kwargs)
+        self._prepare()
+        self._redraw_grid()
+        self.observe(self._on_grid_change, names=list(self._GRID_TRAITS))
+        self.observe(self._on_filter_change, names=["filter_index"])
+
+    # -- validation: bad values from Python raise with the valid choices ----------
+    @traitlets.validate("layer")
+    def _check_layer(self, proposal):
+        try:
+            return self.model.layer(proposal["value"]).name
+        except ValueError as error:
+            raise traitlets.TraitError(str(error)) from None
+
+    @traitlets.validate("filter_index")
+    def _check_filter(self, proposal):
+        value = proposal["value"]
+        count = self.model.layer(self.layer).out_channels if self.layer else 0
+        if count and not 0 <= value < count:
+            raise traitlets.TraitError(f"filter_index {value} is out of range for layer {self.layer} (valid: 0-{count - 1})")
+        return value
+
+    @traitlets.validate("normalization")
+    def _check_normalization(self, proposal):
+        return self._check_choice("normalization", proposal["value"], self.normalization_options)
+
+    @traitlets.validate("colormap")
+    def _check_colormap(self, proposal):
+        return self._check_choice("colormap", proposal["value"], self.colormap_options)
+
+    @staticmethod
+    def _check_choice(what, value, options):
+        if value not in options:
+            raise traitlets.TraitError(str(invalid_choice(what, value, options)))
+        return value
+
+    def _prepare(self) -> None:
+        """Load what the first drawing needs (subclasses: an image, say)."""
+
+    # -- drawing --------------------------------------------------------------------
+    def _on_grid_change(self, change) -> None:
+        if change["name"] == "layer":
+            count = self.model.layer(self.layer).out_channels
+            self.filter_count = count
+            if self.filter_index >= count:
+                self.filter_index = count - 1
+        self._redraw_grid()
+
+    def _on_filter_change(self, _change) -> None:
+        self._show_errors(self._draw_enlarged)
+
+    def _grid_key(self) -> tuple:
+        return tuple(getattr(self, name) for name in self._GRID_TRAITS)
+
+    def _redraw_grid(self) -> None:
+        self._show_errors(self._draw_grid)
+
+    def _draw_grid(self) -> None:
+        key = self._grid_key()
+        if key not in self._grid_cache:
+            tiles, titles, order = self._grid_tiles()
+            picture, layout = self._stitch(tiles, self._columns())
+            self._grid_cache[key] = (render.encode_png(picture), layout, titles, order, picture)
+        png, layout, titles, order, _ = self._grid_cache[key]
+        self.title = self._title()
+        with self.hold_sync():
+            self.grid_png, self.grid_layout, self.tile_titles, self.tile_order = png, layout, titles, order
+            self._draw_enlarged()
+
+    def _draw_enlarged(self) -> None:
+        picture, caption = self._enlarged(self.filter_index)
+        self._enlarged_picture = picture
+        self.tile_png = render.encode_png(picture)
+        self.tile_caption = caption
+
+    def _columns(self) -> int | None:
+        """Columns of the grid; None for a square-ish grid."""
+        return None
+
+    @staticmethod
+    def _stitch(tiles: np.ndarray, columns: int | None = None) -> tuple[np.ndarray, dict]:
+        """Tiles (N, h, w, 3) to a grid about GRID_WIDTH wide; tiles are resized to fit."""
+        count, height, width = tiles.shape[:3]
+        columns = columns or int(np.ceil(np.sqrt(count)))
+        target = int(np.clip(GRID_WIDTH // columns - 1, MIN_TILE, MAX_TILE))
+        if max(height, width) > target:
+            tiles = shrink(tiles, target)
+            scale = 1
+        else:
+            scale = max(1, target // max(height, width))
+        layout = render.grid_layout(count, tiles.shape[1], tiles.shape[2], columns=columns, padding=1, scale=scale)
+        return render.grid(tiles, columns=columns, padding=1, scale=scale), layout
+
+    def _title(self) -> str:
+        info = self.model.layer(self.layer)
+        return f"{self.model.name} · {info.name} ({info.path}) · {info.out_channels} filters"
+
+    # -- saving -------------------------------------------------------------------------
+    def picture(self) -> np.ndarray:
+        """What the widget shows: the grid and, beside it, the enlarged tile (uint8 RGB)."""
+        grid_picture = self._grid_cache[self._grid_key()][4]
+        tile = self._enlarged_picture
+        height = max(grid_picture.shape[0], tile.shape[0])
+        canvas = np.full((height, grid_picture.shape[1] + 16 + tile.shape[1], 3), 255, np.uint8)
+        canvas[: grid_picture.shape[0], : grid_picture.shape[1]] = grid_picture
+        canvas[: tile.shape[0], grid_picture.shape[1] + 16 :] = tile
+        return canvas
+
+    def save_png(self, path) -> None:
+        """Write what the widget shows (grid and enlarged tile) to a PNG file."""
+        render.save_png(self.picture(), path)
+
+
+def shrink(tiles: np.ndarray, target: int) -> np.ndarray:
+    """Area-downscale uint8 tiles (N, h, w, 3) so the longer side is ``target``."""
+    from PIL import Image
+
+    count, height, width = tiles.shape[:3]
+    factor = target / max(height, width)
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    return np.stack([np.asarray(Image.fromarray(tile).resize(size, Image.BOX)) for tile in tiles])
+
+
+def enlarge(picture: np.ndarray, target: int = ENLARGED) -> np.ndarray:
+    """Nearest-neighbour upscale so a tiny map or kernel is big enough to read."""
+    factor = max(1, target // max(picture.shape[:2]))
+    return render.upscale(picture, factor) if factor > 1 else picture

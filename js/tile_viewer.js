@@ -1,0 +1,127 @@
+// The grid viewer shared by FilterWeights and FeatureMaps: controls, a grid
+// image whose tiles are clickable, an enlarged view of the selected filter,
+// keyboard navigation (left/right: filter, up/down: layer) and an error line.
+
+function tileViewer({ model, el }, extraControls = []) {
+  const cleanups = [];
+  const root = h("div", { class: "cw-widget cw-tile-viewer", tabindex: "0" });
+  const title = h("div", { class: "cw-title" });
+
+  // Filter slider: the label follows at once, Python hears at most every 25 ms.
+  const slider = h("input", { type: "range", min: "0", step: "1", "data-trait": "filter_index", title: "filter" });
+  const sliderLabel = h("span", { class: "cw-slider-label" });
+  const sendFilter = throttle((value) => { model.set("filter_index", value); model.save_changes(); }, 25);
+  slider.addEventListener("input", () => { sliderLabel.textContent = `filter ${slider.value}`; sendFilter(Number(slider.value)); });
+
+  const layerControl = choiceControl(model, "layer", "layer", "layer_options",
+    (o) => `${o.name} · ${o.channels} × ${o.shape.slice(1).join("×")}`);
+  const controls = h("div", { class: "cw-controls" }, [
+    layerControl,
+    h("label", { class: "cw-control cw-slider" }, [sliderLabel, slider]),
+    choiceControl(model, "normalize", "normalization", "normalization_options"),
+    choiceControl(model, "colormap", "colormap", "colormap_options"),
+    ...extraControls,
+  ]);
+  for (const control of controls.children) if (control.cleanup) cleanups.push(control.cleanup);
+
+  const gridImage = h("img", { class: "cw-grid", alt: "grid of filters", draggable: "false" });
+  const highlight = h("div", { class: "cw-highlight" });
+  const gridWrap = h("div", { class: "cw-grid-wrap" }, [gridImage, highlight]);
+  const tileImage = h("img", { class: "cw-tile", alt: "selected filter" });
+  const caption = h("figcaption", { class: "cw-caption" });
+  const enlarged = h("figure", { class: "cw-enlarged" }, [tileImage, caption]);
+  const error = errorLine(model);
+  cleanups.push(error.cleanup);
+  root.append(title, controls, h("div", { class: "cw-body" }, [gridWrap, enlarged]), error);
+  el.append(root);
+
+  // Which grid position a point of the grid image falls on (-1 for padding or outside).
+  const positionAt = (event) => {
+    const layout = model.get("grid_layout");
+    if (!layout || !gridImage.naturalWidth) return -1;
+    const rect = gridImage.getBoundingClientRect();
+    const x = (event.clientX - rect.left) * gridImage.naturalWidth / rect.width - layout.padding;
+    const y = (event.clientY - rect.top) * gridImage.naturalHeight / rect.height - layout.padding;
+    const cellW = layout.tile_width + layout.padding, cellH = layout.tile_height + layout.label_height + layout.padding;
+    const col = Math.floor(x / cellW), row = Math.floor(y / cellH);
+    if (x < 0 || y < 0 || col >= layout.columns || x - col * cellW > layout.tile_width) return -1;
+    const position = row * layout.columns + col;
+    return position < layout.n ? position : -1;
+  };
+  gridImage.addEventListener("click", (event) => {
+    const position = positionAt(event);
+    if (position < 0) return;
+    model.set("filter_index", model.get("tile_order")[position]);
+    model.save_changes();
+    root.focus({ preventScroll: true });
+  });
+  gridImage.addEventListener("mousemove", (event) => {
+    const position = positionAt(event);
+    gridImage.title = position < 0 ? "" : model.get("tile_titles")[position] || "";
+  });
+
+  // Outline the selected filter's tile, in percent so it follows any resizing.
+  const placeHighlight = () => {
+    const layout = model.get("grid_layout");
+    const position = model.get("tile_order").indexOf(model.get("filter_index"));
+    if (!layout || position < 0 || !layout.width) { highlight.hidden = true; return; }
+    const col = position % layout.columns, row = Math.floor(position / layout.columns);
+    const left = layout.padding + col * (layout.tile_width + layout.padding);
+    const top = layout.padding + row * (layout.tile_height + layout.label_height + layout.padding);
+    Object.assign(highlight.style, {
+      left: `${100 * left / layout.width}%`, top: `${100 * top / layout.height}%`,
+      width: `${100 * layout.tile_width / layout.width}%`, height: `${100 * layout.tile_height / layout.height}%`,
+    });
+    highlight.hidden = false;
+  };
+
+  const syncSelection = () => {
+    const count = model.get("filter_count"), index = model.get("filter_index");
+    slider.max = String(Math.max(0, count - 1));
+    slider.value = String(index);
+    sliderLabel.textContent = `filter ${index}`;
+    root.dataset.filterIndex = String(index);
+    root.dataset.layer = model.get("layer");
+    placeHighlight();
+  };
+  const syncGrid = () => {
+    const layout = model.get("grid_layout") || {};
+    root.dataset.tileCount = String(layout.n || 0);
+    title.textContent = model.get("title");
+    syncSelection();
+  };
+
+  // Time from a key press to the new enlarged image on screen, for tests and benchmarks.
+  let keyAt = null;
+  const painted = () => {
+    root.dataset.paints = String(Number(root.dataset.paints || 0) + 1);
+    if (keyAt !== null) { root.dataset.lastLatencyMs = (performance.now() - keyAt).toFixed(1); keyAt = null; }
+  };
+  cleanups.push(bindImage(model, "grid_png", gridImage, placeHighlight));
+  cleanups.push(bindImage(model, "tile_png", tileImage, painted));
+  const syncCaption = () => { caption.textContent = model.get("tile_caption"); };
+  for (const [event, fn] of [["change:grid_layout", syncGrid], ["change:tile_order", syncGrid], ["change:title", syncGrid],
+    ["change:filter_index", syncSelection], ["change:filter_count", syncSelection], ["change:layer", syncSelection],
+    ["change:tile_caption", syncCaption]]) {
+    model.on(event, fn);
+    cleanups.push(() => model.off(event, fn));
+  }
+  syncGrid();
+  syncCaption();
+
+  root.addEventListener("keydown", (event) => {
+    if (event.target instanceof HTMLSelectElement || event.target instanceof HTMLInputElement && event.target.type === "file") return;
+    const count = model.get("filter_count"), index = model.get("filter_index");
+    let handled = true;
+    if (event.key === "ArrowRight") { keyAt = performance.now(); model.set("filter_index", Math.min(count - 1, index + 1)); }
+    else if (event.key === "ArrowLeft") { keyAt = performance.now(); model.set("filter_index", Math.max(0, index - 1)); }
+    else if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      const names = model.get("layer_options").map((o) => o.name);
+      const at = names.indexOf(model.get("layer")) + (event.key === "ArrowDown" ? 1 : -1);
+      if (at >= 0 && at < names.length) model.set("layer", names[at]);
+    } else handled = false;
+    if (handled) { event.preventDefault(); event.stopPropagation(); model.save_changes(); }
+  });
+
+  return () => cleanups.forEach((fn) => fn());
+}

@@ -1,0 +1,38 @@
+"""The command line writes the pictures the widgets show."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+from cnn_widgets.cli import main
+
+
+def test_layers_lists_every_conv_layer(capsys):
+    assert main(["layers", "fashion-cnn"]) == 0
+    out = capsys.readouterr().out
+    assert "block1_conv1" in out and "features.0" in out and "128x3x3" not in out and "128x7x7" in out
+
+
+def test_weights_and_features_write_stitched_pngs(tmp_path):
+    weights = tmp_path / "weights.png"
+    assert main(["weights", "fashion-cnn", "--layer", "block1_conv1", "--out", str(weights), "--columns", "8"]) == 0
+    grid = np.asarray(Image.open(weights))
+    assert grid.shape[0] < grid.shape[1]  # 32 tiles in 8 columns: 4 rows
+    features = tmp_path / "features.png"
+    assert main(["features", "fashion-cnn", "--image", "sneaker", "--layer", "block2_conv1", "--out", str(features), "--labels"]) == 0
+    assert Image.open(features).size[0] > 200
+
+
+def test_bad_layer_is_a_clear_error(tmp_path, capsys):
+    assert main(["weights", "fashion-cnn", "--layer", "block9_conv1", "--out", str(tmp_path / "x.png")]) == 2
+    assert "Valid choices: block1_conv1" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_help_documents_every_option():
+    out = subprocess.run([sys.executable, "-m", "cnn_widgets.cli", "features", "--help"], capture_output=True, text=True).stdout
+    for option in ("--weights", "--device", "--out", "--layer", "--image", "--colormap", "--normalize"):
+        assert option in out

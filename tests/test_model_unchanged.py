@@ -1,0 +1,89 @@
+"""The guarantee every feature keeps: after any call of the library, including
+one that raises, the user's model has the same parameters, buffers,
+requires_grad flags, .grad values, train/eval mode, hooks and device."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+import cnn_widgets as cw
+from cnn_widgets import engine
+
+from model_state import assert_unchanged, make_user_model, snapshot
+
+IMAGE = torch.rand(32, 32, 3).numpy()
+
+
+def _model(net):
+    return cw.load_model(net, input_size=(3, 32, 32), classes=["a", "b", "c", "d"])
+
+
+CALLS = {
+    "load_model and layers": lambda net: _model(net).layers,
+    "filter_weights": lambda net: engine.filter_weights(_model(net), "block2_conv1"),
+    "feature_maps": lambda net: engine.feature_maps(_model(net), IMAGE, cache=False),
+    "feature_maps on a bare module": lambda net: engine.feature_maps(net, torch.randn(1, 3, 32, 32), cache=False),
+    "FeatureMaps widget": lambda net: cw.FeatureMaps(_model(net), IMAGE, layer="block2_conv1").save_png("/dev/null"),
+    "FilterWeights widget": lambda net: cw.FilterWeights(_model(net), layer="block1_conv1"),
+}
+
+FAILING_CALLS = {
+    "unknown layer": (lambda net: engine.feature_maps(_model(net), IMAGE, layers="block9_conv1"), ValueError),
+    "filter out of range": (lambda net: _model(net).filters("block1_conv1", [8]), ValueError),
+    "bad image": (lambda net: engine.feature_maps(_model(net), b"not an image"), ValueError),
+    "wrong input size": (lambda net: cw.load_model(net, input_size=(1, 32, 32)).layers, ValueError),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_model_is_unchanged_after(name):
+    net = make_user_model()
+    before = snapshot(net)
+    CALLS[name](net)
+    assert_unchanged(net, before)
+
+
+@pytest.mark.parametrize("name", sorted(FAILING_CALLS))
+def test_model_is_unchanged_after_a_call_that_raises(name):
+    net = make_user_model()
+    before = snapshot(net)
+    call, error = FAILING_CALLS[name]
+    with pytest.raises(error):
+        call(net)
+    assert_unchanged(net, before)
+
+
+def test_model_is_unchanged_when_the_forward_pass_itself_fails():
+    net = make_user_model()
+
+    def explode(module, inputs, output):
+        raise RuntimeError("failure inside the user's network")
+
+    handle = net.features[1].register_forward_hook(explode)
+    before = snapshot(net)
+    with pytest.raises(ValueError, match="dry run"):
+        _model(net).layers
+    with pytest.raises(RuntimeError, match="failure inside"):
+        model = cw.Model(net, name="tiny", input_size=(3, 32, 32), mean=(0,), std=(1,), classes=None,
+                         device=torch.device("cpu"), weights="user")
+        model._layers = cw.models.layers.discover_layers(net)
+        engine.feature_maps(model, IMAGE, cache=False)
+    assert_unchanged(net, before)
+    handle.remove()
+
+
+def test_training_mode_and_batchnorm_statistics_survive():
+    net = make_user_model()
+    running_mean = net.features[1].running_mean.clone()
+    engine.feature_maps(_model(net), IMAGE, cache=False)
+    assert net.training and net.features[1].training
+    assert torch.equal(net.features[1].running_mean, running_mean)
+    assert net.features[1].num_batches_tracked.item() == 0
+
+
+def test_the_users_own_hooks_still_fire_and_no_new_ones_stay():
+    net = make_user_model()
+    engine.feature_maps(_model(net), IMAGE, cache=False)
+    calls = len(net.calls)
+    net(torch.randn(1, 3, 32, 32))
+    assert len(net.calls) == calls + 1

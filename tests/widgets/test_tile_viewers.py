@@ -1,0 +1,134 @@
+"""FilterWeights and FeatureMaps from Python: traits in sync, errors shown in
+the widget, caching, and saving what is shown."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import traitlets
+from PIL import Image
+
+import cnn_widgets as cw
+
+
+def decode(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)))
+
+
+@pytest.fixture
+def maps_widget(fashion):
+    return cw.FeatureMaps(fashion, "sneaker", layer="block1_conv1")
+
+
+def test_feature_maps_grid_has_one_tile_per_filter(maps_widget):
+    layout = maps_widget.grid_layout
+    assert layout["n"] == 32 == len(maps_widget.tile_order) == len(maps_widget.tile_titles)
+    assert decode(maps_widget.grid_png).shape[:2] == (layout["height"], layout["width"])
+    assert maps_widget.tile_titles[3].startswith("filter 3 · mean")
+    assert maps_widget.sample == "sneaker" and maps_widget.error == ""
+
+
+def test_changing_the_filter_changes_only_the_enlarged_tile(maps_widget):
+    grid, tile = maps_widget.grid_png, maps_widget.tile_png
+    events = []
+    maps_widget.observe(lambda change: events.append(change["new"]), names="filter_index")
+    maps_widget.filter_index = 7
+    assert events == [7]
+    assert maps_widget.grid_png == grid and maps_widget.tile_png != tile
+    assert maps_widget.tile_caption.startswith("filter 7 of 32")
+
+
+def test_changing_the_layer_redraws_and_clamps_the_filter(maps_widget):
+    maps_widget.filter_index = 31
+    maps_widget.layer = "block3_conv1"
+    assert maps_widget.filter_count == 128 and maps_widget.grid_layout["n"] == 128
+    maps_widget.layer = "features.0"  # module paths work too, and are shown by display name
+    assert maps_widget.layer == "block1_conv1" and maps_widget.filter_count == 32
+
+
+def test_bad_values_from_python_raise_with_the_valid_choices(maps_widget):
+    with pytest.raises(traitlets.TraitError, match="did you mean .*'block1_conv1'"):
+        maps_widget.layer = "block1_conv"
+    with pytest.raises(traitlets.TraitError, match=r"valid: 0-31"):
+        maps_widget.filter_index = 32
+    with pytest.raises(traitlets.TraitError, match="Valid choices: gray, viridis"):
+        maps_widget.colormap = "rainbow"
+    assert maps_widget.layer == "block1_conv1" and maps_widget.filter_index == 0
+
+
+def test_sorting_puts_the_strongest_channel_first(maps_widget):
+    maps_widget.sort_by = "max"
+    stats = cw.engine.channel_stats(maps_widget.maps())
+    assert maps_widget.tile_order[0] == int(stats["max"].argmax())
+    assert sorted(maps_widget.tile_order) == list(range(32))
+
+
+def test_choosing_a_sample_changes_the_image(maps_widget):
+    grid = maps_widget.grid_png
+    maps_widget.sample = "trouser"
+    assert maps_widget.grid_png != grid and maps_widget.image_name.startswith("trouser")
+
+
+def test_a_bad_upload_shows_a_readable_error_and_keeps_the_view(maps_widget):
+    grid = maps_widget.grid_png
+    maps_widget._on_message(maps_widget, {"type": "upload", "name": "notes.txt"}, [b"not an image"])
+    assert "not an image" in maps_widget.error
+    assert maps_widget.grid_png == grid
+    good = io.BytesIO()
+    Image.new("L", (40, 40), 200).save(good, format="PNG")
+    maps_widget._on_message(maps_widget, {"type": "upload", "name": "gray.png"}, [good.getvalue()])
+    assert maps_widget.error == "" and maps_widget.sample == "" and maps_widget.image_name.startswith("gray.png")
+
+
+def test_returning_to_a_layer_uses_the_cache(maps_widget, monkeypatch):
+    maps_widget.layer = "block2_conv1"
+    maps_widget.layer = "block1_conv1"
+    calls = []
+    monkeypatch.setattr(type(maps_widget), "_grid_tiles", lambda self: calls.append(1))
+    maps_widget.layer = "block2_conv1"
+    assert calls == [] and maps_widget.error == ""
+
+
+def test_save_png_writes_grid_and_enlarged_tile(maps_widget, tmp_path):
+    path = tmp_path / "maps.png"
+    maps_widget.save_png(path)
+    saved = np.asarray(Image.open(path))
+    grid = decode(maps_widget.grid_png)
+    assert saved.shape[1] > grid.shape[1] and saved.shape[0] >= grid.shape[0]
+    np.testing.assert_array_equal(saved[: grid.shape[0], : grid.shape[1]], grid[..., :3])
+
+
+def test_filter_weights_views(fashion):
+    widget = cw.FilterWeights(fashion, layer="block1_conv2")
+    assert widget.grid_layout["n"] == 32 and widget.colormap == "diverging"
+    widget.view = "channels"
+    assert widget.grid_layout["n"] == 32 * 32 and widget.grid_layout["columns"] == 32
+    assert widget.tile_order[33] == 1  # row 1 is filter 1
+    widget.filter_index = 4
+    assert widget.tile_caption.startswith("filter 4 of 32 · 3x3 kernel · 32 input channels")
+
+
+def test_filter_weights_first_layer_in_color():
+    vgg = cw.load_model("vgg11", weights=None, device="cpu")
+    widget = cw.FilterWeights(vgg, layer="block1_conv1")
+    grid = decode(widget.grid_png)
+    assert grid.shape[2] == 3 and widget.tile_caption.endswith("RGB kernel")
+    with pytest.raises(traitlets.TraitError, match="Valid choices: auto, color, channels, summary"):
+        widget.view = "rgb"
+
+
+def test_too_many_channel_tiles_is_an_error_in_the_widget():
+    vgg = cw.load_model("vgg11", weights=None, device="cpu")
+    widget = cw.FilterWeights(vgg, layer="block5_conv2")
+    grid = widget.grid_png
+    widget.view = "channels"
+    assert "use the summary view" in widget.error and widget.grid_png == grid
+
+
+def test_images_travel_as_binary_and_stay_small():
+    vgg = cw.load_model("vgg11", weights=None, device="cpu")
+    widget = cw.FeatureMaps(vgg, "cat", layer="block5_conv2")
+    state = widget.get_state()
+    assert isinstance(state["grid_png"], (bytes, memoryview))
+    assert widget.grid_layout["n"] == 512 and len(widget.grid_png) < 2_000_000
