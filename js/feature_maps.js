@@ -21,7 +21,7 @@ function render({ model, el }) {
   model.on("change:sample", markCustom);
   markCustom();
   const releaseThumbnail = bindImage(model, "image_png", thumbnail);
-  const cleanup = tileViewer({ model, el }, [
+  const cleanup = tileViewer({ model, el }, "feature-maps", [
     choiceControl(model, "sort", "sort_by", "sort_options"),
     sample,
     h("label", { class: "cw-control cw-upload-label" }, [h("span", { text: "upload" }), upload]),

@@ -2,9 +2,10 @@
 // image whose tiles are clickable, an enlarged view of the selected filter,
 // keyboard navigation (left/right: filter, up/down: layer) and an error line.
 
-function tileViewer({ model, el }, extraControls = []) {
+function tileViewer({ model, el }, kind, extraControls = []) {
   const cleanups = [];
-  const root = h("div", { class: "cw-widget cw-tile-viewer", tabindex: "0" });
+  // JupyterLab must not treat our arrow keys as its own shortcuts (cell navigation).
+  const root = h("div", { class: `cw-widget cw-tile-viewer cw-${kind}`, tabindex: "0", "data-lm-suppress-shortcuts": "true" });
   const title = h("div", { class: "cw-title" });
 
   // Filter slider: the label follows at once, Python hears at most every 25 ms.

@@ -26,7 +26,8 @@ class _Stop(Exception):
     """Raised from a hook to end the forward pass once every wanted layer is recorded."""
 
 
-def _weights_version(model: Model) -> tuple:
+def weights_version(model: Model) -> tuple:
+    """Changes whenever the model's parameters are written (training, loading) or it moves."""
     return (id(model.module), sum(p._version for p in model.module.parameters()), str(model.device))
 
 
@@ -94,7 +95,7 @@ def feature_maps(model, image, layers=None, *, cache: bool = True) -> dict[str, 
     inputs = model.preprocess(image)
     if inputs.shape[0] != 1:
         raise ValueError(f"feature_maps takes one image; got a batch of {inputs.shape[0]}")
-    key = (_weights_version(model), input_fingerprint(inputs))
+    key = (weights_version(model), input_fingerprint(inputs))
     stored = _cache.get(key) if cache else None
     if stored is not None:
         _cache.move_to_end(key)

@@ -5,7 +5,7 @@ import numpy as np
 import traitlets
 
 from .. import engine, render
-from ..engine.activations import STATISTICS
+from ..engine.activations import STATISTICS, weights_version
 from ..images import SAMPLE_NAMES, load_image, sample_image
 from .base import frontend_module, stylesheet
 from .tile_viewer import TileViewer, enlarge
@@ -101,12 +101,10 @@ class FeatureMaps(TileViewer):
         """The layer's feature maps (C, H, W) for the current image (cached; one forward pass for all layers)."""
         self._ensure_image()
         name = self.model.layer(layer or self.layer).name
-        return engine.feature_maps(self.model, self._inputs, layers=None)[name]
-
-    def _order(self, maps) -> list[int]:
-        if self.sort_by == "index":
-            return list(range(maps.shape[0]))
-        return engine.sort_channels(maps, by=self.sort_by)
+        key = (self.image_name, weights_version(self.model))
+        if getattr(self, "_maps_key", None) != key:  # skips hashing the input on every filter change
+            self._all_maps, self._maps_key = engine.feature_maps(self.model, self._inputs, layers=None), key
+        return self._all_maps[name]
 
     def _normalized(self, maps) -> np.ndarray:
         """Display values of the whole layer, kept until the layer, image or mode changes."""
@@ -115,12 +113,25 @@ class FeatureMaps(TileViewer):
             self._values, self._values_key = render.normalize(maps, mode=self.normalization), key
         return self._values
 
+    def _stats(self, maps) -> dict:
+        """Per-channel statistics of the current layer, computed once per layer and image."""
+        key = (self.layer, self.image_name)
+        if getattr(self, "_stats_key", None) != key:
+            self._layer_stats, self._stats_key = {k: v.tolist() for k, v in engine.channel_stats(maps).items()}, key
+        return self._layer_stats
+
+    def _order(self, maps) -> list[int]:
+        if self.sort_by == "index":
+            return list(range(maps.shape[0]))
+        stats = self._stats(maps)[self.sort_by]
+        return sorted(range(maps.shape[0]), key=lambda i: -stats[i])
+
     def _grid_tiles(self):
         maps = self.maps()
         order = self._order(maps)
         values = self._normalized(maps)
         tiles = render.colorize(values[order], self.colormap)
-        stats = engine.channel_stats(maps)
+        stats = self._stats(maps)
         titles = [
             f"filter {i} · mean {stats['mean'][i]:.3g} · max {stats['max'][i]:.3g} · {100 * stats['positive'][i]:.0f}% positive"
             for i in order
@@ -131,10 +142,10 @@ class FeatureMaps(TileViewer):
         maps = self.maps()
         values = self._normalized(maps)
         picture = enlarge(render.colorize(values[filter_index], self.colormap))
-        stats = engine.channel_stats(maps[filter_index : filter_index + 1])
+        stats = self._stats(maps)
         caption = (
-            f"filter {filter_index} of {maps.shape[0]} · {maps.shape[1]}x{maps.shape[2]} · "
-            f"mean {stats['mean'][0]:.3g} · max {stats['max'][0]:.3g} · {100 * stats['positive'][0]:.0f}% positive"
+            f"filter {filter_index} of {maps.shape[0]} · {maps.shape[1]}x{maps.shape[2]} · mean {stats['mean'][filter_index]:.3g} · "
+            f"max {stats['max'][filter_index]:.3g} · {100 * stats['positive'][filter_index]:.0f}% positive"
         )
         return picture, caption
 
