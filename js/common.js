@@ -77,3 +77,27 @@ function errorLine(model) {
   node.cleanup = () => model.off("change:error", update);
   return node;
 }
+
+/** Run and Stop buttons, a progress bar and a status line for widgets that mix in
+ *  cnn_widgets.widgets.jobs.Runnable (traits running, progress, status). */
+function runControls(model) {
+  const run = h("button", { class: "cw-run", type: "button", text: "Run" });
+  const stop = h("button", { class: "cw-stop", type: "button", text: "Stop" });
+  const bar = h("progress", { class: "cw-progress", max: "1", value: "0" });
+  const status = h("span", { class: "cw-status" });
+  run.addEventListener("click", () => model.send({ type: "run" }));
+  stop.addEventListener("click", () => model.send({ type: "stop" }));
+  const update = () => {
+    const running = model.get("running");
+    run.disabled = running;
+    stop.disabled = !running;
+    bar.value = model.get("progress");
+    status.textContent = model.get("status");
+    node.dataset.running = String(running);
+  };
+  const node = h("div", { class: "cw-run-controls" }, [run, stop, bar, status]);
+  for (const trait of ["running", "progress", "status"]) model.on(`change:${trait}`, update);
+  update();
+  node.cleanup = () => { for (const trait of ["running", "progress", "status"]) model.off(`change:${trait}`, update); };
+  return node;
+}

@@ -7,6 +7,19 @@ widgets show. Nothing here knows that a browser exists.
 torch.Size([32, 1, 3, 3])
 """
 from .activations import channel_stats, clear_cache, feature_maps, sort_channels
+from .cam import CAM_METHODS, CamResult, Prediction, cam, cam_result, predict
 from .weights import filter_weights
 
-__all__ = ["channel_stats", "clear_cache", "feature_maps", "filter_weights", "sort_channels"]
+__all__ = [
+    "CAM_METHODS",
+    "CamResult",
+    "Prediction",
+    "cam",
+    "cam_result",
+    "channel_stats",
+    "clear_cache",
+    "feature_maps",
+    "filter_weights",
+    "predict",
+    "sort_channels",
+]

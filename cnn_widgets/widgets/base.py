@@ -30,8 +30,10 @@ def frontend_module(*names: str) -> str:
 
 
 @functools.lru_cache(maxsize=None)
-def stylesheet() -> str:
-    return (js_dir() / "widgets.css").read_text()
+def stylesheet(*names: str) -> str:
+    """``js/widgets.css`` followed by the named widget-specific stylesheets."""
+    folder = js_dir()
+    return "\n".join((folder / name).read_text() for name in ("widgets.css", *names))
 
 
 class BaseWidget(anywidget.AnyWidget):

@@ -1,0 +1,190 @@
+"""How an image being optimized is parameterized: what the optimizer actually changes.
+
+Two parameterizations, as in the Distill article "Feature Visualization"
+(Olah et al., 2017) and Lucid/Lucent:
+
+- ``fourier``: the image's 2D Fourier spectrum, scaled by 1/frequency, so that
+  a gradient step changes low frequencies as readily as high ones (plain
+  pixels let high-frequency noise win). For 3-channel images the channels are
+  also decorrelated with the color covariance of ImageNet photos.
+- ``pixel``: the pixels themselves (the seeds' method), through a sigmoid.
+
+Both start near gray (sigmoid(0) = 0.5) with a little noise drawn from each
+image's own random stream, and keep one leaf tensor per image so that the
+optimizer treats every image on its own and a batch can be processed in
+chunks. Calling the parameterization renders pixels in [0, 1].
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+
+from ..._choices import invalid_choice
+from .streams import ImageStreams
+
+IMAGE_PARAMS = ("fourier", "pixel")
+
+# Square root of the color covariance of ImageNet, from Lucid; maps decorrelated
+# "color directions" to RGB. Columns are normalized so the largest has norm 1.
+_COLOR_CORRELATION_SVD_SQRT = torch.tensor(
+    [[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]], dtype=torch.float32
+)
+COLOR_CORRELATION = _COLOR_CORRELATION_SVD_SQRT / _COLOR_CORRELATION_SVD_SQRT.norm(dim=0).max()
+
+# Lucid's constant: the inverse FFT of a unit-scale spectrum is too contrasty to start from.
+_FOURIER_DAMPING = 4.0
+
+
+def decorrelate_colors(image: torch.Tensor) -> torch.Tensor:
+    """Map decorrelated color channels (N, 3, H, W) to RGB channels (before the sigmoid).
+
+    >>> decorrelate_colors(torch.zeros(1, 3, 2, 2)).shape
+    torch.Size([1, 3, 2, 2])
+    """
+    matrix = COLOR_CORRELATION.to(image.device, image.dtype)
+    return torch.einsum("nchw,dc->ndhw", image, matrix)
+
+
+class ImageParam:
+    """A batch of images as per-image leaf tensors plus a rendering to pixels.
+
+    ``parameters`` go to the optimizer; ``render(start, stop)`` returns images
+    ``start:stop`` as pixels (n, C, H, W) in [0, 1]; calling it renders all.
+    """
+
+    def __init__(self, tensors: list[torch.Tensor], channels: int, size: tuple[int, int], decorrelate: bool) -> None:
+        self.tensors = tensors
+        self.channels = channels
+        self.size = size
+        self.decorrelate = decorrelate
+
+    @property
+    def parameters(self) -> list[torch.Tensor]:
+        return self.tensors
+
+    def __len__(self) -> int:
+        return len(self.tensors)
+
+    def __call__(self) -> torch.Tensor:
+        return self.render(0, len(self.tensors))
+
+    def render(self, start: int, stop: int) -> torch.Tensor:
+        raw = self._raw(torch.stack(self.tensors[start:stop]))
+        if self.decorrelate:
+            raw = decorrelate_colors(raw)
+        return torch.sigmoid(raw)
+
+    def _raw(self, stacked: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class PixelImage(ImageParam):
+    """Plain pixels (before a sigmoid)."""
+
+    def _raw(self, stacked: torch.Tensor) -> torch.Tensor:
+        return stacked
+
+
+class FourierImage(ImageParam):
+    """A real 2D spectrum per image and channel, scaled by 1/frequency**decay_power."""
+
+    def __init__(self, tensors, channels, size, decorrelate, scale: torch.Tensor) -> None:
+        super().__init__(tensors, channels, size, decorrelate)
+        self.scale = scale
+
+    def _raw(self, stacked: torch.Tensor) -> torch.Tensor:
+        spectrum = torch.view_as_complex(stacked) * self.scale
+        image = torch.fft.irfft2(spectrum, s=self.size, norm="ortho")
+        return image / _FOURIER_DAMPING
+
+
+def spectrum_scale(height: int, width: int, decay_power: float = 1.0) -> torch.Tensor:
+    """1/f scaling for a (height, width // 2 + 1) real spectrum, capped at the lowest frequency.
+
+    >>> spectrum_scale(4, 4).shape
+    torch.Size([4, 3])
+    """
+    fy = torch.fft.fftfreq(height, dtype=torch.float64)[:, None]
+    fx = torch.fft.rfftfreq(width, dtype=torch.float64)[None, :]
+    frequencies = torch.sqrt(fx * fx + fy * fy)
+    return (1.0 / frequencies.clamp(min=1.0 / max(height, width)) ** decay_power).to(torch.float32)
+
+
+def fourier_image(
+    streams: ImageStreams,
+    channels: int,
+    size: tuple[int, int],
+    device: torch.device | str = "cpu",
+    *,
+    sd: float = 0.01,
+    decay_power: float = 1.0,
+    decorrelate: bool | None = None,
+) -> FourierImage:
+    """Images parameterized by their 1/f-scaled Fourier spectrum (the default).
+
+    ``decorrelate`` defaults to True for 3 channels (ImageNet color statistics) and
+    is off for any other channel count.
+
+    >>> image = fourier_image(ImageStreams(0, [0, 1]), channels=3, size=(8, 8))
+    >>> pixels = image()
+    >>> pixels.shape, bool(((pixels - 0.5).abs() < 0.1).all())
+    (torch.Size([2, 3, 8, 8]), True)
+    """
+    height, width = size
+    decorrelate = _check_decorrelate(channels, decorrelate)
+    noise = streams.normal((channels, height, width // 2 + 1, 2)) * sd
+    tensors = [t.to(device).requires_grad_(True) for t in noise]
+    scale = spectrum_scale(height, width, decay_power).to(device)
+    return FourierImage(tensors, channels, (height, width), decorrelate, scale)
+
+
+def pixel_image(
+    streams: ImageStreams,
+    channels: int,
+    size: tuple[int, int],
+    device: torch.device | str = "cpu",
+    *,
+    sd: float = 0.01,
+    decorrelate: bool | None = None,
+) -> PixelImage:
+    """Images parameterized by their pixels (through a sigmoid): the seeds' method.
+
+    >>> pixel_image(ImageStreams(0, [0]), channels=1, size=(5, 6))().shape
+    torch.Size([1, 1, 5, 6])
+    """
+    height, width = size
+    decorrelate = _check_decorrelate(channels, decorrelate)
+    noise = streams.normal((channels, height, width)) * sd
+    tensors = [t.to(device).requires_grad_(True) for t in noise]
+    return PixelImage(tensors, channels, (height, width), decorrelate)
+
+
+def make_image(name: str, streams: ImageStreams, channels: int, size: tuple[int, int], device) -> ImageParam:
+    """The parameterization called ``name`` ("fourier" or "pixel")."""
+    if name == "fourier":
+        return fourier_image(streams, channels, size, device)
+    if name == "pixel":
+        return pixel_image(streams, channels, size, device)
+    raise invalid_choice("image parameterization", name, IMAGE_PARAMS)
+
+
+def _check_decorrelate(channels: int, decorrelate: bool | None) -> bool:
+    if decorrelate is None:
+        return channels == 3
+    if decorrelate and channels != 3:
+        raise ValueError(f"color decorrelation needs 3 channels, the images have {channels}")
+    return bool(decorrelate)
+
+
+def image_size(size: "int | Sequence[int]") -> tuple[int, int]:
+    """``size`` as (height, width): an int is a square."""
+    if isinstance(size, bool):
+        raise TypeError("size must be an int or (height, width)")
+    if isinstance(size, (int,)) or (hasattr(size, "__index__") and not isinstance(size, Sequence)):
+        size = (int(size), int(size))
+    height, width = (int(s) for s in size)
+    if height < 1 or width < 1 or not math.isfinite(height * width):
+        raise ValueError(f"image size must be positive, got {tuple(size)}")
+    return height, width

@@ -1,0 +1,238 @@
+"""Activation maximization: the input image that excites a filter most.
+
+The seeds' method (gradient ascent on the input, from a gray image with a little
+noise) with the quality techniques of the Distill article "Feature
+Visualization" (Olah et al., 2017): a 1/f Fourier parameterization with
+decorrelated colors (``param.py``), random pad/jitter/scale/rotate before every
+step (``transform.py``), and Adam. Many filters are one optimization: image i of
+the batch maximizes filter i, and the network is cut after the target layer,
+so nothing beyond it is computed (``forward.py``).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from ..._choices import invalid_choice
+from ...models import Model, as_model, preserved, resolve_device
+from .forward import LayerTap, autocast_dtype, free_memory, is_cancelled, is_out_of_memory, memory_format
+from .objectives import Objective, channel, class_logit, diversity as diversity_objective, neuron
+from .param import ImageParam, image_size, make_image
+from .streams import ImageStreams
+from .transform import Compose, make_transforms
+
+OBJECTIVES = ("channel", "neuron", "class")
+# Images optimized together on a CPU or Apple GPU; bigger chunks do not run faster there
+# and cost memory. On CUDA the whole batch goes at once, halved when memory runs out.
+_CHUNK = {"cpu": 16, "mps": 64}
+
+
+def maximize(
+    model,
+    layer=None,
+    filters=None,
+    *,
+    steps: int = 256,
+    size: "int | tuple[int, int] | None" = None,
+    seed: int = 0,
+    param: str = "fourier",
+    objective: "str | Objective" = "channel",
+    position: tuple[int, int] | None = None,
+    lr: float = 0.05,
+    transforms="standard",
+    batch_size: int | None = None,
+    diversity: float = 0.0,
+    progress=None,
+    preview_every: int = 16,
+    cancel=None,
+    device=None,
+    precision: str = "auto",
+    truncate: bool = True,
+) -> torch.Tensor:
+    """Images that maximize filters of a layer: tensor (N, C, H, W) in [0, 1] on the CPU.
+
+    Image i maximizes ``filters[i]`` (all filters of ``layer`` by default; repeat a
+    filter to get several images of it, made different with ``diversity``).
+
+    - ``objective``: "channel" (mean activation over positions, the default),
+      "neuron" (one position: the center, or ``position`` = (y, x) on the layer's
+      output grid for an image of ``size``), "class" (the logit of class
+      ``filters[i]``, by index or name; ``layer`` is not needed), or an
+      :class:`~cnn_widgets.engine.optvis.objectives.Objective` of your own.
+    - ``param``: "fourier" (1/f spectrum, decorrelated colors; the default) or "pixel".
+    - ``transforms``: "standard" (pad, jitter, scale, rotate; drawn per image),
+      "none", or a list such as ``[pad(4), jitter(8)]``.
+    - ``size``: int or (height, width); default the model's input size.
+    - ``seed``: image i's noise and transforms depend only on (seed, filters[i]),
+      so a batched run gives the same images as one run per filter.
+    - ``progress(step, values, images)`` is called after every step with the
+      objective value per image (higher is better) and, every ``preview_every``
+      steps and at the end, the current images (else None).
+    - ``cancel``: a ``threading.Event`` or a callable returning True to stop;
+      checked every step, it returns the images as they are.
+    - ``device``: None for the model's device, "auto" for the best one here.
+      On CUDA the forward pass runs in bfloat16 and channels-last
+      (``precision="float32"`` turns that off), and a batch that does not fit in
+      GPU memory is split by itself. ``batch_size`` caps how many images go
+      through the network at once.
+    - ``truncate=False`` runs the whole network (slower; same images).
+
+    The model comes back unchanged (see :func:`cnn_widgets.models.preserved`).
+
+    >>> import cnn_widgets as cw
+    >>> from cnn_widgets.engine.optvis import maximize
+    >>> model = cw.load_model("fashion-cnn")
+    >>> images = maximize(model, "block2_conv1", [0, 5], steps=8, size=32)
+    >>> images.shape, 0 <= images.min().item() <= images.max().item() <= 1
+    (torch.Size([2, 1, 32, 32]), True)
+    """
+    model = as_model(model)
+    device = model.device if device is None else resolve_device(device)
+    _check_settings(steps, lr, diversity, batch_size, preview_every)
+
+    # What to maximize: one label (filter or class index) per image, and the objective.
+    height, width = image_size(size) if size is not None else model.input_size[1:]
+    canvas = make_transforms(transforms, (height, width)).canvas((height, width))
+    visible = (height / canvas[0], width / canvas[1])
+    labels, goal = _objective(model, layer, filters, objective, position, visible, diversity)
+    # A network with a classifier head must see its own input size.
+    network_input = tuple(model.input_size[1:]) if goal.needs_output else None
+    streams = ImageStreams(seed, labels)
+
+    with preserved(model.module, device):
+        images = make_image(param, streams, model.input_size[0], (height, width), device)
+        transform = make_transforms(transforms, (height, width), output_size=network_input)
+        draws = streams.uniform((steps, transform.draws)).to(device)  # (N, steps, draws)
+        optimizer = torch.optim.Adam(images.parameters, lr=lr)
+        chunk = _Chunk(batch_size, len(labels), device, together=diversity > 0)
+        cut = truncate and not goal.needs_output
+        layers = [model.layer(name) for name in goal.layers]
+        with LayerTap(model, layers, cut=cut, dtype=autocast_dtype(device, precision)) as tap:
+            for step in range(steps):
+                if is_cancelled(cancel):
+                    break
+                optimizer.zero_grad(set_to_none=True)
+                values = _gradient_ascent_step(model, images, transform, draws[:, step], goal, tap, chunk, cancel)
+                if values is None:  # cancelled between chunks: keep the images of the last full step
+                    break
+                optimizer.step()
+                if progress is not None:
+                    last = step + 1 == steps
+                    preview = _pixels(images, chunk) if last or (step + 1) % preview_every == 0 else None
+                    progress(step + 1, values.cpu(), preview)
+        return _pixels(images, chunk)
+
+
+def _gradient_ascent_step(model: Model, images: ImageParam, transform: Compose, draws: torch.Tensor, goal: Objective,
+                          tap: LayerTap, chunk: "_Chunk", cancel) -> torch.Tensor | None:
+    """Forward and backward for every chunk of the batch; the gradients add up in the
+    images' parameters. Returns the objective value per image (before the update)."""
+    count = len(images)
+    values = torch.empty(count, device=draws.device)
+    start = 0
+    while start < count:
+        if start > 0 and is_cancelled(cancel):
+            return None
+        stop = min(start + chunk.size, count)
+        try:
+            pixels = images.render(start, stop)
+            transformed = transform(pixels, draws[start:stop])
+            inputs = model.normalize(transformed).contiguous(memory_format=memory_format(draws.device))
+            scores = goal(tap.run(inputs, range(start, stop)))
+            (-scores.sum()).backward()
+        except Exception as error:
+            if not is_out_of_memory(error) or chunk.size == 1:
+                raise
+            for tensor in images.parameters[start:stop]:
+                tensor.grad = None
+            chunk.size = max(1, chunk.size // 2)
+            free_memory(draws.device)
+            continue
+        values[start:stop] = scores.detach()
+        start = stop
+    return values
+
+
+class _Chunk:
+    """How many images go through the network at once; shrinks on out-of-memory."""
+
+    def __init__(self, batch_size: int | None, count: int, device: torch.device, together: bool) -> None:
+        if batch_size is not None:
+            self.size = batch_size
+        elif together or device.type == "cuda":
+            self.size = count
+        else:
+            self.size = _CHUNK.get(device.type, count)
+        self.size = max(1, min(self.size, count))
+
+
+def _pixels(images: ImageParam, chunk: "_Chunk") -> torch.Tensor:
+    """The current images on the CPU, rendered chunk by chunk as in the optimization."""
+    with torch.no_grad():
+        count = len(images)
+        return torch.cat([images.render(start, min(start + chunk.size, count)) for start in range(0, count, chunk.size)]).float().cpu()
+
+
+def _objective(model: Model, layer, filters, objective, position, visible, diversity: float) -> tuple[list[int], Objective]:
+    """The label (filter or class index) of each image, and the objective to maximize."""
+    if isinstance(objective, Objective):
+        info = model.layer(layer)
+        labels = model.filters(info, filters)
+        goal = objective
+        diversity_layer = info
+    elif objective in ("channel", "neuron"):
+        info = model.layer(layer)
+        labels = model.filters(info, filters)
+        if objective == "channel":
+            goal = channel(info, labels)
+        else:
+            goal = neuron(info, labels, position, visible)
+        diversity_layer = info
+    elif objective == "class":
+        labels = _class_indices(model, filters)
+        goal = class_logit(labels)
+        diversity_layer = model.layer(layer)  # the last conv layer unless one is given
+    else:
+        raise invalid_choice("objective", objective, OBJECTIVES)
+    if position is not None and objective != "neuron":
+        raise ValueError("position is only used by objective='neuron'")
+    if diversity > 0:
+        goal = goal - diversity * diversity_objective(diversity_layer, labels)
+    return labels, goal
+
+
+def _class_indices(model: Model, classes) -> list[int]:
+    names = model.classes
+    if not names:
+        raise ValueError(f"objective='class' needs a model with a classifier; {model.name} returns no class scores")
+    if classes is None:
+        return list(range(len(names)))
+    if isinstance(classes, (int, str)):
+        classes = [classes]
+    indices = []
+    for value in classes:
+        if isinstance(value, str):
+            if value not in names:
+                raise invalid_choice("class", value, names, limit=20)
+            indices.append(names.index(value))
+        elif isinstance(value, bool) or not 0 <= int(value) < len(names):
+            raise ValueError(f"class index {value} is out of range; {model.name} has {len(names)} classes (valid: 0-{len(names) - 1})")
+        else:
+            indices.append(int(value))
+    if not indices:
+        raise ValueError(f"no classes chosen; {model.name} has classes 0-{len(names) - 1}")
+    return indices
+
+
+def _check_settings(steps, lr, diversity, batch_size, preview_every) -> None:
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
+    if not lr > 0:
+        raise ValueError(f"lr must be positive, got {lr!r}")
+    if not diversity >= 0:
+        raise ValueError(f"diversity must be >= 0, got {diversity!r}")
+    if batch_size is not None and (isinstance(batch_size, bool) or int(batch_size) < 1):
+        raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
+    if isinstance(preview_every, bool) or int(preview_every) < 1:
+        raise ValueError(f"preview_every must be a positive integer, got {preview_every!r}")
