@@ -3,6 +3,7 @@
     cnn-widgets layers vgg16 --weights none
     cnn-widgets weights fashion-cnn --layer block1_conv1 --out filters.png
     cnn-widgets features fashion-cnn --image sneaker --layer block2_conv1 --out maps.png
+    cnn-widgets cam fashion-cnn --image sneaker --method gradcam --out heatmap.png
 """
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from . import render
+from .engine.cam import CAM_METHODS
 from .models.zoo import MODEL_NAMES
 
 EPILOG = "models: " + ", ".join(MODEL_NAMES) + " (or a path to a TorchScript file)"
@@ -58,6 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
     _layer(features)
     features.add_argument("--image", required=True, help="image path or URL, or a shipped sample name (cat, coffee, sneaker, ...)")
     _display(features, "viridis")
+
+    cam = commands.add_parser("cam", help="class activation heatmap (or saliency) over an image", epilog=EPILOG)
+    _common(cam)
+    cam.add_argument("--image", required=True, help="image path or URL, or a shipped sample name")
+    cam.add_argument("--class", dest="target", default=None, help="class index or name to explain (default: the top prediction)")
+    cam.add_argument("--method", default="gradcam", choices=CAM_METHODS, help="attribution method (default gradcam)")
+    _layer(cam, required=False)
+    cam.add_argument("--colormap", default="inferno", choices=render.COLORMAPS, help="heatmap colormap (default inferno)")
+    cam.add_argument("--opacity", type=float, default=0.5, help="heatmap opacity over the image, 0-1 (default 0.5)")
+    cam.add_argument("--size", type=int, default=256, help="longer side of the written picture in pixels (default 256)")
     return parser
 
 
@@ -80,6 +94,21 @@ def _stitch(tiles, args, labels=None):
     return render.grid(tiles, columns=args.columns, padding=2, scale=scale, labels=labels if args.labels else None)
 
 
+def _cam_picture(model, engine, args):
+    """The heatmap over the image as the model saw it, upscaled to about ``args.size`` pixels."""
+    from PIL import Image
+
+    target = int(args.target) if args.target is not None and args.target.lstrip("-").isdigit() else args.target
+    image = _image(args.image)
+    result = engine.cam_result(model, image, method=args.method, layer=args.layer, target=target, k=1)
+    seen = render.to_uint8_image(model.deprocess(model.preprocess(image))[0].cpu())
+    factor = max(1, args.size // max(seen.shape[:2]))
+    height, width = seen.shape[0] * factor, seen.shape[1] * factor
+    backdrop = np.asarray(Image.fromarray(seen).resize((width, height), Image.BICUBIC))
+    picture = render.overlay(backdrop, render.normalize(result.map), colormap=args.colormap, opacity=args.opacity)
+    return picture, f"class {result.class_index} ({result.class_name}, p={result.probability:.2f})"
+
+
 def run(args) -> str:
     from . import engine
 
@@ -99,6 +128,10 @@ def run(args) -> str:
         values = next(iter(maps.values()))
         tiles = render.colorize(render.normalize(values, mode=args.normalize), args.colormap)
         picture = _stitch(tiles, args, [f"filter {i}" for i in range(len(tiles))])
+    elif args.command == "cam":
+        picture, label = _cam_picture(model, engine, args)
+        path = render.save_png(picture, args.out)
+        return f"wrote {path} ({picture.shape[1]}x{picture.shape[0]} px): {args.method} for {label}"
     path = render.save_png(picture, args.out)
     return f"wrote {path} ({picture.shape[1]}x{picture.shape[0]} px)"
 

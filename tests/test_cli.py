@@ -36,3 +36,18 @@ def test_help_documents_every_option():
     out = subprocess.run([sys.executable, "-m", "cnn_widgets.cli", "features", "--help"], capture_output=True, text=True).stdout
     for option in ("--weights", "--device", "--out", "--layer", "--image", "--colormap", "--normalize"):
         assert option in out
+
+
+def test_cam_writes_a_heatmap_over_the_image(tmp_path):
+    out = tmp_path / "cam.png"
+    assert main(["cam", "fashion-cnn", "--image", "sneaker", "--class", "Sneaker", "--out", str(out)]) == 0
+    picture = np.asarray(Image.open(out))
+    assert picture.shape == (252, 252, 3)
+    plain = tmp_path / "plain.png"
+    assert main(["cam", "fashion-cnn", "--image", "sneaker", "--class", "7", "--opacity", "0", "--out", str(plain)]) == 0
+    assert not np.array_equal(np.asarray(Image.open(plain)), picture), "opacity 0 shows the image without the heatmap"
+
+
+def test_cam_bad_class_is_a_clear_error(tmp_path, capsys):
+    assert main(["cam", "fashion-cnn", "--image", "sneaker", "--class", "Sneakers", "--out", str(tmp_path / "x.png")]) == 2
+    assert "Sneaker" in capsys.readouterr().err

@@ -26,3 +26,5 @@ def test_notebook_runs_top_to_bottom(path, tmp_path):
     assert not errors, errors
     widgets = [out for cell in notebook.cells for out in cell.get("outputs", []) if "application/vnd.jupyter.widget-view+json" in out.get("data", {})]
     assert widgets, "the notebook should display at least one widget"
+    for output in widgets:  # a saved notebook or an HTML export shows the picture where widgets cannot run
+        assert "image/png" in output["data"], "every widget output carries a static PNG of what it shows"

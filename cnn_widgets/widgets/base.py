@@ -6,6 +6,7 @@ anywidget loads one module per widget, so the shared helpers in
 """
 from __future__ import annotations
 
+import base64
 import functools
 from pathlib import Path
 
@@ -51,3 +52,22 @@ class BaseWidget(anywidget.AnyWidget):
             return None
         self.error = ""
         return result
+
+    def picture(self):
+        """What the widget shows, as a uint8 RGB array (None before anything is drawn)."""
+        return None
+
+    def _repr_mimebundle_(self, **kwargs):
+        """The live widget, plus a PNG of what it shows for places that cannot run it
+        (a saved notebook on GitHub, nbconvert's HTML export)."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
+        try:
+            picture = self.picture()
+        except Exception:  # a static copy is a courtesy; never let it break the display
+            picture = None
+        if picture is not None:
+            from .. import render
+
+            data = {**data, "image/png": base64.b64encode(render.encode_png(picture)).decode("ascii")}
+        return data, metadata
