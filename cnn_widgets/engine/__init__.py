@@ -8,16 +8,19 @@ torch.Size([32, 1, 3, 3])
 """
 from .activations import channel_stats, clear_cache, feature_maps, sort_channels
 from .cam import CAM_METHODS, CamResult, Prediction, cam, cam_result, predict
+from .examples import DatasetExamples, dataset_examples
 from .weights import filter_weights
 
 __all__ = [
     "CAM_METHODS",
     "CamResult",
+    "DatasetExamples",
     "Prediction",
     "cam",
     "cam_result",
     "channel_stats",
     "clear_cache",
+    "dataset_examples",
     "feature_maps",
     "filter_weights",
     "predict",

@@ -1,0 +1,74 @@
+"""Dataset examples: the images that excite each filter most, and where."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import cnn_widgets as cw
+from cnn_widgets import engine
+from cnn_widgets.engine.examples import as_pixels, dataset_examples
+from cnn_widgets.models.datasets import load_fashion_mnist
+
+
+@pytest.fixture(scope="module")
+def test_images():
+    images, labels = load_fashion_mnist("test")
+    return images[:300], labels[:300]
+
+
+def test_top_images_are_the_strongest_responses(fashion, test_images):
+    images, _ = test_images
+    examples = dataset_examples(fashion, images, layers=["block2_conv1"], k=5, batch_size=64, cache=False)
+    assert examples.indices["block2_conv1"].shape == (64, 5)
+    # Independently: run the network by hand up to block2_conv1 (features.5, before its ReLU).
+    with torch.no_grad():
+        maps = fashion.module.features[:6](fashion.normalize(examples.pixels))[:, 3]
+    expected = maps.flatten(1).max(1).values.topk(5)
+    assert examples.indices["block2_conv1"][3].tolist() == expected.indices.tolist()
+    assert torch.allclose(examples.values["block2_conv1"][3], expected.values, atol=1e-5)
+    index, value, (row, col) = examples.top("block2_conv1", 3)[0]
+    assert maps[index, row, col] == pytest.approx(value, abs=1e-5), "the position is where the response is strongest"
+
+
+def test_batch_size_does_not_change_the_result(fashion, test_images):
+    images, _ = test_images
+    a = dataset_examples(fashion, images, k=3, batch_size=300, cache=False)
+    b = dataset_examples(fashion, images, k=3, batch_size=37, cache=False)
+    for name in a.indices:
+        assert torch.equal(a.indices[name], b.indices[name])
+
+
+def test_results_are_cached_and_progress_is_reported(fashion, test_images):
+    images, _ = test_images
+    calls = []
+    first = dataset_examples(fashion, images, k=2, batch_size=100, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(100, 300), (200, 300), (300, 300)]
+    again = dataset_examples(fashion, images, k=2, progress=lambda done, total: calls.append(done))
+    assert again is first and len(calls) == 3
+
+
+def test_a_folder_of_images_works(fashion, tmp_path, test_images):
+    images, _ = test_images
+    for i in range(6):
+        Image.fromarray(images[i].numpy()).save(tmp_path / f"{i}.png")
+    (tmp_path / "notes.txt").write_text("ignored")
+    examples = dataset_examples(fashion, tmp_path, layers="block1_conv1", k=2, cache=False)
+    assert examples.pixels.shape == (6, 1, 28, 28)
+    assert examples.indices["block1_conv1"].max() < 6
+
+
+def test_color_datasets_are_converted_for_a_grayscale_model():
+    color = np.zeros((4, 28, 28, 3), dtype=np.uint8)
+    assert as_pixels(color, channels=1).shape == (4, 1, 28, 28)
+    assert as_pixels(torch.rand(2, 1, 10, 10), channels=3, size=(20, 20)).shape == (2, 3, 20, 20)
+    with pytest.raises(ValueError, match="must be"):
+        as_pixels(torch.rand(5, 5), channels=1)
+
+
+def test_bad_k_and_empty_folder(fashion, tmp_path):
+    with pytest.raises(ValueError, match="k must be a positive int"):
+        dataset_examples(fashion, torch.zeros(2, 28, 28, dtype=torch.uint8), k=0)
+    with pytest.raises(ValueError, match="no images"):
+        dataset_examples(fashion, tmp_path)
