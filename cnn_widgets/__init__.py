@@ -7,13 +7,15 @@
 """
 from .images import SAMPLE_NAMES, load_image, sample_image
 from .models import MODEL_NAMES, LayerInfo, Model, WeightsUnavailableError, best_device, load_model
-from .widgets import FeatureMaps, FilterWeights
+from .widgets import ActivationMaximization, FeatureMaps, FilterWeights, GradCAM
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ActivationMaximization",
     "FeatureMaps",
     "FilterWeights",
+    "GradCAM",
     "MODEL_NAMES",
     "SAMPLE_NAMES",
     "LayerInfo",

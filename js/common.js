@@ -54,6 +54,7 @@ function choiceControl(model, label, trait, optionsTrait, format = (x) => x) {
   model.on(`change:${trait}`, sync);
   fill();
   const node = h("label", { class: "cw-control" }, [h("span", { text: label }), select]);
+  node.hidden = model.get(optionsTrait).length === 0;  // a widget without such a choice hides it
   node.cleanup = () => { model.off(`change:${optionsTrait}`, fill); model.off(`change:${trait}`, sync); };
   return node;
 }

@@ -568,11 +568,27 @@ def _resolve_layers(model: Model, layer) -> list[_CamLayer]:
     return chosen
 
 
+_ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Hardswish, nn.Mish)
+
+
 def _default_layer(model: Model) -> _CamLayer:
-    """The last conv layer whose output still has a spatial extent (H and W above 1)."""
+    """The last conv layer whose output still has a spatial extent (H and W above 1),
+    taken after its activation when one follows it in the same Sequential.
+
+    Grad-CAM was defined on rectified feature maps (Caffe's in-place ReLU); the raw
+    conv output of a well-trained network can be negative wherever the class has
+    no evidence, which would leave a flat map after the final ReLU.
+    """
     layers = model.layers
     spatial = [info for info in layers if info.output_shape is None or min(info.output_shape[1:]) > 1]
     info: LayerInfo = (spatial or layers)[-1]
+    parent_path, _, child = info.path.rpartition(".")
+    parent = model.module.get_submodule(parent_path) if parent_path else model.module
+    if isinstance(parent, nn.Sequential):
+        names = [name for name, _ in parent.named_children()]
+        at = names.index(child)
+        if at + 1 < len(names) and isinstance(parent[at + 1], _ACTIVATIONS):
+            return _CamLayer(info.name, parent[at + 1])
     return _CamLayer(info.name, info.module)
 
 

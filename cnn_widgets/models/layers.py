@@ -149,3 +149,37 @@ def check_filters(layer: LayerInfo, filters: "int | Sequence[int] | range | None
     if not chosen:
         raise ValueError(f"no filters chosen; layer {layer.name} has filters 0-{count - 1}")
     return chosen
+
+
+def parse_filters(spec: "str | int | Sequence[int] | None", count: int) -> list[int]:
+    """Filter indices from a spec like ``"all"``, ``"0-15"`` or ``"3, 7, 20-23"`` (or a list).
+
+    >>> parse_filters("0-3, 9", 16)
+    [0, 1, 2, 3, 9]
+    """
+    if spec is None or (isinstance(spec, str) and spec.strip().lower() in ("", "all")):
+        return list(range(count))
+    if isinstance(spec, int):
+        spec = [spec]
+    if isinstance(spec, str):
+        chosen: list[int] = []
+        for part in spec.replace(";", ",").split(","):
+            part = part.strip()
+            if not part:
+                continue
+            try:
+                if "-" in part:
+                    low, high = part.split("-", 1)
+                    chosen.extend(range(int(low), int(high) + 1))
+                else:
+                    chosen.append(int(part))
+            except ValueError:
+                raise ValueError(f"cannot read filters {spec!r}: write 'all', a range like '0-15', or a list like '3, 7, 20-23'") from None
+        spec = chosen
+    chosen = [int(f) for f in spec]
+    bad = [f for f in chosen if not 0 <= f < count]
+    if bad:
+        raise ValueError(f"filter index {bad[0]} is out of range; this layer has {count} filters (valid: 0-{count - 1})")
+    if not chosen:
+        raise ValueError(f"no filters chosen; valid: 0-{count - 1}, a range like '0-15', or 'all'")
+    return list(dict.fromkeys(chosen))

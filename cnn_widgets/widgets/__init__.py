@@ -1,5 +1,7 @@
 """anywidget classes: traits, threads and messages; the pictures come from render/ and engine/."""
 from .feature_maps import FeatureMaps
 from .filter_weights import FilterWeights
+from .gradcam import GradCAM
+from .maximization import ActivationMaximization
 
-__all__ = ["FeatureMaps", "FilterWeights"]
+__all__ = ["ActivationMaximization", "FeatureMaps", "FilterWeights", "GradCAM"]

@@ -16,7 +16,6 @@ chunks. Calling the parameterization renders pixels in [0, 1].
 """
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import torch
@@ -179,12 +178,16 @@ def _check_decorrelate(channels: int, decorrelate: bool | None) -> bool:
 
 
 def image_size(size: "int | Sequence[int]") -> tuple[int, int]:
-    """``size`` as (height, width): an int is a square."""
+    """``size`` as (height, width): an int is a square.
+
+    >>> image_size(64), image_size((48, 80))
+    ((64, 64), (48, 80))
+    """
     if isinstance(size, bool):
         raise TypeError("size must be an int or (height, width)")
-    if isinstance(size, (int,)) or (hasattr(size, "__index__") and not isinstance(size, Sequence)):
+    if isinstance(size, int) or hasattr(size, "__index__"):
         size = (int(size), int(size))
-    height, width = (int(s) for s in size)
-    if height < 1 or width < 1 or not math.isfinite(height * width):
-        raise ValueError(f"image size must be positive, got {tuple(size)}")
-    return height, width
+    dims = tuple(int(s) for s in size)
+    if len(dims) != 2 or min(dims) < 1:
+        raise ValueError(f"image size must be a positive int or (height, width), got {size!r}")
+    return dims

@@ -10,8 +10,6 @@ so nothing beyond it is computed (``forward.py``).
 """
 from __future__ import annotations
 
-from typing import Sequence
-
 import torch
 
 from ..._choices import invalid_choice
@@ -59,24 +57,34 @@ def maximize(
       "neuron" (one position: the center, or ``position`` = (y, x) on the layer's
       output grid for an image of ``size``), "class" (the logit of class
       ``filters[i]``, by index or name; ``layer`` is not needed), or an
-      :class:`~cnn_widgets.engine.optvis.objectives.Objective` of your own.
+      :class:`~cnn_widgets.engine.optvis.objectives.Objective` of your own
+      (``filters`` then only says how many images and labels their random streams).
     - ``param``: "fourier" (1/f spectrum, decorrelated colors; the default) or "pixel".
     - ``transforms``: "standard" (pad, jitter, scale, rotate; drawn per image),
       "none", or a list such as ``[pad(4), jitter(8)]``.
     - ``size``: int or (height, width); default the model's input size.
+    - ``diversity``: weight of a penalty on images of the same filter looking alike
+      (Gram-matrix similarity at ``layer``, as in Lucent); scale it to the layer's
+      activations (for fashion-cnn about 0.1 to 1).
     - ``seed``: image i's noise and transforms depend only on (seed, filters[i]),
-      so a batched run gives the same images as one run per filter.
+      not on its place in the batch. With ``batch_size=1`` a batch is bit-for-bit
+      the one-by-one runs; batched convolutions round differently in the last bit,
+      which Adam amplifies in places over long runs, so batched images are the same
+      pictures but not identical to the last digit.
     - ``progress(step, values, images)`` is called after every step with the
       objective value per image (higher is better) and, every ``preview_every``
       steps and at the end, the current images (else None).
     - ``cancel``: a ``threading.Event`` or a callable returning True to stop;
       checked every step, it returns the images as they are.
     - ``device``: None for the model's device, "auto" for the best one here.
-      On CUDA the forward pass runs in bfloat16 and channels-last
-      (``precision="float32"`` turns that off), and a batch that does not fit in
+      On CUDA the forward pass runs in bfloat16 (``precision="float32"`` turns that
+      off; CPU and MPS stay in float32), in channels-last memory layout except on
+      MPS, and a batch that does not fit in
       GPU memory is split by itself. ``batch_size`` caps how many images go
       through the network at once.
-    - ``truncate=False`` runs the whole network (slower; same images).
+    - ``truncate=False`` runs the whole network (slower; same images). Either way the
+      target conv computes only the channel each image needs, unless the objective
+      reads the whole layer (as ``diversity`` does).
 
     The model comes back unchanged (see :func:`cnn_widgets.models.preserved`).
 

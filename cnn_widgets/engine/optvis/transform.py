@@ -41,6 +41,10 @@ class Affine:
         self.grow = grow
         self.fill = fill
 
+    def __call__(self, images: torch.Tensor, uniform: torch.Tensor | None = None) -> torch.Tensor:
+        """Apply this transform alone to images (N, C, H, W) with draws (N, ``draws``)."""
+        return Compose([self])(images, uniform)
+
     def inverse(self, uniform: torch.Tensor) -> torch.Tensor:
         count = uniform.shape[0]
         if self._inverse is None:
@@ -67,8 +71,8 @@ def _choose(values: Sequence[float], uniform: torch.Tensor) -> torch.Tensor:
 def pad(width: int, fill: float = 0.5) -> Affine:
     """Grow the canvas by ``width`` pixels on every side, filled with gray.
 
-    >>> pad(4).grow
-    4
+    >>> pad(4)(torch.zeros(1, 3, 8, 8)).shape
+    torch.Size([1, 3, 16, 16])
     """
     if width < 0:
         raise ValueError(f"pad width must be >= 0, got {width}")

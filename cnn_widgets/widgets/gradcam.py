@@ -1,0 +1,518 @@
+"""GradCAM: where the network looks when it decides on a class.
+
+The model's top-5 predictions for an image form a clickable list; the chosen
+class's heatmap (any method of :data:`cnn_widgets.engine.CAM_METHODS`, at any
+conv layer) is laid over the image, and a second heatmap (another class, or
+another method) can sit beside it for comparison.
+
+Maps come from :func:`cnn_widgets.engine.cam` and are computed in one
+background thread, because Score-CAM on a deep layer of a large network takes
+a minute on a CPU and the kernel must stay usable meanwhile. Every map is
+cached per (image, method, layer, class), so going back to one is instant, and
+colormap and opacity only re-render the overlay from the cached map.
+"""
+from __future__ import annotations
+
+import difflib
+import math
+import threading
+from collections import OrderedDict
+from typing import NamedTuple
+
+import numpy as np
+import torch
+import traitlets
+
+from .. import engine, render
+from .._choices import invalid_choice
+from ..engine.activations import weights_version
+from ..engine.cam import CAM_METHODS, LAYER_METHODS, _default_layer
+from ..images import SAMPLE_NAMES, load_image, sample_image
+from ..models import Model, as_model
+from .base import BaseWidget, frontend_module, stylesheet
+from .tile_viewer import enlarge
+
+METHOD_LABELS = {
+    "gradcam": "Grad-CAM",
+    "gradcam++": "Grad-CAM++",
+    "layercam": "Layer-CAM",
+    "scorecam": "Score-CAM",
+    "saliency": "Saliency (gradient)",
+    "smoothgrad": "SmoothGrad",
+    "guided_backprop": "Guided backprop",
+    "guided_gradcam": "Guided Grad-CAM",
+}
+TOP_K = 5
+DISPLAY_SIZE = 256  # small inputs (28x28) are enlarged by an integer factor to about this size
+THUMBNAIL_SIZE = 96
+GAP = 16  # white pixels between the two overlays of a saved comparison
+CACHE_SIZE = 64  # maps kept per widget; a 224x224 map is 200 kB
+MAX_UPLOAD_BYTES = 20_000_000
+
+
+class _Panel(NamedTuple):
+    """One heatmap the view shows: which map, and the key it is cached under."""
+
+    method: str
+    layer: str | None  # None for the methods that explain pixels directly
+    class_index: int
+    key: tuple
+
+
+class GradCAM(BaseWidget):
+    """Class heatmaps over an image: click one of the top-5 predictions to see where the
+    network looks for that class.
+
+    ``image`` is anything :func:`cnn_widgets.load_image` takes, or a sample name
+    (default: ``"sneaker"`` for 1-channel models, ``"cat"`` otherwise). ``method``
+    is one of :data:`cnn_widgets.engine.CAM_METHODS`; ``layer`` a conv layer
+    (default: the last one whose output is still spatial); ``target`` the class
+    explained first (index or name; default: the top prediction; a new image
+    starts again at its own top prediction). ``compare`` puts a second heatmap
+    beside the first: ``""`` (none), another method (``"scorecam"``) or another
+    class name (``"Bag"``).
+
+    Maps are computed in a background thread, so the kernel stays usable during a
+    slow one (Score-CAM on a deep layer); the constructor waits for the first
+    view, and after a change :meth:`wait` blocks until the view is up to date
+    (``save_png`` and ``picture`` wait by themselves).
+
+    >>> import cnn_widgets as cw
+    >>> widget = cw.GradCAM(cw.load_model("fashion-cnn"), "sneaker", compare="saliency")
+    >>> len(widget.predictions), widget.method, widget.layer, widget.error
+    (5, 'gradcam', 'block3_conv2', '')
+    >>> widget.picture().shape
+    (252, 520, 3)
+    """
+
+    _esm = frontend_module("gradcam.js")
+    _css = stylesheet("gradcam.css")
+
+    title = traitlets.Unicode("").tag(sync=True)
+    status = traitlets.Unicode("").tag(sync=True)  # what the background thread is computing
+
+    predictions = traitlets.List().tag(sync=True)  # top 5: [{index, name, probability}, ...]
+    class_options = traitlets.List().tag(sync=True)  # every class name, by index
+    target_index = traitlets.Int(0).tag(sync=True)
+
+    method = traitlets.Unicode("gradcam").tag(sync=True)
+    method_options = traitlets.List(
+        [{"name": name, "label": METHOD_LABELS[name], "uses_layer": name in LAYER_METHODS} for name in CAM_METHODS]
+    ).tag(sync=True)
+    layer = traitlets.Unicode("").tag(sync=True)
+    layer_options = traitlets.List().tag(sync=True)
+    colormap = traitlets.Unicode("inferno").tag(sync=True)
+    colormap_options = traitlets.List(list(render.COLORMAPS)).tag(sync=True)
+    opacity = traitlets.Float(0.5).tag(sync=True)
+    compare = traitlets.Unicode("").tag(sync=True)  # "", a method name or a class name
+
+    sample = traitlets.Unicode("").tag(sync=True)  # the shipped sample shown, "" for the user's own image
+    sample_options = traitlets.List(list(SAMPLE_NAMES)).tag(sync=True)
+    image_png = traitlets.Bytes(b"").tag(sync=True)  # thumbnail of the model's input
+    image_name = traitlets.Unicode("").tag(sync=True)
+
+    overlay_png = traitlets.Bytes(b"").tag(sync=True)
+    overlay_caption = traitlets.Unicode("").tag(sync=True)
+    compare_png = traitlets.Bytes(b"").tag(sync=True)  # b"" when not comparing
+    compare_caption = traitlets.Unicode("").tag(sync=True)
+    colorbar_png = traitlets.Bytes(b"").tag(sync=True)
+
+    _VIEW_TRAITS = ("target_index", "method", "layer", "compare")
+    _LOOK_TRAITS = ("colormap", "opacity")
+
+    def __init__(self, model, image=None, method: str = "gradcam", layer=None, target=None, **kwargs) -> None:
+        self.model: Model = as_model(model)
+        self._lock = threading.RLock()  # the cache, the worker handle and painting
+        self._model_lock = threading.Lock()  # one engine call on the model at a time
+        self._cache: OrderedDict[tuple, torch.Tensor] = OrderedDict()
+        self._failed: dict[tuple, str] = {}
+        self._worker: threading.Thread | None = None
+        self._inputs = self._picture = self._base = None
+        self._probabilities: list[float] = []
+        self._image_version = 0
+        self._shown: list[np.ndarray] = []
+        self._quiet = True  # no redraws while the constructor sets things up
+        default_layer = self._default_layer_name = _default_layer(self.model).name
+        options = [
+            {"name": l.name, "path": l.path, "channels": l.out_channels, "shape": list(l.output_shape or ())}
+            for l in self.model.layers
+        ]
+        super().__init__(
+            layer_options=options,
+            class_options=list(self.model.classes),
+            method=method,
+            layer=default_layer if layer is None else layer,
+            **kwargs,
+        )
+        first_target = None if target is None else self._class_index(target)
+        self.colorbar_png = self._colorbar()
+        self.set_image(self._default_sample() if image is None else image)
+        if first_target is not None:
+            self.target_index = first_target
+        self._quiet = False
+        self.observe(self._on_view_change, names=list(self._VIEW_TRAITS))
+        self.observe(self._on_look_change, names=list(self._LOOK_TRAITS))
+        self.observe(self._on_sample, names=["sample"])
+        self.on_msg(self._on_message)
+        self._refresh()
+        self.wait()  # the first view is complete when the cell shows the widget
+
+    # -- validation: bad values from Python raise with the valid choices ----------
+    @traitlets.validate("method")
+    def _check_method(self, proposal):
+        return self._check_choice("method", proposal["value"], CAM_METHODS)
+
+    @traitlets.validate("layer")
+    def _check_layer(self, proposal):
+        try:
+            return self.model.layer(proposal["value"]).name
+        except ValueError as error:
+            raise traitlets.TraitError(str(error)) from None
+
+    @traitlets.validate("colormap")
+    def _check_colormap(self, proposal):
+        return self._check_choice("colormap", proposal["value"], render.COLORMAPS)
+
+    @traitlets.validate("opacity")
+    def _check_opacity(self, proposal):
+        value = float(proposal["value"])
+        if not 0.0 <= value <= 1.0 or math.isnan(value):
+            raise traitlets.TraitError(f"opacity must be between 0 (only the image) and 1 (only the heatmap), got {value}")
+        return value
+
+    @traitlets.validate("target_index")
+    def _check_target(self, proposal):
+        value = proposal["value"]
+        count = len(self.model.classes)
+        if not 0 <= value < count:
+            raise traitlets.TraitError(f"target_index {value} is out of range; the model has {count} classes (valid: 0-{count - 1})")
+        return value
+
+    @traitlets.validate("compare")
+    def _check_compare(self, proposal):
+        value = proposal["value"].strip()
+        if value == "" or value in CAM_METHODS or value in self.model.classes:
+            return value
+        classes = self.model.classes
+        close = difflib.get_close_matches(value, list(CAM_METHODS) + classes, n=3, cutoff=0.6)
+        hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else "."
+        shown = classes[:20] + ([f"... ({len(classes) - 20} more)"] if len(classes) > 20 else [])
+        raise traitlets.TraitError(
+            f"unknown comparison {value!r}{hint} Use '' for no comparison, another method "
+            f"({', '.join(CAM_METHODS)}) or another class ({', '.join(shown)})"
+        )
+
+    @staticmethod
+    def _check_choice(what, value, options):
+        if value not in options:
+            raise traitlets.TraitError(str(invalid_choice(what, value, options)))
+        return value
+
+    def _class_index(self, target) -> int:
+        """A class index from an index or a class name, checked against the model's classes."""
+        classes = self.model.classes
+        if isinstance(target, str):
+            if target in classes:
+                return classes.index(target)
+            raise invalid_choice("class", target, classes, limit=20)
+        index = int(target)
+        if not 0 <= index < len(classes):
+            raise ValueError(f"class index {index} is out of range; the model has {len(classes)} classes (0-{len(classes) - 1})")
+        return index
+
+    # -- the image ------------------------------------------------------------------
+    @property
+    def image(self):
+        """The PIL image being explained (as given, before resizing to the model's input).
+
+        >>> import cnn_widgets as cw
+        >>> cw.GradCAM(cw.load_model("fashion-cnn"), "bag").image.size
+        (28, 28)
+        """
+        return self._picture
+
+    def set_image(self, image, name: str | None = None) -> None:
+        """Explain another image (anything :func:`cnn_widgets.load_image` takes, or a sample name);
+        the view starts at the new image's top prediction. A bad image raises and changes nothing.
+
+        >>> import cnn_widgets as cw
+        >>> widget = cw.GradCAM(cw.load_model("fashion-cnn"))
+        >>> widget.set_image("trouser")
+        >>> widget.sample, widget.target_index == widget.predictions[0]["index"]
+        ('trouser', True)
+        """
+        if isinstance(image, str) and image in SAMPLE_NAMES:
+            name, picture = image, sample_image(image)
+        else:
+            picture = load_image(image)
+        inputs = self.model.preprocess(picture)  # fails here, before anything shown changes
+        with self._model_lock:
+            ranked = engine.predict(self.model, inputs, k=len(self.model.classes))
+        probabilities = [0.0] * len(self.model.classes)
+        for prediction in ranked:
+            if prediction.index < len(probabilities):
+                probabilities[prediction.index] = prediction.probability
+        shown = render.to_uint8_image(self.model.deprocess(inputs)[0].detach().cpu())
+        quiet, self._quiet = self._quiet, True
+        try:
+            with self._lock:
+                self._image_version += 1
+                self._inputs, self._picture, self._probabilities = inputs, picture, probabilities
+                self._base = enlarge(shown, DISPLAY_SIZE)
+                self._failed.clear()
+                label = name or f"image {self._image_version}"
+                with self.hold_sync():
+                    self.image_png = render.encode_png(enlarge(shown, THUMBNAIL_SIZE))
+                    self.image_name = f"{label}#{self._image_version}"
+                    self.sample = name if name in SAMPLE_NAMES else ""
+                    self.predictions = [
+                        {"index": p.index, "name": p.name, "probability": p.probability} for p in ranked[:TOP_K]
+                    ]
+                    self.title = f"{self.model.name} · {label}"
+                    self.target_index = ranked[0].index
+        finally:
+            self._quiet = quiet
+        if not quiet:  # the constructor draws once, when everything is set
+            self._refresh()
+
+    def _default_sample(self) -> str:
+        return "sneaker" if self.model.input_size[0] == 1 else "cat"
+
+    def _on_sample(self, change) -> None:
+        if change["new"] and not self.image_name.startswith(change["new"] + "#"):
+            self._show_errors(self.set_image, change["new"], change["new"])
+
+    def _on_message(self, _widget, content, buffers) -> None:
+        if not isinstance(content, dict) or content.get("type") != "upload":
+            return
+
+        def upload():
+            if not buffers:
+                raise ValueError("the upload arrived empty")
+            data = bytes(buffers[0])
+            if len(data) > MAX_UPLOAD_BYTES:
+                raise ValueError(f"the file is {len(data) / 1e6:.0f} MB; images up to {MAX_UPLOAD_BYTES / 1e6:.0f} MB are accepted")
+            name = str(content.get("name") or "upload")
+            try:
+                self.set_image(data, name)
+            except ValueError as error:  # name the file, not "the given bytes"
+                raise ValueError(str(error).replace("the given bytes", f"the file {name!r}")) from None
+
+        self._show_errors(upload)
+
+    # -- which maps the view needs ----------------------------------------------------
+    @property
+    def compare_kind(self) -> str:
+        """What :attr:`compare` compares with: ``""`` (nothing), ``"method"`` or ``"class"``.
+
+        >>> import cnn_widgets as cw
+        >>> cw.GradCAM(cw.load_model("fashion-cnn"), compare="Bag").compare_kind
+        'class'
+        """
+        if not self.compare:
+            return ""
+        return "method" if self.compare in CAM_METHODS else "class"
+
+    def _panel(self, method: str, class_index: int, layer: str | None = None) -> _Panel:
+        used = (layer or self.layer) if method in LAYER_METHODS else None
+        key = (self._image_version, method, used, class_index, weights_version(self.model))
+        return _Panel(method, used, class_index, key)
+
+    def _panels(self) -> list[_Panel]:
+        panels = [self._panel(self.method, self.target_index)]
+        kind = self.compare_kind
+        if kind == "method":
+            panels.append(self._panel(self.compare, self.target_index))
+        elif kind == "class":
+            panels.append(self._panel(self.method, self.model.classes.index(self.compare)))
+        return panels
+
+    def heatmap(self, method: str | None = None, layer=None, target=None) -> torch.Tensor:
+        """The map for ``method``, ``layer`` and class ``target`` (index or name), each by
+        default what the widget shows, as :func:`cnn_widgets.engine.cam` returns it: (H, W)
+        of the model's input, not normalized. Cached, like every map the widget computes.
+
+        >>> import cnn_widgets as cw
+        >>> widget = cw.GradCAM(cw.load_model("fashion-cnn"), "sneaker")
+        >>> widget.heatmap().shape, widget.heatmap("saliency", target="Bag").shape
+        (torch.Size([28, 28]), torch.Size([28, 28]))
+        """
+        method = self.method if method is None else method
+        if method not in CAM_METHODS:
+            raise invalid_choice("method", method, CAM_METHODS)
+        class_index = self.target_index if target is None else self._class_index(target)
+        layer_name = self.layer if layer is None else self.model.layer(layer).name
+        with self._lock:
+            panel, inputs = self._panel(method, class_index, layer_name), self._inputs
+        return self._compute(panel, inputs)
+
+    def _compute(self, panel: _Panel, inputs, wanted=lambda: True) -> torch.Tensor | None:
+        """The panel's map, from the cache or the engine; None when ``wanted()`` says, once
+        the model is free, that the view has moved on meanwhile."""
+        with self._lock:
+            if panel.key in self._cache:
+                self._cache.move_to_end(panel.key)
+                return self._cache[panel.key]
+        with self._model_lock:
+            if not wanted():
+                return None
+            # The default layer goes to the engine as None: it then takes the rectified
+            # output (after the conv's ReLU), as Grad-CAM was defined.
+            layer = None if panel.layer == self._default_layer_name else panel.layer
+            heat = engine.cam(self.model, inputs, method=panel.method, layer=layer, target=panel.class_index)[0]
+        with self._lock:
+            self._cache[panel.key] = heat
+            while len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return heat
+
+    # -- the background thread ----------------------------------------------------------
+    def _on_view_change(self, _change) -> None:
+        if self._quiet:
+            return
+        with self._lock:
+            self._failed.clear()  # a changed view tries again what failed before
+        self._refresh()
+
+    def _on_look_change(self, change) -> None:
+        if change["name"] == "colormap":
+            self.colorbar_png = self._colorbar()
+        if not self._quiet:
+            self._refresh()
+
+    def _refresh(self) -> None:
+        """Paint now when every map the view needs is cached; otherwise let the worker compute them."""
+        with self._lock:
+            if self._inputs is None:
+                return
+            panels = self._panels()
+            failed = [self._failed[p.key] for p in panels if p.key in self._failed]
+            if failed:
+                self.error = failed[0]
+                return
+            if all(p.key in self._cache for p in panels):
+                self._paint(panels)
+                return
+            self.busy = True
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._work, daemon=True, name="GradCAM")
+                self._worker.start()
+
+    def _work(self) -> None:
+        """Compute the view's missing maps one by one, always for the latest view (a change
+        while a map is computed is picked up next; the finished map stays cached), then paint."""
+        while True:
+            with self._lock:
+                panels = self._panels()
+                missing = [p for p in panels if p.key not in self._cache and p.key not in self._failed]
+                if not missing:
+                    self._worker = None
+                    self.status = ""
+                    failed = [self._failed[p.key] for p in panels if p.key in self._failed]
+                    if failed:
+                        self.error = failed[0]
+                    else:
+                        self._paint(panels)
+                    self.busy = False
+                    return
+                panel, inputs = missing[0], self._inputs
+                self.status = f"computing {self._describe(panel)}…"
+                if panel.method == "scorecam":
+                    channels = self.model.layer(panel.layer).out_channels
+                    self.status += f" (Score-CAM runs the network once per channel: {channels} times)"
+            try:
+                self._compute(panel, inputs, wanted=lambda: panel.key in {p.key for p in self._panels()})
+            except Exception as error:  # shown in the widget; the kernel and the widget stay usable
+                with self._lock:
+                    self._failed[panel.key] = f"{type(error).__name__}: {error}"
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the heatmaps of the current view are computed and shown.
+
+        >>> import cnn_widgets as cw
+        >>> widget = cw.GradCAM(cw.load_model("fashion-cnn"), "coat", method="scorecam")
+        >>> widget.wait()
+        >>> widget.busy
+        False
+        """
+        while True:
+            with self._lock:
+                worker = self._worker
+            if worker is None or worker is threading.current_thread():
+                return
+            worker.join(timeout)
+            if timeout is not None:
+                return
+
+    # -- painting -------------------------------------------------------------------------
+    def _paint(self, panels: list[_Panel]) -> None:
+        """Overlay the cached maps on the image; called with the lock held."""
+        pictures, captions = [], []
+        for panel in panels:
+            self._cache.move_to_end(panel.key)
+            heat = self._cache[panel.key]
+            values = render.normalize(heat.numpy())
+            pictures.append(render.overlay(self._base, values, self.colormap, self.opacity))
+            captions.append(self._caption(panel, heat))
+        self._shown = pictures
+        with self.hold_sync():
+            self.overlay_png = render.encode_png(pictures[0])
+            self.overlay_caption = captions[0]
+            self.compare_png = render.encode_png(pictures[1]) if len(pictures) > 1 else b""
+            self.compare_caption = captions[1] if len(captions) > 1 else ""
+            self.error = ""
+
+    def _describe(self, panel: _Panel) -> str:
+        where = f" at {panel.layer}" if panel.layer else ""
+        return f"{METHOD_LABELS[panel.method]} for {self.model.classes[panel.class_index]}{where}"
+
+    def _caption(self, panel: _Panel, heat: torch.Tensor) -> str:
+        probability = self._probabilities[panel.class_index] if self._probabilities else 0.0
+        text = f"{METHOD_LABELS[panel.method]} · {self.model.classes[panel.class_index]} ({100 * probability:.1f}%)"
+        if panel.layer:
+            text += f" · {panel.layer}"
+        peak = float(heat.max())
+        if peak > 0:
+            text += f" · peak {peak:.3g}"
+        elif panel.layer:
+            text += " · flat map: no positive evidence at this layer (try another layer, Layer-CAM or Grad-CAM++)"
+        else:
+            text += " · flat map: the score does not depend on these pixels"
+        return text
+
+    def _colorbar(self) -> bytes:
+        ramp = np.linspace(0.0, 1.0, DISPLAY_SIZE, dtype=np.float32)[np.newaxis].repeat(10, axis=0)
+        return render.encode_png(render.colorize(ramp, self.colormap))
+
+    # -- saving -----------------------------------------------------------------------------
+    def picture(self) -> np.ndarray:
+        """What the widget shows: the overlay, or both overlays side by side when comparing (uint8 RGB).
+
+        >>> import cnn_widgets as cw
+        >>> cw.GradCAM(cw.load_model("fashion-cnn"), "sandal").picture().shape
+        (252, 252, 3)
+        """
+        self.wait()
+        with self._lock:
+            if not self._shown:
+                raise RuntimeError(f"the widget has no heatmap to show yet: {self.error or 'nothing was computed'}")
+            pictures = list(self._shown)
+        if len(pictures) == 1:
+            return pictures[0]
+        height = max(p.shape[0] for p in pictures)
+        width = sum(p.shape[1] for p in pictures) + GAP * (len(pictures) - 1)
+        canvas = np.full((height, width, 3), 255, np.uint8)
+        left = 0
+        for p in pictures:
+            canvas[: p.shape[0], left : left + p.shape[1]] = p
+            left += p.shape[1] + GAP
+        return canvas
+
+    def save_png(self, path) -> None:
+        """Write what the widget shows (the overlay, or both overlays when comparing) to a PNG file.
+
+        >>> import cnn_widgets as cw, tempfile, pathlib
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     cw.GradCAM(cw.load_model("fashion-cnn"), "bag").save_png(pathlib.Path(folder) / "bag.png")
+        """
+        render.save_png(self.picture(), path)

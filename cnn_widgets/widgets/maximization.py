@@ -1,0 +1,156 @@
+"""ActivationMaximization: what input makes each filter fire, optimized live.
+
+Press Run and the chosen filters are optimized together in a background
+thread; the grid sharpens as previews arrive, Stop keeps what is there, and
+every finished image is cached per (layer, filter, settings), so coming back
+to a layer or a filter is instant.
+"""
+from __future__ import annotations
+
+import numpy as np
+import traitlets
+
+from .. import render
+from ..engine.optvis import maximize
+from ..models import as_model
+from ..models.layers import parse_filters
+from .base import frontend_module, stylesheet
+from .jobs import Runnable
+from .tile_viewer import TileViewer, enlarge
+
+PRESETS = {
+    "high": {"param": "fourier", "transforms": "standard"},  # Olah et al. 2017: 1/f Fourier, robust transforms
+    "basic": {"param": "pixel", "transforms": "none"},  # the seeds' method: plain pixels, gradient ascent
+}
+PLACEHOLDER = 200  # light gray for filters not optimized yet
+
+
+class ActivationMaximization(TileViewer, Runnable):
+    """Images that maximize each filter of a layer, computed in the background.
+
+    >>> import cnn_widgets as cw
+    >>> widget = cw.ActivationMaximization(cw.load_model("fashion-cnn"), layer="block2_conv1", filters="0-3", steps=8)
+    >>> widget.run(wait=True)
+    >>> widget.status.startswith("done"), len(widget.tile_order)
+    (True, 4)
+    """
+
+    _esm = frontend_module("tile_viewer.js", "maximization.js")
+    _css = stylesheet()
+
+    filters = traitlets.Unicode("0-15").tag(sync=True)
+    steps = traitlets.Int(128).tag(sync=True)
+    size = traitlets.Int(0).tag(sync=True)
+    preset = traitlets.Unicode("high").tag(sync=True)
+    preset_options = traitlets.List(list(PRESETS)).tag(sync=True)
+    seed = traitlets.Int(0).tag(sync=True)
+    normalization_options = traitlets.List([]).tag(sync=True)  # images are shown as they are
+    colormap_options = traitlets.List([]).tag(sync=True)
+
+    _GRID_TRAITS = ("layer", "filters", "steps", "size", "preset", "seed")
+
+    def __init__(self, model, layer=None, filters: str = "0-15", steps: int = 128, size: int | None = None, **kwargs) -> None:
+        self._results: dict[tuple, np.ndarray] = {}
+        self._previews: dict[tuple, np.ndarray] = {}
+        self._version = 0
+        model = as_model(model)
+        if size is None:  # small models at their own size, ImageNet-sized ones at 128 px
+            size = model.input_size[1] if model.input_size[1] <= 64 else 128
+        super().__init__(model, layer=layer, filters=str(filters), steps=steps, size=size, **kwargs)
+        self.on_msg(self._handle_run_messages)
+
+    @traitlets.validate("filters")
+    def _check_filters(self, proposal):
+        if self.layer:
+            try:
+                parse_filters(proposal["value"], self.model.layer(self.layer).out_channels)
+            except ValueError as error:
+                raise traitlets.TraitError(str(error)) from None
+        return proposal["value"]
+
+    @traitlets.validate("steps", "size")
+    def _check_positive(self, proposal):
+        if proposal["value"] < 1:
+            raise traitlets.TraitError(f"{proposal['trait'].name} must be at least 1, got {proposal['value']}")
+        return proposal["value"]
+
+    @traitlets.validate("preset")
+    def _check_preset(self, proposal):
+        return self._check_choice("preset", proposal["value"], self.preset_options)
+
+    # -- what to compute ----------------------------------------------------------------
+    def chosen_filters(self) -> list[int]:
+        """The filters the grid shows (parsed from the ``filters`` text)."""
+        count = self.model.layer(self.layer).out_channels
+        try:
+            return parse_filters(self.filters, count)
+        except ValueError:  # a spec that fit the previous layer: show the first filters
+            return list(range(min(16, count)))
+
+    def _key(self, filter_index: int) -> tuple:
+        return (self.model.layer(self.layer).path, filter_index, self.steps, self.size, self.preset, self.seed)
+
+    def image(self, filter_index: int) -> np.ndarray | None:
+        """The optimized image (H, W, 3) uint8 of a filter with the current settings, if computed."""
+        key = self._key(filter_index)
+        return self._results.get(key, self._previews.get(key))
+
+    def _job(self, cancel, report) -> None:
+        filters = [f for f in self.chosen_filters() if self._key(f) not in self._results]
+        if not filters:
+            report(1.0, "all chosen filters are already computed")
+            return
+        keys = [self._key(f) for f in filters]
+        steps = self.steps
+        report(0.0, f"optimizing {len(filters)} filters")
+
+        def progress(step, values, images):
+            report(step / steps, f"step {step}/{steps} · mean activation {float(values.mean()):.3g}")
+            if images is not None:
+                for key, picture in zip(keys, images):
+                    self._previews[key] = render.to_uint8_image(picture)
+                self._refresh()
+
+        images = maximize(
+            self.model, self.layer, filters, steps=steps, size=self.size, seed=self.seed,
+            progress=progress, preview_every=max(1, steps // 16), cancel=cancel, **PRESETS[self.preset],
+        )
+        if not cancel.is_set():
+            for key, picture in zip(keys, images):
+                self._results[key] = render.to_uint8_image(picture)
+                self._previews.pop(key, None)
+        else:
+            for key, picture in zip(keys, images):
+                self._previews[key] = render.to_uint8_image(picture)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        self._version += 1
+        self._redraw_grid()
+
+    # -- drawing --------------------------------------------------------------------------
+    def _grid_key(self) -> tuple:
+        return super()._grid_key() + (self._version,)
+
+    def _blank(self) -> np.ndarray:
+        return np.full((self.size, self.size, 3), PLACEHOLDER, np.uint8)
+
+    def _grid_tiles(self):
+        self._grid_cache.clear()  # results change underneath; keep only the current picture
+        order = self.chosen_filters()
+        tiles = np.stack([self._tile(f) for f in order])
+        titles = [f"filter {f}" + ("" if self._key(f) in self._results else " · in progress" if self._key(f) in self._previews else " · not computed yet: press Run") for f in order]
+        return tiles, titles, order
+
+    def _tile(self, filter_index: int) -> np.ndarray:
+        picture = self.image(filter_index)
+        if picture is None or picture.shape[:2] != (self.size, self.size):
+            return self._blank()
+        return picture
+
+    def _enlarged(self, filter_index: int):
+        picture = self.image(filter_index)
+        state = "finished" if self._key(filter_index) in self._results else "in progress" if picture is not None else "not computed yet: press Run"
+        shown = picture if picture is not None else self._blank()
+        caption = f"filter {filter_index} of {self.model.layer(self.layer).out_channels} · {self.size}x{self.size} px, {self.steps} steps, {self.preset} · {state}"
+        return enlarge(shown), caption

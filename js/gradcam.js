@@ -1,0 +1,223 @@
+// GradCAM: the model's top-5 predictions as a clickable list, the chosen class's
+// heatmap over the image, pickers for method, layer, colormap and opacity, a
+// second heatmap beside the first for comparison, and an image picker. Python
+// computes and paints; this module only shows traits and sends choices back.
+
+const percent = (p) => `${(100 * p).toFixed(p >= 0.995 || p < 0.0005 ? 0 : 1)}%`;
+const wholePercent = (p) => `${Math.round(100 * p)}%`;
+
+function render({ model, el }) {
+  const cleanups = [];
+  const on = (event, fn) => { model.on(event, fn); cleanups.push(() => model.off(event, fn)); };
+  const set = (trait, value) => { model.set(trait, value); model.save_changes(); };
+
+  // JupyterLab must not treat our arrow keys as its own shortcuts (cell navigation).
+  const root = h("div", { class: "cw-widget cw-gradcam", tabindex: "0", "data-lm-suppress-shortcuts": "true" });
+  const title = h("div", { class: "cw-title" });
+
+  // -- controls: method, layer, colormap, opacity, comparison ------------------------
+  const methodControl = choiceControl(model, "method", "method", "method_options", (o) => o.label);
+  const layerControl = choiceControl(model, "layer", "layer", "layer_options",
+    (o) => `${o.name} · ${o.channels} × ${o.shape.slice(1).join("×")}`);
+  const layerSelect = layerControl.querySelector("select");
+  const colormapControl = choiceControl(model, "colormap", "colormap", "colormap_options");
+
+  const opacity = h("input", { type: "range", min: "0", max: "1", step: "0.05", "data-trait": "opacity", title: "opacity of the heatmap" });
+  const opacityLabel = h("span", { class: "cw-slider-label" });
+  const sendOpacity = throttle((value) => set("opacity", value), 25);
+  opacity.addEventListener("input", () => { opacityLabel.textContent = `opacity ${wholePercent(Number(opacity.value))}`; sendOpacity(Number(opacity.value)); });
+  const syncOpacity = () => { opacity.value = String(model.get("opacity")); opacityLabel.textContent = `opacity ${wholePercent(model.get("opacity"))}`; };
+
+  // One picker for the second heatmap: nothing, another class, or another method.
+  const compareSelect = h("select", { "data-trait": "compare", title: "show a second heatmap beside the first" });
+  const fillCompare = () => {
+    const top = model.get("predictions");
+    const topNames = new Set(top.map((p) => p.name));
+    const classes = [
+      ...top.map((p) => h("option", { value: p.name, text: `${p.name} (${percent(p.probability)})` })),
+      ...model.get("class_options").filter((name) => !topNames.has(name)).map((name) => h("option", { value: name, text: name })),
+    ];
+    const methods = model.get("method_options").map((o) => h("option", { value: o.name, text: o.label }));
+    compareSelect.replaceChildren(
+      h("option", { value: "", text: "nothing (one heatmap)" }),
+      h("optgroup", { label: "another class, same method" }, classes),
+      h("optgroup", { label: "another method, same class" }, methods),
+    );
+    compareSelect.value = model.get("compare");
+  };
+  compareSelect.addEventListener("change", () => set("compare", compareSelect.value));
+  const compareControl = h("label", { class: "cw-control cw-compare-line" }, [h("span", { text: "compare with" }), compareSelect]);
+
+  const controls = h("div", { class: "cw-controls" }, [
+    methodControl, layerControl, colormapControl,
+    h("label", { class: "cw-control cw-slider cw-opacity" }, [opacityLabel, opacity]),
+  ]);
+  for (const control of [methodControl, layerControl, colormapControl]) cleanups.push(control.cleanup);
+
+  // -- left column: the image and the predictions ---------------------------------------
+  const thumbnail = h("img", { class: "cw-input-image", alt: "input image" });
+  const sampleControl = choiceControl(model, "image", "sample", "sample_options");
+  cleanups.push(sampleControl.cleanup);
+  const sampleSelect = sampleControl.querySelector("select");
+  const markCustom = () => {
+    if (!model.get("sample")) {
+      if (!sampleSelect.querySelector('option[value=""]')) sampleSelect.prepend(h("option", { value: "", text: "(your image)" }));
+      sampleSelect.value = "";
+    }
+  };
+  const upload = h("input", { type: "file", accept: "image/*", class: "cw-upload", title: "upload an image" });
+  upload.addEventListener("change", async () => {
+    const file = upload.files && upload.files[0];
+    if (!file) return;
+    const data = await file.arrayBuffer();
+    model.send({ type: "upload", name: file.name }, undefined, [data]);
+    upload.value = "";
+  });
+  const uploadButton = h("label", { class: "cw-upload-button", title: "explain an image of your own" }, [h("span", { text: "upload…" }), upload]);
+  const imageSection = h("div", { class: "cw-image-picker" }, [
+    thumbnail,
+    h("div", { class: "cw-image-controls" }, [sampleControl, uploadButton]),
+  ]);
+
+  const list = h("div", { class: "cw-predictions", role: "listbox", "aria-label": "top predictions" });
+  const fillPredictions = () => {
+    const top = model.get("predictions");
+    list.replaceChildren(...top.map((p, rank) => {
+      const row = h("button", { type: "button", class: "cw-prediction", role: "option", "data-index": String(p.index), title: `show where the network looks for ${p.name}` }, [
+        h("span", { class: "cw-prediction-rank", text: String(rank + 1) }),
+        h("span", { class: "cw-prediction-name", text: p.name }),
+        h("span", { class: "cw-prediction-bar" }, [h("span", { class: "cw-prediction-fill", style: `width: ${(100 * p.probability).toFixed(1)}%` })]),
+        h("span", { class: "cw-prediction-value", text: percent(p.probability) }),
+        h("span", { class: "cw-badge" }),
+      ]);
+      row.addEventListener("click", () => { set("target_index", p.index); root.focus({ preventScroll: true }); });
+      return row;
+    }));
+    root.dataset.predictionCount = String(top.length);
+    syncSelection();
+  };
+
+  // Any class, not only the top 5.
+  const classSelect = h("select", { "data-trait": "target_index", title: "explain any class of the model" });
+  const fillClasses = () => {
+    classSelect.replaceChildren(...model.get("class_options").map((name, index) => h("option", { value: String(index), text: name })));
+    classSelect.value = String(model.get("target_index"));
+  };
+  classSelect.addEventListener("change", () => set("target_index", Number(classSelect.value)));
+  const classControl = h("label", { class: "cw-control cw-any-class" }, [h("span", { text: "any class" }), classSelect]);
+
+  const side = h("div", { class: "cw-side" }, [
+    h("div", { class: "cw-section-title", text: "Image" }), imageSection,
+    h("div", { class: "cw-section-title", text: `Top predictions` }),
+    h("div", { class: "cw-hint", text: "click a class to see where the network looks for it" }), list, classControl,
+  ]);
+
+  // -- right column: the heatmaps --------------------------------------------------------
+  const overlay = h("img", { class: "cw-overlay", alt: "heatmap over the image" });
+  const peakTip = "peak: the map's largest value before scaling to the colormap; compare it across classes and images";
+  const overlayCaption = h("figcaption", { class: "cw-caption", title: peakTip });
+  const first = h("figure", { class: "cw-heatmap cw-heatmap-a" }, [overlay, overlayCaption]);
+  const second = h("img", { class: "cw-compare", alt: "second heatmap, for comparison" });
+  const secondCaption = h("figcaption", { class: "cw-caption", title: peakTip });
+  const secondFigure = h("figure", { class: "cw-heatmap cw-heatmap-b" }, [second, secondCaption]);
+  const colorbar = h("img", { class: "cw-colorbar", alt: "colormap, from low to high" });
+  const scale = h("div", { class: "cw-scale", title: "each heatmap is scaled from its own minimum (low) to its peak (high)" }, [
+    h("span", { text: "low" }), colorbar, h("span", { text: "high" }),
+  ]);
+  const status = h("div", { class: "cw-status cw-busy-line" });
+  const heatmaps = h("div", { class: "cw-heatmaps" }, [first, secondFigure]);
+  const main = h("div", { class: "cw-main" }, [compareControl, heatmaps, scale, status]);
+
+  const error = errorLine(model);
+  cleanups.push(error.cleanup);
+  root.append(title, controls, h("div", { class: "cw-gradcam-body" }, [side, main]), error);
+  el.append(root);
+
+  // -- keeping the view in step with the traits --------------------------------------------
+  const count = (name) => () => { root.dataset[name] = String(Number(root.dataset[name] || 0) + 1); };
+  cleanups.push(bindImage(model, "overlay_png", overlay, count("paints")));
+  cleanups.push(bindImage(model, "compare_png", second, count("comparePaints")));
+  cleanups.push(bindImage(model, "image_png", thumbnail));
+  cleanups.push(bindImage(model, "colorbar_png", colorbar));
+
+  function syncSelection() {
+    const target = model.get("target_index");
+    const compare = model.get("compare");
+    const comparingClass = compare && !model.get("method_options").some((o) => o.name === compare);
+    for (const row of list.children) {
+      const index = Number(row.dataset.index);
+      const name = row.querySelector(".cw-prediction-name").textContent;
+      const selected = index === target;
+      row.classList.toggle("cw-selected", selected);
+      row.classList.toggle("cw-compared", Boolean(comparingClass && name === compare));
+      row.setAttribute("aria-selected", String(selected));
+      row.querySelector(".cw-badge").textContent = comparingClass ? (selected ? "A" : name === compare ? "B" : "") : "";
+    }
+    classSelect.value = String(target);
+    root.dataset.targetIndex = String(target);
+  }
+  const syncView = () => {
+    const method = model.get("method");
+    const option = model.get("method_options").find((o) => o.name === method);
+    const usesLayer = !option || option.uses_layer;
+    layerSelect.disabled = !usesLayer;
+    layerControl.title = usesLayer ? "" : `${option.label} explains the pixels directly, so it uses no layer`;
+    root.dataset.method = method;
+    root.dataset.layer = model.get("layer");
+    root.dataset.compare = model.get("compare");
+    compareSelect.value = model.get("compare");
+    const comparing = model.get("compare_png").byteLength > 0;
+    secondFigure.hidden = !comparing;
+    root.classList.toggle("cw-comparing", comparing);
+    syncSelection();
+  };
+  const syncCaptions = () => {
+    const comparing = model.get("compare_png").byteLength > 0;
+    overlayCaption.textContent = (comparing ? "A · " : "") + model.get("overlay_caption");
+    secondCaption.textContent = comparing ? "B · " + model.get("compare_caption") : "";
+  };
+  const syncTitle = () => { title.textContent = model.get("title"); };
+  const syncBusy = () => {
+    const busy = model.get("busy");
+    root.dataset.busy = String(busy);
+    status.textContent = busy ? model.get("status") || "computing…" : "";
+    status.hidden = !busy;
+  };
+
+  on("change:predictions", () => { fillPredictions(); fillCompare(); });
+  on("change:class_options", () => { fillClasses(); fillCompare(); });
+  on("change:method_options", fillCompare);
+  on("change:target_index", syncSelection);
+  for (const trait of ["method", "layer", "compare", "compare_png"]) on(`change:${trait}`, syncView);
+  for (const trait of ["overlay_caption", "compare_caption", "compare_png"]) on(`change:${trait}`, syncCaptions);
+  on("change:opacity", syncOpacity);
+  on("change:title", syncTitle);
+  on("change:busy", syncBusy);
+  on("change:status", syncBusy);
+  on("change:sample", markCustom);
+
+  fillClasses();
+  fillCompare();
+  fillPredictions();
+  markCustom();
+  syncOpacity();
+  syncView();
+  syncCaptions();
+  syncTitle();
+  syncBusy();
+
+  // Up and down walk through the predictions.
+  root.addEventListener("keydown", (event) => {
+    if (event.target instanceof HTMLSelectElement || event.target instanceof HTMLInputElement) return;
+    if (event.key !== "ArrowDown" && event.key !== "ArrowUp") return;
+    const indices = model.get("predictions").map((p) => p.index);
+    const at = indices.indexOf(model.get("target_index")) + (event.key === "ArrowDown" ? 1 : -1);
+    event.preventDefault();
+    event.stopPropagation();
+    if (at >= 0 && at < indices.length) set("target_index", indices[at]);
+  });
+
+  return () => cleanups.forEach((fn) => fn());
+}
+
+export default { render };

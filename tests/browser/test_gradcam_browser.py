@@ -1,0 +1,129 @@
+"""GradCAM as a person sees it, in JupyterLab 4 and Notebook 7: the top-5
+predictions appear with a heatmap over the image; clicking another class or
+choosing another method repaints the heatmap and reaches Python; a comparison
+shows two heatmaps; a bad upload reads as a message in the widget."""
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from .jupyter import open_notebook, run_code, wait_for_output
+
+CELLS = [
+    "import cnn_widgets as cw\nfrom cnn_widgets.widgets.gradcam import GradCAM\nmodel = cw.load_model('fashion-cnn')",
+    "cam = GradCAM(model, 'sneaker')\ncam",
+]
+
+# A top-5 class whose map looks different from the one shown, whatever the weights predict.
+PICK_OTHER_CLASS = """
+import numpy as np
+from cnn_widgets import render
+shown = render.normalize(cam.heatmap().numpy())
+print(next((p['index'] for p in cam.predictions[1:]
+            if not np.allclose(render.normalize(cam.heatmap(target=p['index']).numpy()), shown, atol=1e-3)), -1))
+"""
+
+
+def focus(widget) -> None:
+    """Give the widget the keyboard focus; the notebook may take it back once when a cell finishes."""
+    for _ in range(5):
+        widget.focus()
+        try:
+            expect(widget).to_be_focused(timeout=1_000)
+            return
+        except AssertionError:
+            continue
+    expect(widget).to_be_focused()
+
+
+def wait_for_new_overlay(page, widget, previous_src: str | None) -> str:
+    """Wait until the heatmap <img> shows a new picture, fully decoded; return its src."""
+    overlay = widget.locator("img.cw-overlay")
+    if previous_src is not None:
+        expect(overlay).not_to_have_attribute("src", previous_src)
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=overlay.element_handle())
+    return overlay.get_attribute("src")
+
+
+def settled(page, widget) -> str:
+    """Wait until Python has painted everything asked of it and the page has shown it; return the heatmap's src."""
+    assert run_code(page, "cam.wait(); print(cam.busy)") == "False"
+    return wait_for_new_overlay(page, widget, None)
+
+
+@pytest.mark.browser
+def test_gradcam_in_the_browser(page, jupyter_server, artifact_path, tmp_path):
+    frontend = jupyter_server.frontend
+    open_notebook(page, jupyter_server, CELLS)
+    widget = wait_for_output(page, ".cw-gradcam").first
+
+    # Five predictions, the top one selected, its heatmap painted over the image.
+    expect(widget).to_have_attribute("data-prediction-count", "5")
+    rows = widget.locator(".cw-prediction")
+    expect(rows).to_have_count(5)
+    expect(rows.first).to_have_class("cw-prediction cw-selected")
+    top = rows.first.get_attribute("data-index")
+    expect(widget).to_have_attribute("data-target-index", top)
+    expect(widget).to_have_attribute("data-paints", "1")
+    src = wait_for_new_overlay(page, widget, None)
+    assert widget.locator("img.cw-overlay").evaluate("img => img.naturalWidth") == 252
+    expect(widget.locator(".cw-heatmap-a .cw-caption")).to_contain_text("Grad-CAM · ")
+    expect(widget.locator(".cw-error")).to_be_hidden()
+
+    # Clicking another class repaints the heatmap and tells Python.
+    other = run_code(page, PICK_OTHER_CLASS)
+    assert other != "-1", "every top-5 class has the same map under these weights"
+    name = widget.locator(f'.cw-prediction[data-index="{other}"] .cw-prediction-name').text_content()
+    widget.locator(f'.cw-prediction[data-index="{other}"]').click()
+    expect(widget).to_have_attribute("data-target-index", other)
+    expect(widget.locator(f'.cw-prediction[data-index="{other}"]')).to_have_class("cw-prediction cw-selected")
+    expect(widget.locator(".cw-heatmap-a .cw-caption")).to_contain_text(f"Grad-CAM · {name} (")
+    src = wait_for_new_overlay(page, widget, src)
+    assert run_code(page, "print(cam.target_index, cam.error == '')") == f"{other} True"
+    page.mouse.move(0, 0)  # no hover highlight in the picture
+    widget.screenshot(path=artifact_path(f"gradcam-{frontend}.png"))
+
+    # The keyboard walks through the predictions.
+    focus(widget)
+    rank = widget.locator(".cw-prediction").evaluate_all(f"rows => rows.findIndex((row) => row.dataset.index === '{other}')")
+    page.keyboard.press("ArrowUp")
+    expect(widget).to_have_attribute("data-target-index", rows.nth(rank - 1).get_attribute("data-index"))
+    page.keyboard.press("ArrowDown")
+    expect(widget).to_have_attribute("data-target-index", other)
+    src = settled(page, widget)
+    expect(widget.locator(".cw-heatmap-a .cw-caption")).to_contain_text(f"Grad-CAM · {name} (")
+
+    # Another method repaints the heatmap; the layer picker says it is not used.
+    widget.locator("select[data-trait=method]").select_option("saliency")
+    expect(widget).to_have_attribute("data-method", "saliency")
+    expect(widget.locator(".cw-heatmap-a .cw-caption")).to_contain_text(f"Saliency (gradient) · {name} (")
+    expect(widget.locator("select[data-trait=layer]")).to_be_disabled()
+    src = wait_for_new_overlay(page, widget, src)
+    assert run_code(page, "print(cam.method, cam.target_index)") == f"saliency {other}"
+
+    # Comparing with another method shows both heatmaps, labelled A and B.
+    widget.locator("select[data-trait=compare]").select_option("gradcam")
+    compare = widget.locator("img.cw-compare")
+    expect(compare).to_be_visible()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=compare.element_handle())
+    expect(widget.locator(".cw-heatmap-b .cw-caption")).to_contain_text(f"B · Grad-CAM · {name} (")
+    expect(widget.locator(".cw-heatmap-a .cw-caption")).to_contain_text("A · Saliency")
+    assert run_code(page, "print(cam.compare, cam.compare_kind, len(cam.compare_png) > 0)") == "gradcam method True"
+    page.mouse.move(0, 0)  # no hover highlight in the picture
+    widget.screenshot(path=artifact_path(f"gradcam-compare-{frontend}.png"))
+    widget.locator("select[data-trait=compare]").select_option("")
+    expect(compare).to_be_hidden()
+
+    # A bad upload is a readable message in the widget, which keeps working.
+    bogus = tmp_path / "notes.png"
+    bogus.write_text("this is not a picture")
+    widget.locator("input[type=file]").set_input_files(str(bogus))
+    error = widget.locator(".cw-error")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("the file 'notes.png' is not an image")
+    page.mouse.move(0, 0)  # no hover highlight in the picture
+    widget.screenshot(path=artifact_path(f"gradcam-error-{frontend}.png"))
+    widget.locator("select[data-trait=sample]").select_option("trouser")
+    expect(error).to_be_hidden()
+    wait_for_new_overlay(page, widget, src)
+    assert run_code(page, "print(cam.image_name.split('#')[0], cam.target_index == cam.predictions[0]['index'], repr(cam.error))") == "trouser True ''"

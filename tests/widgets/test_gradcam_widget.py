@@ -1,0 +1,289 @@
+"""GradCAM from Python: traits in sync, the overlay follows the chosen class and
+method, colormap and opacity re-render without recomputing, comparisons, errors
+shown in the widget, saving what is shown, and the user's model left as it was."""
+from __future__ import annotations
+
+import doctest
+import io
+
+import numpy as np
+import pytest
+import torch
+import traitlets
+from PIL import Image
+
+import cnn_widgets as cw
+from cnn_widgets import engine, render
+from cnn_widgets.widgets import gradcam as gradcam_module
+from cnn_widgets.widgets.gradcam import GradCAM
+from model_state import assert_unchanged, make_user_model, snapshot
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """The machine is shared; these models are tiny, so one thread is fastest anyway."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def decode(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def ready(widget: GradCAM) -> GradCAM:
+    widget.wait()
+    assert widget.error == ""
+    return widget
+
+
+@pytest.fixture
+def widget(fashion):
+    return ready(GradCAM(fashion, "sneaker"))
+
+
+@pytest.fixture
+def cam_calls(monkeypatch):
+    """Count the engine's map computations made by the widget."""
+    calls = []
+    original = engine.cam
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs.get("method"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "cam", counting)
+    return calls
+
+
+def other_class_with_a_different_map(widget: GradCAM) -> int:
+    """A top-5 class whose displayed map differs from the current one (the test must not
+    depend on what a particular set of weights predicts)."""
+    shown = render.normalize(widget.heatmap().numpy())
+    for prediction in widget.predictions[1:]:
+        values = render.normalize(widget.heatmap(target=prediction["index"]).numpy())
+        if not np.allclose(values, shown, atol=1e-3):
+            return prediction["index"]
+    pytest.skip("every top-5 class has the same map under these weights")
+
+
+def test_starts_with_the_top_five_and_explains_the_top_class(widget, fashion):
+    names = [p["name"] for p in widget.predictions]
+    probabilities = [p["probability"] for p in widget.predictions]
+    assert len(names) == 5 and probabilities == sorted(probabilities, reverse=True)
+    assert all(name in fashion.classes for name in names) and 0 < sum(probabilities) <= 1 + 1e-6
+    assert widget.target_index == widget.predictions[0]["index"]
+    assert (widget.method, widget.layer, widget.colormap, widget.opacity, widget.compare) == (
+        "gradcam", "block3_conv2", "inferno", 0.5, "")
+    assert widget.sample == "sneaker" and widget.class_options == fashion.classes
+    assert [o["name"] for o in widget.method_options] == list(engine.CAM_METHODS)
+    assert [o["name"] for o in widget.layer_options] == fashion.layer_names
+    # A 28x28 input is shown enlarged (9x) so the heatmap is readable.
+    assert decode(widget.overlay_png).shape == (252, 252, 3)
+    assert widget.overlay_caption.startswith(f"Grad-CAM · {names[0]} (")
+    assert widget.compare_png == b"" and widget.busy is False
+
+
+def test_traits_are_synced_both_ways(widget):
+    synced = set(widget.keys)
+    for trait in ("target_index", "method", "layer", "colormap", "opacity", "compare", "sample",
+                  "predictions", "overlay_png", "compare_png", "error", "busy", "status"):
+        assert trait in synced, trait
+    other = widget.predictions[2]["index"]
+    # What the browser sends arrives through set_state, as here.
+    widget.set_state({"target_index": other, "method": "layercam", "opacity": 0.8})
+    ready(widget)
+    assert (widget.target_index, widget.method, widget.opacity) == (other, "layercam", 0.8)
+    assert widget.overlay_caption.startswith(f"Layer-CAM · {widget.class_options[other]}")
+    state = widget.get_state()
+    assert state["target_index"] == other and state["method"] == "layercam"
+
+
+def test_changing_the_class_changes_the_overlay(widget):
+    before = widget.overlay_png
+    other = other_class_with_a_different_map(widget)
+    widget.target_index = other
+    ready(widget)
+    assert widget.overlay_png != before
+    assert widget.class_options[other] in widget.overlay_caption
+
+
+def test_changing_the_method_and_layer_changes_the_overlay(widget):
+    before = widget.overlay_png
+    widget.method = "saliency"
+    ready(widget)
+    assert widget.overlay_png != before and widget.overlay_caption.startswith("Saliency (gradient)")
+    assert "block3_conv2" not in widget.overlay_caption  # input methods use no layer
+    widget.method = "gradcam"
+    widget.layer = "features.7"  # module paths work too, and read back by display name
+    ready(widget)
+    assert widget.layer == "block2_conv2" and "block2_conv2" in widget.overlay_caption
+
+
+def test_opacity_and_colormap_rerender_without_recomputing(widget, cam_calls):
+    before = widget.overlay_png
+    widget.opacity = 0.9
+    assert widget.overlay_png != before  # painted at once: the map was cached
+    widget.colormap = "viridis"
+    widget.opacity = 0.0
+    ready(widget)
+    assert cam_calls == []
+    # At opacity 0 the overlay is the (enlarged) input image itself.
+    shown = decode(widget.overlay_png)
+    thumbnail = decode(widget.image_png)
+    assert shown.shape == (252, 252, 3) and np.array_equal(shown[::9, ::9], thumbnail[::3, ::3])
+
+
+def test_maps_are_cached_per_image_method_layer_and_class(widget, cam_calls):
+    first = widget.target_index
+    other = widget.predictions[1]["index"]
+    for trait, value in (("target_index", other), ("method", "layercam")):
+        setattr(widget, trait, value)
+        ready(widget)
+    assert cam_calls == ["gradcam", "layercam"]
+    painted = widget.overlay_png
+    for trait, value in (("method", "gradcam"), ("target_index", first), ("method", "layercam"), ("target_index", other)):
+        setattr(widget, trait, value)
+        ready(widget)
+    assert widget.overlay_png == painted
+    assert cam_calls == ["gradcam", "layercam", "layercam"]  # only layercam for the first class was new
+    widget.method = "saliency"
+    ready(widget)
+    widget.layer = "block1_conv1"  # a pure input method ignores the layer: nothing to recompute
+    ready(widget)
+    assert cam_calls == ["gradcam", "layercam", "layercam", "saliency"]
+
+
+def test_a_change_while_computing_computes_only_the_latest_view(widget, cam_calls):
+    other = widget.predictions[1]["index"]
+    with widget._model_lock:  # hold the worker back, as a slow map would
+        widget.target_index = other
+        widget.method = "layercam"
+        widget.method = "gradcam++"
+        assert widget.busy is True
+    ready(widget)
+    assert cam_calls == ["gradcam++"]  # the views passed through while waiting were never computed
+    assert widget.overlay_caption.startswith(f"Grad-CAM++ · {widget.class_options[other]}")
+
+
+def test_bad_values_from_python_raise_with_the_valid_choices(widget):
+    with pytest.raises(traitlets.TraitError, match="Valid choices: gradcam, gradcam\\+\\+, layercam, scorecam"):
+        widget.method = "gradcamm"
+    with pytest.raises(traitlets.TraitError, match="did you mean .*'block1_conv1'"):
+        widget.layer = "block1_conv"
+    with pytest.raises(traitlets.TraitError, match="Valid choices: gray, viridis, inferno"):
+        widget.colormap = "rainbow"
+    with pytest.raises(traitlets.TraitError, match="valid: 0-9"):
+        widget.target_index = 10
+    with pytest.raises(traitlets.TraitError, match="between 0 .* and 1"):
+        widget.opacity = 1.5
+    with pytest.raises(traitlets.TraitError, match="did you mean 'Sneaker'.* Use '' for no comparison, another method \\(gradcam, "):
+        widget.compare = "Sneakers"
+    assert (widget.method, widget.layer, widget.colormap, widget.opacity, widget.compare) == (
+        "gradcam", "block3_conv2", "inferno", 0.5, "")
+    with pytest.raises(ValueError, match="Valid choices: T-shirt/top, Trouser"):
+        GradCAM(widget.model, "sneaker", target="Sneakers")
+    with pytest.raises(traitlets.TraitError, match="Valid choices: gradcam"):
+        GradCAM(widget.model, "sneaker", method="grad-cam")
+
+
+def test_a_bad_upload_shows_a_readable_error_and_keeps_the_view(widget):
+    overlay, predictions, name = widget.overlay_png, widget.predictions, widget.image_name
+    widget._on_message(widget, {"type": "upload", "name": "notes.txt"}, [b"not an image"])
+    assert widget.error.startswith("ValueError: the file 'notes.txt' is not an image")
+    assert (widget.overlay_png, widget.predictions, widget.image_name) == (overlay, predictions, name)
+    good = io.BytesIO()
+    Image.new("L", (40, 40), 200).save(good, format="PNG")
+    widget._on_message(widget, {"type": "upload", "name": "gray.png"}, [good.getvalue()])
+    ready(widget)
+    assert widget.sample == "" and widget.image_name.startswith("gray.png") and widget.title.endswith("gray.png")
+    assert widget.target_index == widget.predictions[0]["index"]
+
+
+def test_a_failing_computation_is_shown_in_the_widget(widget, monkeypatch):
+    overlay = widget.overlay_png
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the layer exploded")
+
+    monkeypatch.setattr(engine, "cam", broken)
+    widget.method = "gradcam++"
+    widget.wait()
+    assert widget.error == "RuntimeError: the layer exploded" and widget.overlay_png == overlay
+    assert widget.busy is False
+    monkeypatch.undo()
+    widget.method = "gradcam"  # back to a view that works: the error goes away
+    ready(widget)
+
+
+def test_a_flat_map_says_so_instead_of_showing_nothing(widget, monkeypatch):
+    monkeypatch.setattr(engine, "cam", lambda model, inputs, **options: torch.zeros(1, 28, 28))
+    widget.method = "layercam"
+    ready(widget)
+    assert "flat map: no positive evidence at this layer" in widget.overlay_caption
+    widget.method = "saliency"
+    ready(widget)
+    assert "flat map: the score does not depend on these pixels" in widget.overlay_caption
+
+
+def test_choosing_a_sample_explains_its_top_class(widget):
+    widget.sample = "trouser"
+    ready(widget)
+    assert widget.image_name.startswith("trouser#") and widget.title == "fashion-cnn · trouser"
+    assert widget.target_index == widget.predictions[0]["index"]
+
+
+def test_comparing_two_methods_or_two_classes_shows_two_overlays(widget):
+    widget.compare = "saliency"
+    ready(widget)
+    assert widget.compare_kind == "method"
+    assert decode(widget.compare_png).shape == decode(widget.overlay_png).shape
+    assert widget.compare_caption.startswith("Saliency (gradient) · " + widget.class_options[widget.target_index])
+    other = widget.predictions[1]["name"]
+    widget.compare = other
+    ready(widget)
+    assert widget.compare_kind == "class"
+    assert widget.compare_caption.startswith(f"Grad-CAM · {other} (")
+    widget.compare = ""
+    ready(widget)
+    assert widget.compare_png == b"" and widget.compare_caption == ""
+
+
+def test_save_png_writes_what_is_shown(widget, tmp_path):
+    single = tmp_path / "single.png"
+    widget.save_png(single)
+    assert np.array_equal(decode(single.read_bytes()), decode(widget.overlay_png))
+    widget.compare = "layercam"
+    pair = tmp_path / "pair.png"
+    widget.save_png(pair)  # waits for the second map by itself
+    saved = decode(pair.read_bytes())
+    first, second = decode(widget.overlay_png), decode(widget.compare_png)
+    assert saved.shape == (252, 252 + gradcam_module.GAP + 252, 3)
+    assert np.array_equal(saved[:, :252], first) and np.array_equal(saved[:, -252:], second)
+    assert (saved[:, 252:252 + gradcam_module.GAP] == 255).all()
+
+
+def test_a_color_model_of_the_user_comes_back_unchanged():
+    net = make_user_model()
+    before = snapshot(net)
+    model = cw.load_model(net, input_size=(3, 32, 32), classes=["ant", "bee", "cat", "dog"])
+    widget = ready(GradCAM(model, compare="smoothgrad"))
+    assert widget.sample == "cat" and len(widget.predictions) == 4  # fewer classes than 5
+    assert decode(widget.overlay_png).shape == (256, 256, 3)  # 32x32 enlarged 8x
+    for method in engine.CAM_METHODS:
+        widget.method = method
+        ready(widget)
+    widget.compare = "dog"
+    widget.layer = "features.0"
+    widget.target_index = 1
+    ready(widget)
+    with pytest.raises(traitlets.TraitError):
+        widget.layer = "head"  # not a conv layer
+    assert_unchanged(net, before)
+
+
+def test_the_docstring_examples_run(monkeypatch, fashion):
+    monkeypatch.setattr(cw, "GradCAM", GradCAM, raising=False)  # until cnn_widgets exports it
+    result = doctest.testmod(gradcam_module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 10 and result.failed == 0
