@@ -3,6 +3,8 @@
     cnn-widgets layers vgg16 --weights none
     cnn-widgets weights fashion-cnn --layer block1_conv1 --out filters.png
     cnn-widgets features fashion-cnn --image sneaker --layer block2_conv1 --out maps.png
+    cnn-widgets maximize fashion-cnn --layer block2_conv1 --filters 0-15 --steps 128 --out maximize.png
+    cnn-widgets dream fashion-cnn --image ankle_boot --layer block2_conv2 --frames 8 --out dream.gif
     cnn-widgets cam fashion-cnn --image sneaker --method gradcam --out heatmap.png
 """
 from __future__ import annotations
@@ -63,6 +65,30 @@ def build_parser() -> argparse.ArgumentParser:
     features.add_argument("--image", required=True, help="image path or URL, or a shipped sample name (cat, coffee, sneaker, ...)")
     _display(features, "viridis")
 
+    maximize = commands.add_parser("maximize", help="images that maximize a layer's filters (activation maximization)", epilog=EPILOG)
+    _common(maximize)
+    _layer(maximize)
+    maximize.add_argument("--filters", default="0-15", help="'all', a range like 0-63, or a list like 3,7,20-23 (default 0-15)")
+    maximize.add_argument("--steps", type=int, default=256, help="gradient steps (default 256)")
+    maximize.add_argument("--size", type=int, default=None, help="image size in pixels (default: 128, or the model's input size if smaller)")
+    maximize.add_argument("--quality", default="high", choices=("high", "basic"), help="high: Fourier parameterization with transformation robustness; basic: plain pixels (the seeds' method)")
+    maximize.add_argument("--seed", type=int, default=0, help="random seed (same seed, same images)")
+    maximize.add_argument("--columns", type=int, default=None, help="tiles per row (default: a square grid)")
+    maximize.add_argument("--scale", type=int, default=None, help="integer upscaling of each tile")
+    maximize.add_argument("--labels", action="store_true", help="write each tile's filter index under it")
+
+    dream = commands.add_parser("dream", help="DeepDream an image; several frames make a zooming GIF", epilog=EPILOG)
+    _common(dream, out_help="PNG (last frame) or GIF (all frames) file to write")
+    _layer(dream)
+    dream.add_argument("--image", required=True, help="image path or URL, or a shipped sample name")
+    dream.add_argument("--filter", type=int, default=None, help="one filter to amplify (default: the whole layer)")
+    dream.add_argument("--octaves", type=int, default=4, help="number of image scales (default 4)")
+    dream.add_argument("--octave-scale", type=float, default=1.4, help="size ratio between octaves (default 1.4)")
+    dream.add_argument("--steps", type=int, default=10, help="gradient steps per octave (default 10)")
+    dream.add_argument("--frames", type=int, default=1, help="frames of the dream loop (default 1)")
+    dream.add_argument("--zoom", type=float, default=1.05, help="zoom between frames (default 1.05)")
+    dream.add_argument("--seed", type=int, default=0, help="random seed")
+
     cam = commands.add_parser("cam", help="class activation heatmap (or saliency) over an image", epilog=EPILOG)
     _common(cam)
     cam.add_argument("--image", required=True, help="image path or URL, or a shipped sample name")
@@ -109,6 +135,40 @@ def _cam_picture(model, engine, args):
     return picture, f"class {result.class_index} ({result.class_name}, p={result.probability:.2f})"
 
 
+def _maximize_picture(model, args):
+    from tqdm import tqdm
+
+    from .engine.optvis import maximize
+    from .models.layers import parse_filters
+    from .widgets.maximization import PRESETS
+
+    filters = parse_filters(args.filters, model.layer(args.layer).out_channels)
+    size = args.size or (model.input_size[1] if model.input_size[1] <= 64 else 128)
+    with tqdm(total=args.steps, desc=f"maximize {len(filters)} filters", unit="step", file=sys.stderr) as bar:
+        images = maximize(model, args.layer, filters, steps=args.steps, size=size, seed=args.seed,
+                          progress=lambda step, values, images: bar.update(1), **PRESETS[args.quality])
+    tiles = np.stack([render.to_uint8_image(image) for image in images])
+    return _stitch(tiles, args, [f"filter {f}" for f in filters])
+
+
+def _dream(model, args) -> str:
+    from tqdm import tqdm
+
+    from .engine.optvis import dream, save_gif
+
+    if args.out.suffix.lower() not in (".gif", ".png"):
+        raise ValueError(f"--out must end in .gif (all frames) or .png (last frame), not {args.out.suffix or 'nothing'}")
+    with tqdm(total=args.frames * args.octaves * args.steps, desc="dream", unit="step", file=sys.stderr) as bar:
+        frames = dream(model, _image(args.image), args.layer, filter=args.filter, octaves=args.octaves,
+                       octave_scale=args.octave_scale, steps=args.steps, frames=args.frames, zoom=args.zoom,
+                       seed=args.seed, progress=lambda done, total, frame: bar.update(done - bar.n))
+    if args.out.suffix.lower() == ".gif":
+        path = save_gif(frames, args.out)
+    else:
+        path = render.save_png(np.asarray(frames[-1].convert("RGB")), args.out)
+    return f"wrote {path} ({len(frames)} frame{'s' if len(frames) > 1 else ''}, {frames[-1].width}x{frames[-1].height} px)"
+
+
 def run(args) -> str:
     from . import engine
 
@@ -128,6 +188,10 @@ def run(args) -> str:
         values = next(iter(maps.values()))
         tiles = render.colorize(render.normalize(values, mode=args.normalize), args.colormap)
         picture = _stitch(tiles, args, [f"filter {i}" for i in range(len(tiles))])
+    elif args.command == "maximize":
+        picture = _maximize_picture(model, args)
+    elif args.command == "dream":
+        return _dream(model, args)
     elif args.command == "cam":
         picture, label = _cam_picture(model, engine, args)
         path = render.save_png(picture, args.out)

@@ -51,3 +51,17 @@ def test_cam_writes_a_heatmap_over_the_image(tmp_path):
 def test_cam_bad_class_is_a_clear_error(tmp_path, capsys):
     assert main(["cam", "fashion-cnn", "--image", "sneaker", "--class", "Sneakers", "--out", str(tmp_path / "x.png")]) == 2
     assert "Sneaker" in capsys.readouterr().err
+
+
+def test_maximize_writes_a_grid_of_the_chosen_filters(tmp_path):
+    out = tmp_path / "maximize.png"
+    assert main(["maximize", "fashion-cnn", "--layer", "block1_conv2", "--filters", "0-3", "--steps", "4", "--columns", "4", "--scale", "1", "--out", str(out)]) == 0
+    picture = np.asarray(Image.open(out))
+    assert picture.shape[1] == 4 * 28 + 5 * 2  # four 28 px tiles and their padding in one row
+
+
+def test_dream_writes_a_gif_with_every_frame(tmp_path):
+    out = tmp_path / "dream.gif"
+    assert main(["dream", "fashion-cnn", "--image", "bag", "--layer", "block2_conv1", "--frames", "3", "--octaves", "2", "--steps", "2", "--zoom", "1.2", "--out", str(out)]) == 0
+    gif = Image.open(out)
+    assert gif.n_frames == 3 and gif.size == (28, 28)
