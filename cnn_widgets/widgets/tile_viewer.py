@@ -19,7 +19,8 @@ from .base import BaseWidget
 
 GRID_WIDTH = 720  # pixels the grid aims to fill, whatever the number of tiles
 MIN_TILE, MAX_TILE = 12, 96
-ENLARGED = 256  # the enlarged view is at least this many pixels on its longer side
+ENLARGED = 256
+LABEL_MIN_WIDTH = 28  # narrower tiles go without a printed filter number (the tooltip has it)  # the enlarged view is at least this many pixels on its longer side
 
 
 class TileViewer(BaseWidget):
@@ -111,7 +112,7 @@ class TileViewer(BaseWidget):
         key = self._grid_key()
         if key not in self._grid_cache:
             tiles, titles, order = self._grid_tiles()
-            picture, layout = self._stitch(tiles, self._columns())
+            picture, layout = self._stitch(tiles, self._columns(), [f"#{f}" for f in order])
             self._grid_cache[key] = (render.encode_png(picture), layout, titles, order, picture)
         png, layout, titles, order, _ = self._grid_cache[key]
         self.title = self._title()
@@ -130,8 +131,9 @@ class TileViewer(BaseWidget):
         return None
 
     @staticmethod
-    def _stitch(tiles: np.ndarray, columns: int | None = None) -> tuple[np.ndarray, dict]:
-        """Tiles (N, h, w, 3) to a grid about GRID_WIDTH wide; tiles are resized to fit."""
+    def _stitch(tiles: np.ndarray, columns: int | None = None, labels: list[str] | None = None) -> tuple[np.ndarray, dict]:
+        """Tiles (N, h, w, 3) to a grid about GRID_WIDTH wide; tiles are resized to fit.
+        Tiles wide enough to read get their filter number under them."""
         count, height, width = tiles.shape[:3]
         columns = columns or int(np.ceil(np.sqrt(count)))
         target = int(np.clip(GRID_WIDTH // columns - 1, MIN_TILE, MAX_TILE))
@@ -140,8 +142,10 @@ class TileViewer(BaseWidget):
             scale = 1
         else:
             scale = max(1, target // max(height, width))
-        layout = render.grid_layout(count, tiles.shape[1], tiles.shape[2], columns=columns, padding=1, scale=scale)
-        return render.grid(tiles, columns=columns, padding=1, scale=scale), layout
+        if labels is not None and (count > 256 or tiles.shape[2] * scale < LABEL_MIN_WIDTH):
+            labels = None
+        layout = render.grid_layout(count, tiles.shape[1], tiles.shape[2], columns=columns, padding=1, scale=scale, labels=labels is not None)
+        return render.grid(tiles, columns=columns, padding=1, scale=scale, labels=labels), layout
 
     def _title(self) -> str:
         info = self.model.layer(self.layer)
