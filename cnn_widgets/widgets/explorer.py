@@ -1,0 +1,73 @@
+"""Explorer: every view of one model in tabs, sharing one image and one
+selected layer and filter.
+
+Pick filter 12 of block3_conv1 in the feature maps, switch to activation
+maximization, and it is filter 12 of block3_conv1 there too. A strip of the
+network's conv layers (name, channels, output size) sits above the tabs.
+"""
+from __future__ import annotations
+
+import ipywidgets
+import traitlets
+
+from ..models import as_model
+from .deepdream import DeepDream
+from .feature_maps import FeatureMaps
+from .filter_weights import FilterWeights
+from .gradcam import GradCAM
+from .maximization import ActivationMaximization
+
+TABS = ("Filter weights", "Feature maps", "Maximization", "DeepDream", "Heatmaps")  # short: tab titles are cut at about 20 characters
+
+
+class Explorer(ipywidgets.VBox):
+    """All views of a model in one widget, with a shared layer, filter and image.
+
+    The views are attributes: ``weights``, ``maps``, ``maximization``, ``dream``,
+    ``heatmaps``; ``layer`` and ``filter_index`` are the shared selection.
+
+    >>> import cnn_widgets as cw
+    >>> explorer = cw.Explorer(cw.load_model("fashion-cnn"), cw.sample_image("sneaker"))
+    >>> explorer.maps.layer = "block3_conv1"; explorer.maps.filter_index = 12
+    >>> explorer.maximization.layer, explorer.maximization.filter_index
+    ('block3_conv1', 12)
+    """
+
+    layer = traitlets.Unicode("")
+    filter_index = traitlets.Int(0)
+
+    def __init__(self, model, image=None, layer=None, **kwargs) -> None:
+        model = as_model(model)
+        start = model.layer(layer if layer is not None else 0).name
+        self.model = model
+        self.weights = FilterWeights(model, layer=start)
+        self.maps = FeatureMaps(model, image, layer=start)
+        self.maximization = ActivationMaximization(model, layer=start)
+        self.dream = DeepDream(model, self.maps.image, layer=start)
+        self.heatmaps = GradCAM(model, self.maps.image)
+        self.overview = ipywidgets.ToggleButtons(
+            options=[(f"{info.name} · {info.out_channels} · {'×'.join(map(str, info.output_shape[1:]))}", info.name) for info in model.layers],
+            tooltips=[f"{info.path}: {info.in_channels}->{info.out_channels} channels, {'x'.join(map(str, info.kernel_size))} kernel" for info in model.layers],
+            value=start,
+            style={"button_width": "auto"},
+            layout=ipywidgets.Layout(margin="0 0 6px 0"),
+        )
+        self.tabs = ipywidgets.Tab(children=[self.weights, self.maps, self.maximization, self.dream, self.heatmaps], titles=TABS)
+        super().__init__(children=[ipywidgets.HTML(f"<b>{model.name}</b> · conv layers (click to select)"), self.overview, self.tabs], **kwargs)
+        self.layer = start
+        # One selection for every view: the links keep each pair in step both ways.
+        self._links = [traitlets.link((self, "layer"), (self.overview, "value"))]
+        for view in (self.weights, self.maps, self.maximization, self.dream):
+            self._links.append(traitlets.link((self, "layer"), (view, "layer")))
+        for view in (self.weights, self.maps, self.maximization):
+            self._links.append(traitlets.link((self, "filter_index"), (view, "filter_index")))
+        self.maps.observe(self._share_image, names="image_name")
+
+    def _share_image(self, _change) -> None:
+        image, name = self.maps.image, self.maps.image_name.split("#")[0]
+        for view in (self.dream, self.heatmaps):
+            view._show_errors(view.set_image, image, name)
+
+    def save_png(self, path) -> None:
+        """Write what the selected tab shows."""
+        self.tabs.children[self.tabs.selected_index or 0].save_png(path)

@@ -1,0 +1,38 @@
+"""The Explorer in a real browser: a filter picked in one tab is selected in the others."""
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from .jupyter import open_notebook, run_code, wait_for_output
+from .test_tile_viewers import click_tile
+
+CELLS = [
+    "import cnn_widgets as cw\nmodel = cw.load_model('fashion-cnn')",
+    "explorer = cw.Explorer(model, cw.sample_image('sneaker'))\nmaps = explorer.maps\nexplorer",
+]
+
+
+@pytest.mark.browser
+def test_filter_picked_in_feature_maps_is_picked_in_activation_maximization(page, jupyter_server, artifact_path):
+    open_notebook(page, jupyter_server, CELLS)
+    page.get_by_role("tab", name="Feature maps").click()
+    maps = wait_for_output(page, ".cw-feature-maps").first
+    maps.locator("select[data-trait=layer]").select_option("block3_conv1")
+    expect(maps).to_have_attribute("data-tile-count", "128")
+    click_tile(page, "maps", 12)
+    expect(maps).to_have_attribute("data-filter-index", "12")
+
+    page.get_by_role("tab", name="Maximization").click()
+    maximization = wait_for_output(page, ".cw-maximization").first
+    expect(maximization).to_have_attribute("data-layer", "block3_conv1")
+    expect(maximization).to_have_attribute("data-filter-index", "12")
+    expect(maximization.locator(".cw-caption")).to_contain_text("filter 12 of 128")
+    expect(page.locator(".widget-toggle-button.mod-active")).to_contain_text("block3_conv1 · 128 · 7×7")
+
+    page.get_by_role("tab", name="Filter weights").click()
+    weights = wait_for_output(page, ".cw-filter-weights").first
+    expect(weights).to_have_attribute("data-filter-index", "12")
+    assert run_code(page, "print(explorer.layer, explorer.filter_index)") == "block3_conv1 12"
+    page.get_by_role("tab", name="Maximization").click()
+    page.screenshot(path=artifact_path(f"explorer-{jupyter_server.frontend}.png"), full_page=True)

@@ -1,0 +1,46 @@
+"""Explorer: one model, one image, one selected layer and filter across tabs."""
+from __future__ import annotations
+
+import pytest
+import traitlets
+
+import cnn_widgets as cw
+
+
+@pytest.fixture
+def explorer(fashion):
+    return cw.Explorer(fashion, cw.sample_image("sneaker"))
+
+
+def test_selection_is_shared_across_tabs(explorer):
+    explorer.maps.layer = "block3_conv1"
+    explorer.maps.filter_index = 12
+    for view in (explorer.weights, explorer.maximization):
+        assert (view.layer, view.filter_index) == ("block3_conv1", 12)
+    assert explorer.dream.layer == "block3_conv1" and explorer.overview.value == "block3_conv1"
+    explorer.maximization.filter_index = 3
+    assert explorer.maps.filter_index == 3 and explorer.weights.filter_index == 3
+
+
+def test_the_layer_strip_selects_the_layer_everywhere(explorer):
+    explorer.overview.value = "block2_conv2"
+    assert {v.layer for v in (explorer.weights, explorer.maps, explorer.maximization, explorer.dream)} == {"block2_conv2"}
+    assert len(explorer.overview.options) == len(explorer.model.layers)
+
+
+def test_a_new_image_reaches_every_view_that_uses_one(explorer):
+    explorer.maps.sample = "bag"
+    assert explorer.dream.image_name.startswith("bag") and explorer.heatmaps.image_name.startswith("bag")
+
+
+def test_a_bad_selection_raises_and_changes_nothing(explorer):
+    with pytest.raises(traitlets.TraitError, match="valid: 0-31"):
+        explorer.maps.filter_index = 40
+    assert explorer.weights.filter_index == 0
+
+
+def test_save_png_writes_the_selected_tab(explorer, tmp_path):
+    explorer.tabs.selected_index = 1
+    path = tmp_path / "tab.png"
+    explorer.save_png(path)
+    assert path.stat().st_size > 1000
