@@ -9,6 +9,7 @@ Random weights: timing does not depend on what the weights are.
 """
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -22,6 +23,10 @@ from cnn_widgets import engine  # noqa: E402
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = cw.load_model("vgg16", weights=None, device="cpu")
     image = torch.randn(1, 3, 224, 224)
@@ -55,7 +60,7 @@ def main() -> None:
     table += [f"| {what} | {ms:.1f} ms | {versus} | {target} |" for what, ms, versus, target in rows]
     body = (
         "## Feature maps and filter switching (kernel side)\n\n"
-        f"Machine: {report.machine()}. Command: `.venv/bin/python benchmarks/bench_feature_maps.py`.\n\n" + "\n".join(table)
+        f"Machine: {report.machine()}, {args.threads} torch thread(s). Command: `.venv/bin/python benchmarks/bench_feature_maps.py --threads {args.threads}`.\n\n" + "\n".join(table)
     )
     print(body)
     report.write_section("bench_feature_maps", body)
