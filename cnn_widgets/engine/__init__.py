@@ -9,6 +9,7 @@ torch.Size([32, 1, 3, 3])
 from .activations import channel_stats, clear_cache, feature_maps, sort_channels
 from .cam import CAM_METHODS, CamResult, Prediction, cam, cam_result, predict
 from .examples import DatasetExamples, dataset_examples
+from .optvis import dream, maximize, objectives, save_gif
 from .weights import filter_weights
 
 __all__ = [
@@ -21,8 +22,12 @@ __all__ = [
     "channel_stats",
     "clear_cache",
     "dataset_examples",
+    "dream",
     "feature_maps",
     "filter_weights",
+    "maximize",
+    "objectives",
     "predict",
+    "save_gif",
     "sort_channels",
 ]
