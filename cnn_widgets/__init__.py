@@ -7,12 +7,13 @@
 """
 from .images import SAMPLE_NAMES, load_image, sample_image
 from .models import MODEL_NAMES, LayerInfo, Model, WeightsUnavailableError, best_device, load_model
-from .widgets import ActivationMaximization, DeepDream, Explorer, FeatureMaps, FilterWeights, GradCAM
+from .widgets import ActivationMaximization, DatasetExamples, DeepDream, Explorer, FeatureMaps, FilterWeights, GradCAM
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ActivationMaximization",
+    "DatasetExamples",
     "DeepDream",
     "Explorer",
     "FeatureMaps",

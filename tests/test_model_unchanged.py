@@ -87,3 +87,28 @@ def test_the_users_own_hooks_still_fire_and_no_new_ones_stay():
     calls = len(net.calls)
     net(torch.randn(1, 3, 32, 32))
     assert len(net.calls) == calls + 1
+
+
+def test_calls_from_several_threads_leave_the_model_unchanged():
+    import threading
+
+    net = make_user_model()
+    model = _model(net)
+    model.layers
+    before = snapshot(net)
+    errors = []
+
+    def work(seed):
+        try:
+            for _ in range(5):
+                engine.feature_maps(model, torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(seed)), cache=False)
+        except Exception as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert_unchanged(net, before)

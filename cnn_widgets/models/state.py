@@ -11,6 +11,8 @@ for weight gradients.
 from __future__ import annotations
 
 import contextlib
+import threading
+import weakref
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -93,6 +95,18 @@ def _restore(module: nn.Module, snap: _Snapshot) -> None:
         sub.training = flag
 
 
+_locks: "weakref.WeakKeyDictionary[nn.Module, threading.RLock]" = weakref.WeakKeyDictionary()
+_locks_guard = threading.Lock()
+
+
+def _lock_for(module: nn.Module) -> threading.RLock:
+    with _locks_guard:
+        lock = _locks.get(module)
+        if lock is None:
+            lock = _locks[module] = threading.RLock()
+        return lock
+
+
 @contextlib.contextmanager
 def preserved(module: nn.Module, device: torch.device | None = None) -> Iterator[nn.Module]:
     """Run a block with ``module`` in eval mode, parameter gradients off, on ``device``;
@@ -106,16 +120,24 @@ def preserved(module: nn.Module, device: torch.device | None = None) -> Iterator
     >>> net.training
     True
     """
-    snap = _take(module)
-    try:
-        module.eval()
-        for param in module.parameters():
-            param.requires_grad_(False)
-        if device is not None:
-            _move(module, device)
-        yield module
-    finally:
-        _restore(module, snap)
+    # One computation per model at a time: widgets compute in background threads, and a
+    # second snapshot taken mid-call would record (and later restore) the first call's
+    # temporary state.
+    with _lock_for(module):
+        snap = _take(module)
+        try:
+            yield _enter(module, device)
+        finally:
+            _restore(module, snap)
+
+
+def _enter(module: nn.Module, device: torch.device | None) -> nn.Module:
+    module.eval()
+    for param in module.parameters():
+        param.requires_grad_(False)
+    if device is not None:
+        _move(module, device)
+    return module
 
 
 def _move(module: nn.Module, device: torch.device) -> None:

@@ -1,9 +1,10 @@
 """anywidget classes: traits, threads and messages; the pictures come from render/ and engine/."""
 from .deepdream import DeepDream
+from .examples import DatasetExamples
 from .explorer import Explorer
 from .feature_maps import FeatureMaps
 from .filter_weights import FilterWeights
 from .gradcam import GradCAM
 from .maximization import ActivationMaximization
 
-__all__ = ["ActivationMaximization", "DeepDream", "Explorer", "FeatureMaps", "FilterWeights", "GradCAM"]
+__all__ = ["ActivationMaximization", "DatasetExamples", "DeepDream", "Explorer", "FeatureMaps", "FilterWeights", "GradCAM"]

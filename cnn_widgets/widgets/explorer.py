@@ -12,6 +12,7 @@ import traitlets
 
 from ..models import as_model
 from .deepdream import DeepDream
+from .examples import DatasetExamples
 from .feature_maps import FeatureMaps
 from .filter_weights import FilterWeights
 from .gradcam import GradCAM
@@ -24,7 +25,9 @@ class Explorer(ipywidgets.VBox):
     """All views of a model in one widget, with a shared layer, filter and image.
 
     The views are attributes: ``weights``, ``maps``, ``maximization``, ``dream``,
-    ``heatmaps``; ``layer`` and ``filter_index`` are the shared selection.
+    ``heatmaps`` and ``examples`` (dataset examples, when there is a ``dataset``: a
+    folder or a tensor of images; "auto" is the Fashion-MNIST test set for the
+    shipped model); ``layer`` and ``filter_index`` are the shared selection.
 
     >>> import cnn_widgets as cw
     >>> explorer = cw.Explorer(cw.load_model("fashion-cnn"), cw.sample_image("sneaker"))
@@ -36,7 +39,7 @@ class Explorer(ipywidgets.VBox):
     layer = traitlets.Unicode("")
     filter_index = traitlets.Int(0)
 
-    def __init__(self, model, image=None, layer=None, **kwargs) -> None:
+    def __init__(self, model, image=None, layer=None, dataset="auto", **kwargs) -> None:
         model = as_model(model)
         start = model.layer(layer if layer is not None else 0).name
         self.model = model
@@ -52,15 +55,25 @@ class Explorer(ipywidgets.VBox):
             style={"button_width": "auto"},
             layout=ipywidgets.Layout(margin="0 0 6px 0"),
         )
-        self.tabs = ipywidgets.Tab(children=[self.weights, self.maps, self.maximization, self.dream, self.heatmaps], titles=TABS)
+        views, titles = [self.weights, self.maps, self.maximization, self.dream, self.heatmaps], list(TABS)
+        dataset = _default_dataset(model) if isinstance(dataset, str) and dataset == "auto" else dataset
+        self.examples = None
+        if dataset is not None:
+            self.examples = DatasetExamples(model, dataset, layer=start)
+            views.append(self.examples)
+            titles.append("Dataset examples")
+        self.tabs = ipywidgets.Tab(children=views, titles=titles)
         super().__init__(children=[ipywidgets.HTML(f"<b>{model.name}</b> · conv layers (click to select)"), self.overview, self.tabs], **kwargs)
         self.layer = start
         # One selection for every view: the links keep each pair in step both ways.
         self._links = [traitlets.link((self, "layer"), (self.overview, "value"))]
         for view in (self.weights, self.maps, self.maximization, self.dream):
             self._links.append(traitlets.link((self, "layer"), (view, "layer")))
-        for view in (self.weights, self.maps, self.maximization):
-            self._links.append(traitlets.link((self, "filter_index"), (view, "filter_index")))
+        for view in (self.weights, self.maps, self.maximization, self.examples):
+            if view is not None:
+                self._links.append(traitlets.link((self, "filter_index"), (view, "filter_index")))
+        if self.examples is not None:
+            self._links.append(traitlets.link((self, "layer"), (self.examples, "layer")))
         self.maps.observe(self._share_image, names="image_name")
 
     def _share_image(self, _change) -> None:
@@ -71,3 +84,15 @@ class Explorer(ipywidgets.VBox):
     def save_png(self, path) -> None:
         """Write what the selected tab shows."""
         self.tabs.children[self.tabs.selected_index or 0].save_png(path)
+
+
+def _default_dataset(model):
+    """The Fashion-MNIST test set for the shipped model, when Debian's package is installed."""
+    if model.name != "fashion-cnn":
+        return None
+    from ..models.datasets import load_fashion_mnist
+
+    try:
+        return load_fashion_mnist("test")[0]
+    except FileNotFoundError:
+        return None

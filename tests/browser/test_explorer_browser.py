@@ -9,7 +9,8 @@ from .test_tile_viewers import click_tile
 
 CELLS = [
     "import cnn_widgets as cw\nmodel = cw.load_model('fashion-cnn')",
-    "explorer = cw.Explorer(model, cw.sample_image('sneaker'))\nmaps = explorer.maps\nexplorer",
+    "from cnn_widgets.models.datasets import load_fashion_mnist\nimages, _ = load_fashion_mnist('test')",
+    "explorer = cw.Explorer(model, cw.sample_image('sneaker'), dataset=images[:2000])\nmaps = explorer.maps\nexplorer",
 ]
 
 
@@ -34,5 +35,12 @@ def test_filter_picked_in_feature_maps_is_picked_in_activation_maximization(page
     weights = wait_for_output(page, ".cw-filter-weights").first
     expect(weights).to_have_attribute("data-filter-index", "12")
     assert run_code(page, "print(explorer.layer, explorer.filter_index)") == "block3_conv1 12"
+
+    # Dataset examples of the same filter, with their strongest responses highlighted.
+    run_code(page, "explorer.examples.wait()")
+    page.get_by_role("tab", name="Dataset examples").click()
+    examples = page.locator(".jp-OutputArea-output .widget-html-content").filter(has_text="filter 12: the 9 of 2,000 images")
+    expect(examples).to_be_visible()
+    page.screenshot(path=artifact_path(f"explorer-examples-{jupyter_server.frontend}.png"), full_page=True)
     page.get_by_role("tab", name="Maximization").click()
     page.screenshot(path=artifact_path(f"explorer-{jupyter_server.frontend}.png"), full_page=True)

@@ -74,3 +74,13 @@ def test_bad_k_and_empty_folder(fashion, tmp_path):
         dataset_examples(fashion, torch.zeros(2, 28, 28, dtype=torch.uint8), k=0)
     with pytest.raises(ValueError, match="no images"):
         dataset_examples(fashion, tmp_path)
+
+
+def test_the_examples_view_draws_one_tile_per_example(fashion, test_images):
+    images, _ = test_images
+    view = cw.DatasetExamples(fashion, images, layer="block2_conv1", k=4)
+    view.wait()
+    view.filter_index = 5
+    picture = view.picture()
+    assert picture.ndim == 3 and picture.shape[2] == 3
+    assert "filter 5: the 4 of 300 images" in view.caption.value

@@ -9,7 +9,25 @@ import cnn_widgets as cw
 
 @pytest.fixture
 def explorer(fashion):
-    return cw.Explorer(fashion, cw.sample_image("sneaker"))
+    return cw.Explorer(fashion, cw.sample_image("sneaker"), dataset=None)
+
+
+def test_dataset_examples_follow_the_selection(fashion):
+    from cnn_widgets.models.datasets import load_fashion_mnist
+
+    images, _ = load_fashion_mnist("test")
+    explorer = cw.Explorer(fashion, "sneaker", dataset=images[:400])
+    explorer.examples.wait()
+    explorer.maps.layer = "block3_conv1"
+    explorer.maps.filter_index = 12
+    assert explorer.examples.caption.value.startswith("<b>block3_conv1</b>, filter 12: the 9 of 400 images")
+    assert explorer.tabs.titles[-1] == "Dataset examples" and len(explorer.examples.picture_widget.value) > 1000
+
+
+def test_the_shipped_model_gets_the_fashion_mnist_test_set_by_default(fashion):
+    explorer = cw.Explorer(fashion, "sneaker")
+    explorer.examples.wait()
+    assert len(explorer.examples._examples.pixels) == 10_000
 
 
 def test_selection_is_shared_across_tabs(explorer):

@@ -1,0 +1,116 @@
+"""DatasetExamples: the images of a dataset that excite the selected filter most,
+as in OpenAI Microscope, with the strongest response highlighted.
+
+The whole dataset is scanned once (batched, with a progress bar) and cached;
+then moving between layers and filters only redraws. Each example shows the
+image with the filter's activation map over it and a box where it peaks.
+"""
+from __future__ import annotations
+
+import threading
+
+import ipywidgets
+import numpy as np
+import torch
+import torch.nn.functional as F
+import traitlets
+from PIL import Image, ImageDraw
+
+from .. import render
+from ..engine.activations import record_activations
+from ..engine.examples import dataset_examples
+from ..models import as_model, preserved
+
+EXAMPLE_SIZE = 112  # pixels per example in the picture
+
+
+class DatasetExamples(ipywidgets.VBox):
+    """Top dataset images for the selected ``layer`` and ``filter_index``.
+
+    >>> import cnn_widgets as cw
+    >>> from cnn_widgets.models.datasets import load_fashion_mnist
+    >>> images, _ = load_fashion_mnist("test")
+    >>> view = cw.DatasetExamples(cw.load_model("fashion-cnn"), images[:500], layer="block2_conv1", k=4)
+    >>> view.wait(); view.filter_index = 3
+    >>> view.caption.value.startswith("<b>block2_conv1</b>, filter 3")
+    True
+    """
+
+    layer = traitlets.Unicode("")
+    filter_index = traitlets.Int(0)
+
+    def __init__(self, model, dataset, layer=None, k: int = 9, **kwargs) -> None:
+        self.model = as_model(model)
+        self.dataset, self.k = dataset, k
+        self._examples = None
+        self.progress = ipywidgets.IntProgress(value=0, min=0, max=1, description="scanning", layout=ipywidgets.Layout(width="420px"))
+        self.caption = ipywidgets.HTML("")
+        self.picture_widget = ipywidgets.Image(format="png", layout=ipywidgets.Layout(max_width="480px"))
+        super().__init__(children=[self.progress, self.caption, self.picture_widget], **kwargs)
+        self.layer = self.model.layer(layer if layer is not None else 0).name
+        self.observe(lambda _: self._draw(), names=["layer", "filter_index"])
+        self._thread = threading.Thread(target=self._scan, daemon=True, name="DatasetExamples")
+        self._thread.start()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the dataset has been scanned."""
+        self._thread.join(timeout)
+
+    def _scan(self) -> None:
+        def progress(done: int, total: int) -> None:
+            self.progress.max, self.progress.value = total, done
+            self.progress.description = f"{done:,}/{total:,}"
+
+        try:
+            self._examples = dataset_examples(self.model, self.dataset, k=self.k, progress=progress)
+            self.progress.layout.display = "none"
+            self._draw()
+        except Exception as error:  # shown in the widget
+            self.caption.value = f"<span style='color:#8b1a1a'>{type(error).__name__}: {error}</span>"
+
+    def _draw(self) -> None:
+        if self._examples is None:
+            return
+        try:
+            picture, text = self.render(self.layer, self.filter_index)
+        except Exception as error:  # shown in the widget
+            self.caption.value = f"<span style='color:#8b1a1a'>{type(error).__name__}: {error}</span>"
+            return
+        self.picture_widget.value = render.encode_png(picture)
+        self.caption.value = text
+
+    def render(self, layer, filter_index: int) -> tuple[np.ndarray, str]:
+        """The examples of one filter as a picture (uint8 RGB) and its caption."""
+        info = self.model.layer(layer)
+        top = self._examples.top(info.name, filter_index)
+        indices = [index for index, _, _ in top]
+        pixels = self._examples.pixels[indices]
+        with preserved(self.model.module, self.model.device), torch.no_grad():
+            maps = record_activations(self.model, self.model.normalize(pixels.to(self.model.device)), [info])[info.path][:, filter_index].float().cpu()
+        heat = F.interpolate(maps[:, None], size=(EXAMPLE_SIZE, EXAMPLE_SIZE), mode="bilinear", align_corners=False)[:, 0]
+        heat = render.normalize(heat.clamp(min=0), mode="layer")
+        tiles = []
+        for image, values, (_, value, (row, col)) in zip(pixels, heat, top):
+            backdrop = np.asarray(Image.fromarray(render.to_uint8_image(image)).resize((EXAMPLE_SIZE, EXAMPLE_SIZE), Image.NEAREST))
+            tile = Image.fromarray(render.overlay(backdrop, values, colormap="inferno", opacity=0.45))
+            cell_h, cell_w = EXAMPLE_SIZE / maps.shape[1], EXAMPLE_SIZE / maps.shape[2]
+            y, x = (row + 0.5) * cell_h, (col + 0.5) * cell_w
+            half = max(6.0, cell_h)
+            ImageDraw.Draw(tile).rectangle([x - half, y - half, x + half, y + half], outline=(0, 220, 255), width=2)
+            tiles.append(np.asarray(tile))
+        labels = [f"#{index} · {value:.2g}" for index, value, _ in top]
+        picture = render.grid(np.stack(tiles), columns=min(3, len(tiles)), padding=2, labels=labels)
+        caption = (
+            f"<b>{info.name}</b>, filter {filter_index}: the {len(top)} of {len(self._examples.pixels):,} images that excite it most "
+            "(strongest response boxed; its activation map in color)"
+        )
+        return picture, caption
+
+    def picture(self) -> np.ndarray:
+        """What the view shows (after the scan)."""
+        self.wait()
+        return self.render(self.layer, self.filter_index)[0]
+
+    def save_png(self, path) -> None:
+        """Write the current examples to a PNG file."""
+        render.save_png(self.picture(), path)
