@@ -8,8 +8,8 @@ from typing import Iterable
 def invalid_choice(what: str, value: object, choices: Iterable[object], limit: int | None = None) -> ValueError:
     """A ``ValueError`` for ``value`` that lists the valid ``choices`` and close matches.
 
-    >>> str(invalid_choice("layer", "block1_conv", ["block1_conv1", "block1_conv2"]))
-    "unknown layer 'block1_conv'; did you mean 'block1_conv1' or 'block1_conv2'? Valid choices: block1_conv1, block1_conv2"
+    >>> str(invalid_choice("colormap", "virdis", ["gray", "viridis"]))
+    "unknown colormap 'virdis'; did you mean 'viridis'? Valid choices: gray, viridis"
     """
     names = [str(choice) for choice in choices]
     message = f"unknown {what} {value!r}"

@@ -7,7 +7,9 @@ image with the filter's activation map over it and a box where it peaks.
 """
 from __future__ import annotations
 
+import atexit
 import threading
+import weakref
 
 import ipywidgets
 import numpy as np
@@ -22,6 +24,19 @@ from ..engine.examples import dataset_examples
 from ..models import as_model, preserved
 
 EXAMPLE_SIZE = 112  # pixels per example in the picture
+_scans: "weakref.WeakSet[DatasetExamples]" = weakref.WeakSet()
+_exiting = threading.Event()
+
+
+class _Exiting(Exception):
+    """Ends a scan when Python exits (a torch computation cut off at exit aborts the process)."""
+
+
+@atexit.register
+def _stop_scans() -> None:
+    _exiting.set()
+    for view in list(_scans):
+        view.wait(timeout=10)
 
 
 class DatasetExamples(ipywidgets.VBox):
@@ -50,6 +65,7 @@ class DatasetExamples(ipywidgets.VBox):
         self.layer = self.model.layer(layer if layer is not None else 0).name
         self.observe(lambda _: self._draw(), names=["layer", "filter_index"])
         self._thread = threading.Thread(target=self._scan, daemon=True, name="DatasetExamples")
+        _scans.add(self)
         self._thread.start()
 
     def wait(self, timeout: float | None = None) -> None:
@@ -58,6 +74,8 @@ class DatasetExamples(ipywidgets.VBox):
 
     def _scan(self) -> None:
         def progress(done: int, total: int) -> None:
+            if _exiting.is_set():
+                raise _Exiting
             self.progress.max, self.progress.value = total, done
             self.progress.description = f"{done:,}/{total:,}"
 
@@ -65,6 +83,8 @@ class DatasetExamples(ipywidgets.VBox):
             self._examples = dataset_examples(self.model, self.dataset, k=self.k, progress=progress)
             self.progress.layout.display = "none"
             self._draw()
+        except _Exiting:
+            pass
         except Exception as error:  # shown in the widget
             self.caption.value = f"<span style='color:#8b1a1a'>{type(error).__name__}: {error}</span>"
 

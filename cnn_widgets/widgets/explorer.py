@@ -30,7 +30,7 @@ class Explorer(ipywidgets.VBox):
     shipped model); ``layer`` and ``filter_index`` are the shared selection.
 
     >>> import cnn_widgets as cw
-    >>> explorer = cw.Explorer(cw.load_model("fashion-cnn"), cw.sample_image("sneaker"))
+    >>> explorer = cw.Explorer(cw.load_model("fashion-cnn"), cw.sample_image("sneaker"), dataset=None)
     >>> explorer.maps.layer = "block3_conv1"; explorer.maps.filter_index = 12
     >>> explorer.maximization.layer, explorer.maximization.filter_index
     ('block3_conv1', 12)

@@ -10,10 +10,23 @@ sends trait changes from any thread. ``wait()`` blocks until the job is done
 """
 from __future__ import annotations
 
+import atexit
 import threading
 import time
+import weakref
 
 import traitlets
+
+_started: "weakref.WeakSet[Runnable]" = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all() -> None:
+    """Stop running jobs when Python exits: a torch computation cut off at exit aborts the process."""
+    for job in list(_started):
+        if job._cancel is not None:
+            job._cancel.set()
+        job.wait(timeout=10)
 
 
 class Runnable(traitlets.HasTraits):
@@ -31,6 +44,7 @@ class Runnable(traitlets.HasTraits):
         self.error = ""
         self.running, self.progress, self.status = True, 0.0, "starting"
         self._thread = threading.Thread(target=self._work, args=(self._cancel,), daemon=True, name=type(self).__name__)
+        _started.add(self)
         self._thread.start()
         if wait:
             self.wait()
