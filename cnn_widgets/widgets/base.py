@@ -37,21 +37,8 @@ def stylesheet(*names: str) -> str:
     return "\n".join((folder / name).read_text() for name in ("widgets.css", *names))
 
 
-class BaseWidget(anywidget.AnyWidget):
-    """Base of all cnn-widgets: an ``error`` line shown in the widget and a ``busy`` flag."""
-
-    error = traitlets.Unicode("").tag(sync=True)
-    busy = traitlets.Bool(False).tag(sync=True)
-
-    def _show_errors(self, action, *args, **kwargs):
-        """Run ``action``; a failure becomes readable text in the widget instead of a traceback."""
-        try:
-            result = action(*args, **kwargs)
-        except Exception as error:  # the widget must survive anything a computation raises
-            self.error = f"{type(error).__name__}: {error}"
-            return None
-        self.error = ""
-        return result
+class StaticPicture:
+    """Mixin: a widget's display data also carries a PNG of what it shows."""
 
     def picture(self):
         """What the widget shows, as a uint8 RGB array (None before anything is drawn)."""
@@ -71,3 +58,20 @@ class BaseWidget(anywidget.AnyWidget):
 
             data = {**data, "image/png": base64.b64encode(render.encode_png(picture)).decode("ascii")}
         return data, metadata
+
+
+class BaseWidget(StaticPicture, anywidget.AnyWidget):
+    """Base of all cnn-widgets: an ``error`` line shown in the widget and a ``busy`` flag."""
+
+    error = traitlets.Unicode("").tag(sync=True)
+    busy = traitlets.Bool(False).tag(sync=True)
+
+    def _show_errors(self, action, *args, **kwargs):
+        """Run ``action``; a failure becomes readable text in the widget instead of a traceback."""
+        try:
+            result = action(*args, **kwargs)
+        except Exception as error:  # the widget must survive anything a computation raises
+            self.error = f"{type(error).__name__}: {error}"
+            return None
+        self.error = ""
+        return result

@@ -11,6 +11,7 @@ import ipywidgets
 import traitlets
 
 from ..models import as_model
+from .base import StaticPicture
 from .deepdream import DeepDream
 from .examples import DatasetExamples
 from .feature_maps import FeatureMaps
@@ -21,7 +22,7 @@ from .maximization import ActivationMaximization
 TABS = ("Filter weights", "Feature maps", "Maximization", "DeepDream", "Heatmaps")  # short: tab titles are cut at about 20 characters
 
 
-class Explorer(ipywidgets.VBox):
+class Explorer(StaticPicture, ipywidgets.VBox):
     """All views of a model in one widget, with a shared layer, filter and image.
 
     The views are attributes: ``weights``, ``maps``, ``maximization``, ``dream``,
@@ -80,6 +81,10 @@ class Explorer(ipywidgets.VBox):
         image, name = self.maps.image, self.maps.image_name.split("#")[0]
         for view in (self.dream, self.heatmaps):
             view._show_errors(view.set_image, image, name)
+
+    def picture(self):
+        """What the selected tab shows (uint8 RGB)."""
+        return self.tabs.children[self.tabs.selected_index or 0].picture()
 
     def save_png(self, path) -> None:
         """Write what the selected tab shows."""
