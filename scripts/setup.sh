@@ -29,7 +29,9 @@ extras=${CNN_WIDGETS_EXTRAS:-test}
 stamp=".venv/.cnn-widgets-installed-$extras"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "setup: installing cnn-widgets[$extras] into .venv (first run downloads torch, a few GB)"
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[$extras]"
+  # (the machine-wide config also lists local mirror folders; pip's notes about the
+  # missing ones are noise)
+  { .venv/bin/python -m pip install -q --upgrade pip && .venv/bin/python -m pip install -q -e ".[$extras]"; } 2>&1 \
+    | { grep -v "^WARNING: Location 'file:" || true; }
   touch "$stamp"
 fi
