@@ -1,7 +1,6 @@
 """Every notebook in notebooks/ runs top to bottom, offline, in a fresh kernel."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import nbformat

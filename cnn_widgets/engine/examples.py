@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ..images import load_image, to_tensor
-from ..models import Model, as_model, preserved
+from ..models import as_model, preserved
 from .activations import record_activations, weights_version
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")

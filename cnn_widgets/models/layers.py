@@ -8,14 +8,11 @@ counting pools, so ``block3_conv1`` means the first conv after the second pool.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 from torch import nn
 
 from .._choices import invalid_choice
-
-if TYPE_CHECKING:
-    from .handle import Model
 
 _POOLS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveMaxPool2d, nn.AdaptiveAvgPool2d)
 

@@ -27,6 +27,7 @@ from ..engine.optvis.deepdream import octave_sizes
 from ..images import SAMPLE_NAMES, load_image, sample_image
 from ..models import Model, as_model
 from .base import BaseWidget, frontend_module, stylesheet
+from .image_input import ImageInput
 from .jobs import Runnable
 from .tile_viewer import enlarge
 
@@ -35,14 +36,13 @@ THUMBNAIL_SIZE = 96  # the photo beside the dream: enlarged or shrunk to about t
 MAX_SIDE = 512  # larger photos are shrunk first: a dream step costs a forward and a backward pass
 MAX_FRAMES = 120
 CACHE_SIZE = 16  # finished dreams kept per widget (the least recently used go first)
-MAX_UPLOAD_BYTES = 20_000_000
 STATUS_EVERY_S = 0.1  # progress and status reach the browser at most this often
 
 # Trait names of the dream's settings, in the order the engine takes them.
 SETTINGS = ("layer", "filter", "octaves", "octave_scale", "steps", "step_size", "jitter", "smoothing", "frames", "zoom", "seed")
 
 
-class DeepDream(BaseWidget, Runnable):
+class DeepDream(ImageInput, BaseWidget, Runnable):
     """DeepDream of a photo for a conv layer (or one of its filters), with a frame player
     for the "let the network dream" loop: each frame is the last one zoomed in by
     ``zoom`` and dreamed on again.
@@ -226,31 +226,6 @@ class DeepDream(BaseWidget, Runnable):
                 self.sample = name if name in SAMPLE_NAMES else ""
         if not self._quiet:
             self._on_settings(None)
-
-    def _default_sample(self) -> str:
-        return "sneaker" if self.model.input_size[0] == 1 else "cat"
-
-    def _on_sample(self, change) -> None:
-        if change["new"] and not self.image_name.startswith(change["new"] + "#"):
-            self._show_errors(self.set_image, change["new"], change["new"])
-
-    def _on_message(self, _widget, content, buffers) -> None:
-        if not isinstance(content, dict) or content.get("type") != "upload":
-            return
-
-        def upload():
-            if not buffers:
-                raise ValueError("the upload arrived empty")
-            data = bytes(buffers[0])
-            if len(data) > MAX_UPLOAD_BYTES:
-                raise ValueError(f"the file is {len(data) / 1e6:.0f} MB; images up to {MAX_UPLOAD_BYTES / 1e6:.0f} MB are accepted")
-            name = str(content.get("name") or "upload")
-            try:
-                self.set_image(data, name)
-            except ValueError as error:  # name the file, not "the given bytes"
-                raise ValueError(str(error).replace("the given bytes", f"the file {name!r}")) from None
-
-        self._show_errors(upload)
 
     # -- settings -------------------------------------------------------------------
     def settings(self) -> dict:

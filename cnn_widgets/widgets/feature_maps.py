@@ -8,13 +8,13 @@ from .. import engine, render
 from ..engine.activations import STATISTICS, weights_version
 from ..images import SAMPLE_NAMES, load_image, sample_image
 from .base import frontend_module, stylesheet
+from .image_input import ImageInput
 from .tile_viewer import TileViewer, enlarge
 
 SORT_CHOICES = ("index",) + STATISTICS
-MAX_UPLOAD_BYTES = 20_000_000
 
 
-class FeatureMaps(TileViewer):
+class FeatureMaps(ImageInput, TileViewer):
     """Activations of every filter of a layer for an image; click a tile to enlarge it.
 
     ``image`` is anything :func:`cnn_widgets.load_image` takes, or a sample name;
@@ -77,24 +77,8 @@ class FeatureMaps(TileViewer):
         if self._inputs is None:
             image = self._start_image
             if image is None:
-                image = "sneaker" if self.model.input_size[0] == 1 else "cat"
+                image = self._default_sample()
             self.set_image(image)
-
-    def _on_sample(self, change) -> None:
-        if change["new"] and not self.image_name.startswith(change["new"] + "#"):
-            self._show_errors(self.set_image, change["new"], change["new"])
-
-    def _on_message(self, _widget, content, buffers) -> None:
-        if not isinstance(content, dict) or content.get("type") != "upload":
-            return
-        def upload():
-            if not buffers:
-                raise ValueError("the upload arrived empty")
-            data = bytes(buffers[0])
-            if len(data) > MAX_UPLOAD_BYTES:
-                raise ValueError(f"the file is {len(data) / 1e6:.0f} MB; images up to {MAX_UPLOAD_BYTES / 1e6:.0f} MB are accepted")
-            self.set_image(data, str(content.get("name") or "upload"))
-        self._show_errors(upload)
 
     # -- maps -------------------------------------------------------------------------
     def maps(self, layer=None):

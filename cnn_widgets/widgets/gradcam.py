@@ -30,6 +30,7 @@ from ..engine.cam import CAM_METHODS, LAYER_METHODS, _default_layer
 from ..images import SAMPLE_NAMES, load_image, sample_image
 from ..models import Model, as_model
 from .base import BaseWidget, frontend_module, stylesheet
+from .image_input import ImageInput
 from .tile_viewer import enlarge
 
 METHOD_LABELS = {
@@ -47,7 +48,6 @@ DISPLAY_SIZE = 256  # small inputs (28x28) are enlarged by an integer factor to 
 THUMBNAIL_SIZE = 96
 GAP = 16  # white pixels between the two overlays of a saved comparison
 CACHE_SIZE = 64  # maps kept per widget; a 224x224 map is 200 kB
-MAX_UPLOAD_BYTES = 20_000_000
 
 
 class _Panel(NamedTuple):
@@ -59,7 +59,7 @@ class _Panel(NamedTuple):
     key: tuple
 
 
-class GradCAM(BaseWidget):
+class GradCAM(ImageInput, BaseWidget):
     """Class heatmaps over an image: click one of the top-5 predictions to see where the
     network looks for that class.
 
@@ -274,31 +274,6 @@ class GradCAM(BaseWidget):
             self._quiet = quiet
         if not quiet:  # the constructor draws once, when everything is set
             self._refresh()
-
-    def _default_sample(self) -> str:
-        return "sneaker" if self.model.input_size[0] == 1 else "cat"
-
-    def _on_sample(self, change) -> None:
-        if change["new"] and not self.image_name.startswith(change["new"] + "#"):
-            self._show_errors(self.set_image, change["new"], change["new"])
-
-    def _on_message(self, _widget, content, buffers) -> None:
-        if not isinstance(content, dict) or content.get("type") != "upload":
-            return
-
-        def upload():
-            if not buffers:
-                raise ValueError("the upload arrived empty")
-            data = bytes(buffers[0])
-            if len(data) > MAX_UPLOAD_BYTES:
-                raise ValueError(f"the file is {len(data) / 1e6:.0f} MB; images up to {MAX_UPLOAD_BYTES / 1e6:.0f} MB are accepted")
-            name = str(content.get("name") or "upload")
-            try:
-                self.set_image(data, name)
-            except ValueError as error:  # name the file, not "the given bytes"
-                raise ValueError(str(error).replace("the given bytes", f"the file {name!r}")) from None
-
-        self._show_errors(upload)
 
     # -- which maps the view needs ----------------------------------------------------
     @property

@@ -7,7 +7,6 @@ import torch
 from PIL import Image
 
 import cnn_widgets as cw
-from cnn_widgets import engine
 from cnn_widgets.engine.examples import as_pixels, dataset_examples
 from cnn_widgets.models.datasets import load_fashion_mnist
 
