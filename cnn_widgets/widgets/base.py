@@ -75,3 +75,16 @@ class BaseWidget(StaticPicture, anywidget.AnyWidget):
             return None
         self.error = ""
         return result
+
+
+class LayerChoice(traitlets.HasTraits):
+    """Mixin for widgets with a ``model`` and a synced ``layer`` trait: any name the
+    model resolves (Keras-style, module path, index) is accepted and shown by its
+    display name; anything else raises with the valid choices."""
+
+    @traitlets.validate("layer")
+    def _check_layer(self, proposal):
+        try:
+            return self.model.layer(proposal["value"]).name
+        except ValueError as error:
+            raise traitlets.TraitError(str(error)) from None

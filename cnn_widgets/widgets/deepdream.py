@@ -26,7 +26,7 @@ from ..engine.optvis import dream, save_gif as write_gif
 from ..engine.optvis.deepdream import octave_sizes
 from ..images import SAMPLE_NAMES, load_image, sample_image
 from ..models import Model, as_model
-from .base import BaseWidget, frontend_module, stylesheet
+from .base import BaseWidget, LayerChoice, frontend_module, stylesheet
 from .image_input import ImageInput
 from .jobs import Runnable
 from .tile_viewer import enlarge
@@ -42,7 +42,7 @@ STATUS_EVERY_S = 0.1  # progress and status reach the browser at most this often
 SETTINGS = ("layer", "filter", "octaves", "octave_scale", "steps", "step_size", "jitter", "smoothing", "frames", "zoom", "seed")
 
 
-class DeepDream(ImageInput, BaseWidget, Runnable):
+class DeepDream(ImageInput, LayerChoice, BaseWidget, Runnable):
     """DeepDream of a photo for a conv layer (or one of its filters), with a frame player
     for the "let the network dream" loop: each frame is the last one zoomed in by
     ``zoom`` and dreamed on again.
@@ -125,13 +125,6 @@ class DeepDream(ImageInput, BaseWidget, Runnable):
         self.on_msg(self._on_message)
 
     # -- validation: bad values from Python raise with the valid choices ----------
-    @traitlets.validate("layer")
-    def _check_layer(self, proposal):
-        try:
-            return self.model.layer(proposal["value"]).name
-        except ValueError as error:
-            raise traitlets.TraitError(str(error)) from None
-
     @traitlets.validate("sample")
     def _check_sample(self, proposal):
         value = proposal["value"]

@@ -29,7 +29,7 @@ from ..engine.activations import weights_version
 from ..engine.cam import CAM_METHODS, LAYER_METHODS, _default_layer
 from ..images import SAMPLE_NAMES, load_image, sample_image
 from ..models import Model, as_model
-from .base import BaseWidget, frontend_module, stylesheet
+from .base import BaseWidget, LayerChoice, frontend_module, stylesheet
 from .image_input import ImageInput
 from .tile_viewer import enlarge
 
@@ -59,7 +59,7 @@ class _Panel(NamedTuple):
     key: tuple
 
 
-class GradCAM(ImageInput, BaseWidget):
+class GradCAM(ImageInput, LayerChoice, BaseWidget):
     """Class heatmaps over an image: click one of the top-5 predictions to see where the
     network looks for that class.
 
@@ -161,13 +161,6 @@ class GradCAM(ImageInput, BaseWidget):
     @traitlets.validate("method")
     def _check_method(self, proposal):
         return self._check_choice("method", proposal["value"], CAM_METHODS)
-
-    @traitlets.validate("layer")
-    def _check_layer(self, proposal):
-        try:
-            return self.model.layer(proposal["value"]).name
-        except ValueError as error:
-            raise traitlets.TraitError(str(error)) from None
 
     @traitlets.validate("colormap")
     def _check_colormap(self, proposal):

@@ -15,7 +15,7 @@ import traitlets
 from .. import render
 from .._choices import invalid_choice
 from ..models import Model, as_model
-from .base import BaseWidget
+from .base import BaseWidget, LayerChoice
 
 GRID_WIDTH = 720  # pixels the grid aims to fill, whatever the number of tiles
 MIN_TILE, MAX_TILE = 12, 96
@@ -23,7 +23,7 @@ ENLARGED = 256
 LABEL_MIN_WIDTH = 28  # narrower tiles go without a printed filter number (the tooltip has it)  # the enlarged view is at least this many pixels on its longer side
 
 
-class TileViewer(BaseWidget):
+class TileViewer(LayerChoice, BaseWidget):
     layer = traitlets.Unicode("").tag(sync=True)
     layer_options = traitlets.List().tag(sync=True)
     filter_index = traitlets.Int(0).tag(sync=True)
@@ -58,13 +58,6 @@ class TileViewer(BaseWidget):
         self.observe(self._on_filter_change, names=["filter_index"])
 
     # -- validation: bad values from Python raise with the valid choices ----------
-    @traitlets.validate("layer")
-    def _check_layer(self, proposal):
-        try:
-            return self.model.layer(proposal["value"]).name
-        except ValueError as error:
-            raise traitlets.TraitError(str(error)) from None
-
     @traitlets.validate("filter_index")
     def _check_filter(self, proposal):
         value = proposal["value"]

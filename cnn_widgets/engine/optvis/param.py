@@ -16,6 +16,7 @@ chunks. Calling the parameterization renders pixels in [0, 1].
 """
 from __future__ import annotations
 
+import abc
 from typing import Sequence
 
 import torch
@@ -46,7 +47,7 @@ def decorrelate_colors(image: torch.Tensor) -> torch.Tensor:
     return torch.einsum("nchw,dc->ndhw", image, matrix)
 
 
-class ImageParam:
+class ImageParam(abc.ABC):
     """A batch of images as per-image leaf tensors plus a rendering to pixels.
 
     ``parameters`` go to the optimizer; ``render(start, stop)`` returns images
@@ -75,8 +76,9 @@ class ImageParam:
             raw = decorrelate_colors(raw)
         return torch.sigmoid(raw)
 
-    def _raw(self, stacked: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _raw(self, stacked: torch.Tensor) -> torch.Tensor:
+        """The unbounded image (before color decorrelation and the sigmoid)."""
 
 
 class PixelImage(ImageParam):
