@@ -12,4 +12,5 @@ fi
 .venv/bin/python benchmarks/bench_feature_maps.py --threads "${THREADS:-1}"
 .venv/bin/python benchmarks/bench_cam.py
 PYTHONPATH=.bench-site .venv/bin/python benchmarks/bench_maximize.py --threads "${THREADS:-1}"
+.venv/bin/python benchmarks/bench_examples.py
 .venv/bin/python benchmarks/bench_browser.py

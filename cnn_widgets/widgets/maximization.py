@@ -53,6 +53,7 @@ class ActivationMaximization(TileViewer, Runnable):
         self._results: dict[tuple, np.ndarray] = {}
         self._previews: dict[tuple, np.ndarray] = {}
         self._version = 0
+        self._history: list[np.ndarray] = []  # the grid at each preview of the last run
         model = as_model(model)
         if size is None:  # small models at their own size, ImageNet-sized ones at 128 px
             size = model.input_size[1] if model.input_size[1] <= 64 else 128
@@ -102,6 +103,7 @@ class ActivationMaximization(TileViewer, Runnable):
             return
         keys = [self._key(f) for f in filters]
         steps = self.steps
+        self._history = []
         report(0.0, f"optimizing {len(filters)} filters")
 
         def progress(step, values, images):
@@ -127,6 +129,24 @@ class ActivationMaximization(TileViewer, Runnable):
     def _refresh(self) -> None:
         self._version += 1
         self._redraw_grid()
+        cached = self._grid_cache.get(self._grid_key())
+        if self.running and cached is not None:
+            self._history.append(cached[4])
+
+    def save_gif(self, path, duration_ms: int = 150) -> None:
+        """Write the optimization of the last run as an animated GIF: the grid at every preview.
+
+        >>> import cnn_widgets as cw, tempfile, os
+        >>> widget = cw.ActivationMaximization(cw.load_model("fashion-cnn"), layer="block1_conv2", filters="0-3", steps=32)
+        >>> widget.run(wait=True)
+        >>> path = os.path.join(tempfile.mkdtemp(), "progress.gif"); widget.save_gif(path); os.path.getsize(path) > 0
+        True
+        """
+        if not self._history:
+            raise RuntimeError("nothing to animate yet: press Run (or call run()) first")
+        from pathlib import Path
+
+        Path(path).write_bytes(render.encode_gif(self._history, duration_ms=duration_ms))
 
     # -- drawing --------------------------------------------------------------------------
     def _grid_key(self) -> tuple:

@@ -321,3 +321,16 @@ def test_the_users_model_is_unchanged_after_both_widgets(tmp_path):
     dreamer.stop()
     assert_unchanged(net, before)
     assert not any(t.name in (ActivationMaximization.__name__, DeepDream.__name__) for t in threading.enumerate() if t.is_alive())
+
+
+def test_maximization_progress_is_saved_as_a_gif(tmp_path):
+    from PIL import Image
+
+    import cnn_widgets as cw
+
+    widget = cw.ActivationMaximization(cw.load_model("fashion-cnn"), layer="block1_conv2", filters="0-3", steps=32)
+    with pytest.raises(RuntimeError, match="press Run"):
+        widget.save_gif(tmp_path / "none.gif")
+    widget.run(wait=True)
+    widget.save_gif(tmp_path / "progress.gif")
+    assert Image.open(tmp_path / "progress.gif").n_frames >= 2
