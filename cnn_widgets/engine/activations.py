@@ -37,10 +37,13 @@ def input_fingerprint(tensor: torch.Tensor) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest() + str(tuple(tensor.shape))
 
 
-def record_activations(model: Model, inputs: torch.Tensor, layers: Iterable[LayerInfo], detach: bool = True) -> dict[str, torch.Tensor]:
+def record_activations(model: Model, inputs: torch.Tensor, layers: Iterable[LayerInfo], detach: bool = True,
+                       reduce=None) -> dict[str, torch.Tensor]:
     """Run ``inputs`` (N, C, H, W) through the network up to the last of ``layers``;
     return {layer path: output (N, C, H, W)}, copied before any in-place op can touch it.
 
+    ``reduce(output)``, if given, is stored instead of the copy: computed inside the
+    hook, it also sees the conv's own output, and nothing big is kept.
     The caller owns the :func:`preserved` block (this is a building block for the engine).
     """
     wanted = {info.path: info for info in layers}
@@ -50,7 +53,10 @@ def record_activations(model: Model, inputs: torch.Tensor, layers: Iterable[Laye
     def make_hook(path: str):
         def hook(_module, _inputs, output):
             if path not in outputs:
-                outputs[path] = output.detach().clone() if detach else output.clone()
+                if reduce is not None:
+                    outputs[path] = reduce(output.detach() if detach else output)
+                else:
+                    outputs[path] = output.detach().clone() if detach else output.clone()
             if len(outputs) == len(wanted):
                 raise _Stop
 

@@ -137,14 +137,14 @@ def dataset_examples(
     with preserved(model.module, model.device), torch.no_grad():
         for start in range(0, count, batch_size):
             batch = model.normalize(pixels[start : start + batch_size].to(model.device))
-            outputs = record_activations(model, batch, chosen)
+            # Strongest response per image and channel, and where: taken inside the hook,
+            # so no full activation is copied.
+            outputs = record_activations(model, batch, chosen, reduce=lambda out: (out.flatten(2).max(dim=2), out.shape[3]))
             for info in chosen:
-                out = outputs[info.path].float()  # (B, C, h, w)
-                widths[info.name] = out.shape[3]
-                flat = out.flatten(2)
-                strongest, where = flat.max(dim=2)  # (B, C)
+                (strongest, where), widths[info.name] = outputs[info.path]  # (B, C) each
+                strongest = strongest.float()
                 values = torch.cat([best_values[info.name], strongest.T.cpu()], dim=1)
-                indices = torch.cat([best_indices[info.name], torch.arange(start, start + len(batch)).expand(out.shape[1], -1)], dim=1)
+                indices = torch.cat([best_indices[info.name], torch.arange(start, start + len(batch)).expand(strongest.shape[1], -1)], dim=1)
                 places = torch.cat([best_flat[info.name], where.T.cpu()], dim=1)
                 top = values.topk(min(k, values.shape[1]), dim=1)
                 best_values[info.name] = top.values
