@@ -102,3 +102,28 @@ function runControls(model) {
   node.cleanup = () => { for (const trait of ["running", "progress", "status"]) model.off(`change:${trait}`, update); };
   return node;
 }
+
+/** The image picker FeatureMaps, DeepDream and GradCAM share: a sample <select>
+ *  (showing "(your image)" after an upload) and an "upload…" button that sends the
+ *  file's bytes to Python as {type: "upload", name} with one buffer. */
+function imagePicker(model, title = "upload an image of your own") {
+  const sample = choiceControl(model, "image", "sample", "sample_options");
+  const select = sample.querySelector("select");
+  const markCustom = () => {
+    if (model.get("sample")) return;
+    if (!select.querySelector('option[value=""]')) select.prepend(h("option", { value: "", text: "(your image)" }));
+    select.value = "";
+  };
+  const input = h("input", { type: "file", accept: "image/*", class: "cw-upload", title });
+  input.addEventListener("change", async () => {
+    const file = input.files && input.files[0];
+    if (!file) return;
+    const data = await file.arrayBuffer();
+    model.send({ type: "upload", name: file.name }, undefined, [data]);
+    input.value = "";
+  });
+  const upload = h("label", { class: "cw-upload-button", title }, [h("span", { text: "upload…" }), input]);
+  model.on("change:sample", markCustom);
+  markCustom();
+  return { sample, upload, cleanup: () => { sample.cleanup(); model.off("change:sample", markCustom); } };
+}

@@ -53,24 +53,9 @@ function render({ model, el }) {
   // -- controls ---------------------------------------------------------------------
   const layerControl = choiceControl(model, "layer", "layer", "layer_options",
     (o) => `${o.name} · ${o.channels} × ${o.shape.slice(1).join("×")}`);
-  const sampleControl = choiceControl(model, "image", "sample", "sample_options");
-  const sampleSelect = sampleControl.querySelector("select");
-  const markCustom = () => {
-    if (!model.get("sample")) {
-      if (!sampleSelect.querySelector('option[value=""]')) sampleSelect.prepend(h("option", { value: "", text: "(your image)" }));
-      sampleSelect.value = "";
-    }
-  };
-  const upload = h("input", { type: "file", accept: "image/*", class: "cw-upload", title: "dream on an image of your own" });
-  upload.addEventListener("change", async () => {
-    const file = upload.files && upload.files[0];
-    if (!file) return;
-    const data = await file.arrayBuffer();
-    model.send({ type: "upload", name: file.name }, undefined, [data]);
-    upload.value = "";
-  });
-  const uploadButton = h("label", { class: "cw-upload-button", title: "dream on an image of your own" }, [h("span", { text: "upload…" }), upload]);
-  const choices = [layerControl, filterControl(model), sampleControl];
+  const picker = imagePicker(model, "dream on an image of your own");
+  cleanups.push(picker.cleanup);
+  const choices = [layerControl, filterControl(model), picker.sample];
   const numbers = [
     numberControl(model, "octaves", "octaves", { min: "1", max: "12", step: "1" }),
     numberControl(model, "octave scale", "octave_scale", { min: "1.05", max: "4", step: "0.05" }, false),
@@ -81,7 +66,7 @@ function render({ model, el }) {
     numberControl(model, "seed", "seed", { min: "0", step: "1" }),
   ];
   for (const control of [...choices, ...numbers]) cleanups.push(control.cleanup);
-  const controls = h("div", { class: "cw-controls" }, [...choices, uploadButton]);
+  const controls = h("div", { class: "cw-controls" }, [...choices, picker.upload]);
   const settings = h("div", { class: "cw-controls cw-dream-settings" }, numbers);
   const run = runControls(model);
   cleanups.push(run.cleanup);
@@ -171,12 +156,10 @@ function render({ model, el }) {
   on("change:title", syncText);
   on("change:caption", syncText);
   on("change:running", syncRunning);
-  on("change:sample", markCustom);
   syncPhoto();
   syncFrames();
   syncText();
   syncRunning();
-  markCustom();
   root.dataset.playing = "false";
 
   // Left and right step through the frames.

@@ -56,27 +56,11 @@ function render({ model, el }) {
 
   // -- left column: the image and the predictions ---------------------------------------
   const thumbnail = h("img", { class: "cw-input-image", alt: "input image" });
-  const sampleControl = choiceControl(model, "image", "sample", "sample_options");
-  cleanups.push(sampleControl.cleanup);
-  const sampleSelect = sampleControl.querySelector("select");
-  const markCustom = () => {
-    if (!model.get("sample")) {
-      if (!sampleSelect.querySelector('option[value=""]')) sampleSelect.prepend(h("option", { value: "", text: "(your image)" }));
-      sampleSelect.value = "";
-    }
-  };
-  const upload = h("input", { type: "file", accept: "image/*", class: "cw-upload", title: "upload an image" });
-  upload.addEventListener("change", async () => {
-    const file = upload.files && upload.files[0];
-    if (!file) return;
-    const data = await file.arrayBuffer();
-    model.send({ type: "upload", name: file.name }, undefined, [data]);
-    upload.value = "";
-  });
-  const uploadButton = h("label", { class: "cw-upload-button", title: "explain an image of your own" }, [h("span", { text: "upload…" }), upload]);
+  const picker = imagePicker(model, "explain an image of your own");
+  cleanups.push(picker.cleanup);
   const imageSection = h("div", { class: "cw-image-picker" }, [
     thumbnail,
-    h("div", { class: "cw-image-controls" }, [sampleControl, uploadButton]),
+    h("div", { class: "cw-image-controls" }, [picker.sample, picker.upload]),
   ]);
 
   const list = h("div", { class: "cw-predictions", role: "listbox", "aria-label": "top predictions" });
@@ -194,12 +178,10 @@ function render({ model, el }) {
   on("change:title", syncTitle);
   on("change:busy", syncBusy);
   on("change:status", syncBusy);
-  on("change:sample", markCustom);
 
   fillClasses();
   fillCompare();
   fillPredictions();
-  markCustom();
   syncOpacity();
   syncView();
   syncCaptions();
