@@ -5,7 +5,6 @@ the shipped model (issue: course-ready experience).
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -20,10 +19,7 @@ from cnn_widgets.models.datasets import load_fashion_mnist  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = report.parse_threads(__doc__)
     model = cw.load_model("fashion-cnn", device="cpu")
     images, _ = load_fashion_mnist("test")
     filters = sum(layer.out_channels for layer in model.layers)

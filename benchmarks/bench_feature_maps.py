@@ -9,7 +9,6 @@ Random weights: timing does not depend on what the weights are.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -23,10 +22,7 @@ from cnn_widgets import engine  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = report.parse_threads(__doc__)
     torch.manual_seed(0)
     model = cw.load_model("vgg16", weights=None, device="cpu")
     image = torch.randn(1, 3, 224, 224)

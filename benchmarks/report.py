@@ -14,6 +14,19 @@ BENCHMARKS_MD = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
 HEADER = "# Benchmarks\n\nEach section is written by the script it names; rerun that script to refresh it.\n"
 
 
+def parse_threads(doc: str):
+    """Arguments of a benchmark that takes ``--threads`` (torch CPU threads), applied at once."""
+    import argparse
+
+    import torch
+
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    return args
+
+
 def timeit(fn: Callable[[], object], repeat: int = 7, warmup: int = 2) -> list[float]:
     """Wall-clock seconds of ``repeat`` calls after ``warmup`` untimed ones."""
     for _ in range(warmup):

@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from .jupyter import open_notebook, run_code, wait_for_output
+from .test_tile_viewers import focus
 
 CELLS = [
     "import cnn_widgets as cw\nfrom cnn_widgets.widgets.gradcam import GradCAM\nmodel = cw.load_model('fashion-cnn')",
@@ -22,18 +23,6 @@ shown = render.normalize(cam.heatmap().numpy())
 print(next((p['index'] for p in cam.predictions[1:]
             if not np.allclose(render.normalize(cam.heatmap(target=p['index']).numpy()), shown, atol=1e-3)), -1))
 """
-
-
-def focus(widget) -> None:
-    """Give the widget the keyboard focus; the notebook may take it back once when a cell finishes."""
-    for _ in range(5):
-        widget.focus()
-        try:
-            expect(widget).to_be_focused(timeout=1_000)
-            return
-        except AssertionError:
-            continue
-    expect(widget).to_be_focused()
 
 
 def wait_for_new_overlay(page, widget, previous_src: str | None) -> str:

@@ -25,6 +25,7 @@ from cnn_widgets.render import normalize
 pytestmark = [
     pytest.mark.filterwarnings("ignore:Input Tensor 0 did not already require gradients"),
     pytest.mark.filterwarnings("ignore:Setting backward hooks on ReLU activations"),
+    pytest.mark.usefixtures("one_thread"),
 ]
 
 # Score-CAM runs one forward pass per channel; keep the other methods' options small too.
@@ -66,13 +67,6 @@ def captum_gradcam(module, path, x, targets, twin=None):
 # -- models --------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """These tensors are small: one thread is as fast, and much faster on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 # Small inputs keep the tests fast; agreement with the peers does not depend on the size.

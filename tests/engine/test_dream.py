@@ -18,13 +18,7 @@ from cnn_widgets.engine.optvis.deepdream import octave_sizes, smooth, zoom_in
 from conftest import assert_unchanged, snapshot
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small convolutions: one thread is fastest, and robust when other work shares the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

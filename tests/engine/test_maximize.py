@@ -23,14 +23,7 @@ from conftest import assert_unchanged, snapshot
 FILTERS = [0, 9, 18, 27, 36, 45, 54, 63]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These small convolutions run fastest on one thread, and far faster than on two
-    when the machine's cores are busy with other work (OpenMP threads then wait on each other)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

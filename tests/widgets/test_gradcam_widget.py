@@ -19,13 +19,7 @@ from cnn_widgets.widgets.gradcam import GradCAM
 from model_state import assert_unchanged, make_user_model, snapshot
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The machine is shared; these models are tiny, so one thread is fastest anyway."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def decode(png: bytes) -> np.ndarray:
