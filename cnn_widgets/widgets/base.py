@@ -6,12 +6,13 @@ anywidget loads one module per widget, so the shared helpers in
 """
 from __future__ import annotations
 
-import base64
 import functools
 from pathlib import Path
 
 import anywidget
 import traitlets
+
+from .static import StaticPicture
 
 _PACKAGED_JS = Path(__file__).resolve().parent.parent / "_js"  # inside a built wheel
 _SOURCE_JS = Path(__file__).resolve().parents[2] / "js"  # in a source checkout
@@ -35,29 +36,6 @@ def stylesheet(*names: str) -> str:
     """``js/widgets.css`` followed by the named widget-specific stylesheets."""
     folder = js_dir()
     return "\n".join((folder / name).read_text() for name in ("widgets.css", *names))
-
-
-class StaticPicture:
-    """Mixin: a widget's display data also carries a PNG of what it shows."""
-
-    def picture(self):
-        """What the widget shows, as a uint8 RGB array (None before anything is drawn)."""
-        return None
-
-    def _repr_mimebundle_(self, **kwargs):
-        """The live widget, plus a PNG of what it shows for places that cannot run it
-        (a saved notebook on GitHub, nbconvert's HTML export)."""
-        bundle = super()._repr_mimebundle_(**kwargs)
-        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
-        try:
-            picture = self.picture()
-        except Exception:  # a static copy is a courtesy; never let it break the display
-            picture = None
-        if picture is not None:
-            from .. import render
-
-            data = {**data, "image/png": base64.b64encode(render.encode_png(picture)).decode("ascii")}
-        return data, metadata
 
 
 class BaseWidget(StaticPicture, anywidget.AnyWidget):

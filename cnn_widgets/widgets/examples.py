@@ -22,6 +22,7 @@ from .. import render
 from ..engine.activations import record_activations
 from ..engine.examples import dataset_examples
 from ..models import as_model, preserved
+from .static import StaticPicture
 
 EXAMPLE_SIZE = 112  # pixels per example in the picture
 _scans: "weakref.WeakSet[DatasetExamples]" = weakref.WeakSet()
@@ -39,7 +40,7 @@ def _stop_scans() -> None:
         view.wait(timeout=10)
 
 
-class DatasetExamples(ipywidgets.VBox):
+class DatasetExamples(StaticPicture, ipywidgets.VBox):
     """Top dataset images for the selected ``layer`` and ``filter_index``.
 
     >>> import cnn_widgets as cw
@@ -71,6 +72,12 @@ class DatasetExamples(ipywidgets.VBox):
     def wait(self, timeout: float | None = None) -> None:
         """Block until the dataset has been scanned."""
         self._thread.join(timeout)
+
+    def _picture_pending(self) -> bool:
+        return self._thread.is_alive()
+
+    def _picture_sources(self) -> list:
+        return [self, self.picture_widget]
 
     def _scan(self) -> None:
         def progress(done: int, total: int) -> None:

@@ -11,7 +11,7 @@ import ipywidgets
 import traitlets
 
 from ..models import as_model
-from .base import StaticPicture
+from .static import StaticPicture
 from .deepdream import DeepDream
 from .examples import DatasetExamples
 from .feature_maps import FeatureMaps
@@ -82,13 +82,22 @@ class Explorer(StaticPicture, ipywidgets.VBox):
         for view in (self.dream, self.heatmaps):
             view._show_errors(view.set_image, image, name)
 
+    def _selected(self):
+        return self.tabs.children[self.tabs.selected_index or 0]
+
     def picture(self):
         """What the selected tab shows (uint8 RGB)."""
-        return self.tabs.children[self.tabs.selected_index or 0].picture()
+        return self._selected().picture()
+
+    def _picture_pending(self) -> bool:
+        return self._selected()._picture_pending()
+
+    def _picture_sources(self) -> list:
+        return [self, self.tabs, *(source for view in self.tabs.children for source in view._picture_sources())]
 
     def save_png(self, path) -> None:
         """Write what the selected tab shows."""
-        self.tabs.children[self.tabs.selected_index or 0].save_png(path)
+        self._selected().save_png(path)
 
 
 def _default_dataset(model):

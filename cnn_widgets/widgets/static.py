@@ -1,0 +1,139 @@
+"""A PNG of what a widget shows, in its display data, kept current.
+
+Where the live widget cannot run (a notebook on GitHub or nbviewer, nbconvert's
+HTML without widget state), a viewer shows the display data's ``image/png``
+instead. So every widget is displayed with a display id, and after each cell
+has run, each displayed widget whose traits changed since its picture was last
+sent gets an ``update_display_data`` message with its current picture. A
+headless run (nbclient, ``jupyter nbconvert --execute``, papermill) therefore
+saves the last picture of each widget, however many cells changed it later.
+
+Updates go out after a cell has run, never while someone drags a slider: a live
+JupyterLab or Notebook answers an update by drawing the widget's view anew
+(from the same model, so it looks the same, but the view loses the keyboard
+focus). A widget still computing (a background run, a dataset scan) is left
+for the next cell, so waiting for a picture never blocks the kernel.
+"""
+from __future__ import annotations
+
+import base64
+import weakref
+from dataclasses import dataclass, field
+
+import traitlets
+
+PNG = "image/png"
+
+
+class StaticPicture:
+    """Mixin: a widget's display data also carries a PNG of what it shows."""
+
+    def picture(self):
+        """What the widget shows, as a uint8 RGB array (None before anything is drawn)."""
+        return None
+
+    def _picture_pending(self) -> bool:
+        """True while a computation will still change the picture (do not wait for it)."""
+        return bool(getattr(self, "busy", False) or getattr(self, "running", False))
+
+    def _picture_sources(self) -> list[traitlets.HasTraits]:
+        """The objects whose trait changes can change the picture."""
+        return [self]
+
+    def _repr_mimebundle_(self, **kwargs):
+        """The live widget, plus a PNG of what it shows for places that cannot run it
+        (a saved notebook on GitHub, nbconvert's HTML export)."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
+        try:
+            picture = self.picture()
+        except Exception:  # a static copy is a courtesy; never let it break the display
+            picture = None
+        if picture is not None:
+            from .. import render
+
+            data = {**data, PNG: base64.b64encode(render.encode_png(picture)).decode("ascii")}
+        return data, metadata
+
+    def _ipython_display_(self) -> None:
+        """Display with a display id, so the picture can follow the widget (see the module doc)."""
+        from IPython.display import display
+
+        data, metadata = self._repr_mimebundle_()
+        display(data, raw=True, metadata=metadata, display_id=_track(self, data.get(PNG)))
+
+
+@dataclass
+class _Shown:
+    widget: weakref.ref
+    png: str | None
+    changed: bool = False
+    observed: list = field(default_factory=list)
+
+
+_shown: dict[str, _Shown] = {}
+_hooked = False
+
+
+def _track(widget: StaticPicture, png: str | None) -> str:
+    """Remember a displayed widget and watch its traits; returns its display id."""
+    display_id = f"cnn-widgets-{widget.model_id}"
+    entry = _shown.get(display_id)
+    if entry is None:
+        entry = _shown[display_id] = _Shown(weakref.ref(widget), png)
+
+        def changed(_change, entry=entry) -> None:
+            entry.changed = True
+
+        for source in widget._picture_sources():
+            source.observe(changed, names=traitlets.All)
+            entry.observed.append((weakref.ref(source), changed))
+    entry.png, entry.changed = png, False
+    _hook()
+    return display_id
+
+
+def _hook() -> None:
+    global _hooked
+    if _hooked:
+        return
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is not None:
+        shell.events.register("post_run_cell", refresh)
+        _hooked = True
+
+
+def refresh(*_args) -> int:
+    """Send the current picture of every displayed widget that changed and is not
+    computing; returns how many displays were updated. Runs after each cell."""
+    from IPython.display import update_display
+
+    updated = 0
+    for display_id, entry in list(_shown.items()):
+        widget = entry.widget()
+        if widget is None or getattr(widget, "comm", None) is None:  # collected or closed
+            _forget(display_id)
+            continue
+        try:
+            if not entry.changed or widget._picture_pending():
+                continue
+            entry.changed = False
+            data, metadata = widget._repr_mimebundle_()
+            if PNG not in data or data[PNG] == entry.png:
+                continue
+            update_display(data, raw=True, metadata=metadata, display_id=display_id)
+        except Exception:  # a static copy is a courtesy; never let it break a cell
+            continue
+        entry.png = data[PNG]
+        updated += 1
+    return updated
+
+
+def _forget(display_id: str) -> None:
+    entry = _shown.pop(display_id)
+    for source_ref, callback in entry.observed:
+        source = source_ref()
+        if source is not None:
+            source.unobserve(callback, names=traitlets.All)
