@@ -5,6 +5,7 @@
 >>> model.layers[0].name
 'block1_conv1'
 """
+from .export import export_notebook_html, save_html
 from .images import SAMPLE_NAMES, load_image, sample_image
 from .models import MODEL_NAMES, LayerInfo, Model, WeightsUnavailableError, best_device, load_model
 from .widgets import ActivationMaximization, DatasetExamples, DeepDream, Explorer, FeatureMaps, FilterWeights, GradCAM
@@ -25,7 +26,9 @@ __all__ = [
     "Model",
     "WeightsUnavailableError",
     "best_device",
+    "export_notebook_html",
     "load_image",
     "load_model",
     "sample_image",
+    "save_html",
 ]

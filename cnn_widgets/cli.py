@@ -6,6 +6,7 @@
     cnn-widgets maximize fashion-cnn --layer block2_conv1 --filters 0-15 --steps 128 --out maximize.png
     cnn-widgets dream fashion-cnn --image ankle_boot --layer block2_conv2 --frames 8 --out dream.gif
     cnn-widgets cam fashion-cnn --image sneaker --method gradcam --out heatmap.png
+    cnn-widgets html notebooks/quickstart.ipynb --out quickstart.html
 """
 from __future__ import annotations
 
@@ -98,6 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
     cam.add_argument("--colormap", default="inferno", choices=render.COLORMAPS, help="heatmap colormap (default inferno)")
     cam.add_argument("--opacity", type=float, default=0.5, help="heatmap opacity over the image, 0-1 (default 0.5)")
     cam.add_argument("--size", type=int, default=256, help="longer side of the written picture in pixels (default 256)")
+
+    page = commands.add_parser(
+        "html", help="a saved notebook as an HTML page whose widgets show offline",
+        description="Convert a saved notebook to HTML. Widgets with saved state (a notebook run by "
+        "`jupyter nbconvert --execute` or nbclient) are shown as they were last; others as their PNG.",
+    )
+    page.add_argument("notebook", type=Path, help="the .ipynb file")
+    page.add_argument("--out", type=Path, default=None, help="HTML file to write (default: the notebook's name with .html)")
     return parser
 
 
@@ -172,6 +181,11 @@ def _dream(model, args) -> str:
 def run(args) -> str:
     from . import engine
 
+    if args.command == "html":
+        from .export import export_notebook_html
+
+        path = export_notebook_html(args.notebook, args.out)
+        return f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)"
     model = _load(args)
     if args.command == "layers":
         rows = [f"{'#':>3}  {'name':<24} {'module path':<28} {'in':>5} {'out':>5}  kernel  output"]
@@ -205,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         print(run(args))
-    except (ValueError, FileNotFoundError, TypeError) as error:
+    except (ValueError, OSError, TypeError) as error:
         print(f"cnn-widgets {args.command}: error: {error}", file=sys.stderr)
         return 2
     return 0

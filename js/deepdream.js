@@ -73,8 +73,8 @@ function render({ model, el }) {
 
   // -- the frame and its player ---------------------------------------------------------
   const frame = h("img", { class: "cw-frame", alt: "dream frame" });
-  const play = h("button", { class: "cw-play", type: "button", text: "▶ Play", title: "play the dream loop" });
-  const slider = h("input", { type: "range", class: "cw-frame-slider", min: "0", max: "0", step: "1", value: "0", "data-trait": "frame_index", title: "frame" });
+  const play = h("button", { class: "cw-play", type: "button", text: "▶ Play", title: "play the dream loop", "data-client": "true" });
+  const slider = h("input", { type: "range", class: "cw-frame-slider", min: "0", max: "0", step: "1", value: "0", "data-trait": "frame_index", title: "frame", "data-client": "true" });
   const frameLabel = h("span", { class: "cw-frame-label" });
   const player = h("div", { class: "cw-player" }, [play, slider, frameLabel]);
   const caption = h("figcaption", { class: "cw-caption" });

@@ -55,6 +55,13 @@ class StaticPicture:
             data = {**data, PNG: base64.b64encode(render.encode_png(picture)).decode("ascii")}
         return data, metadata
 
+    def save_html(self, path, title: str | None = None):
+        """Write a self-contained HTML page showing this widget as it is now (no Python,
+        Jupyter or network needed to open it); see :func:`cnn_widgets.save_html`."""
+        from ..export import save_html
+
+        return save_html(path, self, title=title or f"{type(self).__name__} · cnn-widgets")
+
     def _ipython_display_(self) -> None:
         """Display with a display id, so the picture can follow the widget (see the module doc)."""
         from IPython.display import display

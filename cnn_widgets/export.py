@@ -1,0 +1,215 @@
+"""Widgets in pages without Jupyter: a self-contained HTML snapshot of widgets, and
+a notebook exported to HTML with its widgets shown as they were last.
+
+Both embed each widget's saved state (its traits, pictures included), its
+frontend module and its stylesheet in the page, and show it with the same
+JavaScript as the notebook, on a model that holds that state
+(``js/static_page.js``). Nothing is fetched when the page opens, so it works
+offline and from ``file://``. Controls that need Python are disabled; the
+DeepDream frame player still plays. Widgets that are not anywidgets (the
+Explorer's tabs, ipywidgets' own controls) appear as the PNG in their display
+data, which the widgets keep current (:mod:`cnn_widgets.widgets.static`).
+
+ipywidgets' own ``embed_minimal_html`` and nbconvert's widget export also work
+with these widgets' state, but load their renderer from a CDN when the page is
+opened; use these functions for pages that must work offline.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from .widgets.base import js_dir
+
+STATIC_MIME = "application/vnd.cnn-widgets.static+json"
+VIEW_MIME = "application/vnd.jupyter.widget-view+json"
+STATE_MIME = "application/vnd.jupyter.widget-state+json"
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>
+body {{ font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px; color: #1f2328; }}
+.cw-static {{ margin: 0 0 28px 0; }}
+.cw-static-note {{ font-size: 12px; color: #656d76; margin: 0 0 6px 0; }}
+</style>
+</head>
+<body>
+<h1 style="font-size: 18px">{title}</h1>
+{body}
+</body>
+</html>
+"""
+
+
+def save_html(path, *widgets, title: str = "cnn-widgets snapshot") -> Path:
+    """Write a self-contained HTML page showing ``widgets`` as they are now.
+
+    The page needs no Python, no Jupyter and no network: course pages, e-mail
+    attachments, a static site. Returns the path written.
+
+    >>> import cnn_widgets as cw, tempfile, pathlib
+    >>> maps = cw.FeatureMaps(cw.load_model("fashion-cnn"), "sneaker", layer="block2_conv1")
+    >>> page = cw.save_html(pathlib.Path(tempfile.mkdtemp()) / "maps.html", maps)
+    >>> "block2_conv1" in page.read_text()
+    True
+    """
+    if not widgets:
+        raise ValueError("save_html needs at least one widget, e.g. save_html('page.html', maps)")
+    parts = [_widget_html(widget, first=index == 0) for index, widget in enumerate(widgets)]
+    page = _PAGE.format(title=html.escape(title), body="\n".join(parts))
+    return _write_atomically(Path(path), page)
+
+
+def export_notebook_html(notebook, path=None) -> Path:
+    """Convert a saved notebook to an HTML page that shows its widgets offline.
+
+    Widgets with saved state (a notebook run by nbclient, ``jupyter nbconvert
+    --execute``, papermill, or saved from JupyterLab with "Save Widget State
+    Automatically") appear as live-looking snapshots; other widget outputs fall
+    back to their PNG. ``path`` defaults to the notebook's name with ``.html``.
+    Needs nbconvert (installed with JupyterLab). The page keeps nbconvert's own
+    MathJax and require.js links, which only matter for LaTeX in Markdown cells.
+
+    >>> import cnn_widgets as cw, nbformat, tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Lesson")]), folder / "lesson.ipynb")
+    >>> cw.export_notebook_html(folder / "lesson.ipynb").name
+    'lesson.html'
+    """
+    import nbformat
+
+    try:
+        from nbconvert import HTMLExporter
+    except ImportError as error:  # pragma: no cover - nbconvert comes with jupyterlab
+        raise ImportError("export_notebook_html needs nbconvert: pip install nbconvert") from error
+    source = Path(notebook)
+    if source.suffix != ".ipynb" or not source.is_file():
+        raise FileNotFoundError(f"{source} is not a notebook file (.ipynb)")
+    target = Path(path) if path is not None else source.with_suffix(".html")
+    if target.resolve() == source.resolve():
+        raise ValueError(f"refusing to overwrite the notebook {source} with HTML")
+    nb = nbformat.read(source, as_version=4)
+    embed_static_widgets(nb)
+    body, _ = HTMLExporter().from_notebook_node(nb, resources={"metadata": {"name": source.stem}})
+    return _write_atomically(target, body)
+
+
+def embed_static_widgets(nb) -> int:
+    """Rewrite a notebook (an ``nbformat`` node, in place) so an HTML export shows its
+    widgets without a kernel or a CDN; returns how many outputs were rewritten.
+
+    An output whose widget is an anywidget with saved state becomes an offline
+    snapshot (``text/html``); any other widget output that has a PNG keeps only the
+    PNG. The saved widget state is dropped when no widget output still needs it,
+    so the page loads no renderer from a CDN.
+    """
+    states = nb.metadata.get("widgets", {}).get(STATE_MIME, {}).get("state", {})
+    rewritten, first = 0, True
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if VIEW_MIME not in data:
+                continue
+            saved = states.get(data[VIEW_MIME].get("model_id"))
+            if saved is not None and "_esm" in saved.get("state", {}):
+                spec = _spec_from_saved(saved)
+                data["text/html"] = _fragment(spec, data.get("image/png"), first=first)
+                first = False
+            elif "image/png" not in data:
+                continue
+            del data[VIEW_MIME]
+            rewritten += 1
+    still_needed = any(VIEW_MIME in output.get("data", {}) for cell in nb.cells for output in cell.get("outputs", []))
+    if not still_needed:
+        nb.metadata.pop("widgets", None)
+    return rewritten
+
+
+# -- the pieces ----------------------------------------------------------------------
+
+
+def _widget_html(widget, first: bool) -> str:
+    if hasattr(widget, "_esm") and hasattr(widget, "get_state"):
+        spec = {"esm": widget._esm, "css": getattr(widget, "_css", "") or "", "state": _encode_bytes(widget.get_state())}
+        png = _picture_base64(widget)
+        return _fragment(spec, png, first=first)
+    png = _picture_base64(widget)
+    if png is None:
+        raise TypeError(
+            f"{type(widget).__name__} cannot be saved as HTML: pass cnn-widgets widgets "
+            "(FilterWeights, FeatureMaps, ActivationMaximization, DeepDream, GradCAM, Explorer, DatasetExamples)"
+        )
+    name = html.escape(type(widget).__name__)
+    return f'<div class="cw-static-picture"><img alt="{name}" src="data:image/png;base64,{png}"></div>'
+
+
+def _picture_base64(widget) -> str | None:
+    picture = getattr(widget, "picture", None)
+    if picture is None:
+        return None
+    from . import render
+
+    shown = picture()
+    return None if shown is None else base64.b64encode(render.encode_png(shown)).decode("ascii")
+
+
+def _fragment(spec: dict, png: str | None, first: bool) -> str:
+    """One widget: its saved state, a PNG shown until (or unless) the script runs."""
+    payload = json.dumps(spec, separators=(",", ":")).replace("</", "<\\/")
+    fallback = f'<img class="cw-static-fallback" alt="saved widget" src="data:image/png;base64,{png}">' if png else ""
+    loader = f"<script>\n{(js_dir() / 'static_page.js').read_text()}\n</script>" if first else "<script>window.cnnWidgetsStatic && window.cnnWidgetsStatic.mountAll()</script>"
+    note = '<p class="cw-static-note">A saved view: run the notebook to change it (the controls need Python).</p>'
+    return (
+        f'<div class="cw-static">{note}<div class="cw-static-view"></div>{fallback}'
+        f'<script type="{STATIC_MIME}">{payload}</script></div>\n{loader}'
+    )
+
+
+def _spec_from_saved(saved: dict) -> dict:
+    """A widget's frontend spec from ipywidgets' saved state (buffers put back in place)."""
+    state = json.loads(json.dumps(saved["state"]))
+    for buffer in saved.get("buffers", []):
+        data = buffer["data"]
+        if buffer.get("encoding") == "hex":
+            data = base64.b64encode(bytes.fromhex(data)).decode("ascii")
+        target = state
+        *parents, last = buffer["path"]
+        for key in parents:
+            target = target[key]
+        target[last] = {"$bytes": data}
+    return {"esm": state.pop("_esm"), "css": state.pop("_css", "") or "", "state": state}
+
+
+def _encode_bytes(value):
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"$bytes": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, dict):
+        return {key: _encode_bytes(item) for key, item in value.items() if key not in ("_esm", "_css")}
+    if isinstance(value, (list, tuple)):
+        return [_encode_bytes(item) for item in value]
+    return value
+
+
+def _write_atomically(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` so a failure never leaves half a file behind."""
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder; give a file name such as {path / 'page.html'}")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"the folder {path.parent} does not exist")
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
