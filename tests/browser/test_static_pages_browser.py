@@ -11,7 +11,8 @@ from playwright.sync_api import expect
 
 import cnn_widgets as cw
 
-from .jupyter import _CAPTURE_CONSOLE_ERRORS, console_errors
+from .jupyter import _CAPTURE_CONSOLE_ERRORS, console_errors, open_notebook, run_code, wait_for_output
+from .test_tile_viewers import focus
 
 pytestmark = pytest.mark.browser
 
@@ -80,3 +81,35 @@ def test_an_exported_notebook_shows_its_widgets_offline(page, tmp_path):
     expect(viewer).to_have_attribute("data-filter-index", "5")
     assert painted(viewer.locator("img.cw-grid"))
     assert [error for error in console_errors(page) if "cnn-widgets" in error] == []
+
+
+@pytest.mark.parametrize("frontend", ["lab"])
+def test_the_saved_picture_follows_the_widget_in_jupyterlab(page, jupyter_server):
+    """Arrow keys change the widget; once the next cell has run, the notebook's output
+    (what a save writes) holds the new picture, and the widget still answers keys."""
+    open_notebook(
+        page,
+        jupyter_server,
+        ["import cnn_widgets as cw, hashlib\nmodel = cw.load_model('fashion-cnn')", "maps = cw.FeatureMaps(model, 'sneaker', layer='block1_conv2')\nmaps"],
+    )
+    viewer = wait_for_output(page, ".cw-feature-maps").first
+    focus(viewer)
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    expect(viewer).to_have_attribute("data-filter-index", "3")
+    shown = run_code(page, "print(hashlib.sha256(maps._repr_mimebundle_()[0]['image/png'].encode()).hexdigest())")
+    saved = page.wait_for_function(
+        """() => {
+          const panel = window.jupyterapp.shell.currentWidget;
+          const png = panel.content.widgets[1].model.outputs.toJSON()[0].data["image/png"];
+          return png && crypto.subtle.digest("SHA-256", new TextEncoder().encode(png)).then(
+            (d) => [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, "0")).join(""));
+        }""",
+    )
+    assert saved.json_value() == shown
+    viewer = page.locator(".cw-feature-maps")
+    expect(viewer).to_have_count(1)
+    focus(viewer.first)
+    page.keyboard.press("ArrowRight")
+    expect(viewer.first).to_have_attribute("data-filter-index", "4")
+    assert run_code(page, "print(maps.filter_index)") == "4"
