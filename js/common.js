@@ -59,6 +59,26 @@ function choiceControl(model, label, trait, optionsTrait, format = (x) => x) {
   return node;
 }
 
+/** A labelled number input bound to a numeric trait; integer traits get whole numbers, and
+ *  a value outside the input's min/max (or not a number) snaps back to the trait's value. */
+function numberControl(model, label, trait, attrs = {}, integer = true) {
+  const input = h("input", { type: "number", "data-trait": trait, title: label, ...attrs });
+  const sync = () => { input.value = String(model.get(trait)); };
+  input.addEventListener("change", () => {
+    const value = integer ? Math.round(Number(input.value)) : Number(input.value);
+    const { rangeUnderflow, rangeOverflow, badInput } = input.validity;
+    if (input.value === "" || !Number.isFinite(value) || rangeUnderflow || rangeOverflow || badInput) return sync();
+    model.set(trait, value);
+    model.save_changes();
+    sync();
+  });
+  model.on(`change:${trait}`, sync);
+  sync();
+  const node = h("label", { class: "cw-control" }, [h("span", { text: label }), input]);
+  node.cleanup = () => model.off(`change:${trait}`, sync);
+  return node;
+}
+
 /** Call fn at most once per `ms`, always with the latest arguments (trailing edge). */
 function throttle(fn, ms) {
   let timer = null, latest = null;

@@ -4,25 +4,6 @@
 
 const PLAY_FPS = 8;
 
-/** A labelled number input bound to a numeric trait; values outside min/max are refused. */
-function numberControl(model, label, trait, attrs = {}, integer = true) {
-  const input = h("input", { type: "number", "data-trait": trait, title: label, ...attrs });
-  const sync = () => { input.value = String(model.get(trait)); };
-  input.addEventListener("change", () => {
-    const value = integer ? Math.round(Number(input.value)) : Number(input.value);
-    const { rangeUnderflow, rangeOverflow, badInput } = input.validity;
-    if (input.value === "" || !Number.isFinite(value) || rangeUnderflow || rangeOverflow || badInput) return sync();
-    model.set(trait, value);
-    model.save_changes();
-    sync();
-  });
-  model.on(`change:${trait}`, sync);
-  sync();
-  const node = h("label", { class: "cw-control" }, [h("span", { text: label }), input]);
-  node.cleanup = () => model.off(`change:${trait}`, sync);
-  return node;
-}
-
 /** The filter to dream on: the whole layer (-1) or one of its filters. */
 function filterControl(model) {
   const select = h("select", { "data-trait": "filter", title: "dream on the whole layer or on one filter" });

@@ -1,21 +1,5 @@
 // ActivationMaximization: the tile viewer plus Run/Stop, progress, and the optimization settings.
 
-function numberControl(model, label, trait, attrs = {}) {
-  const input = h("input", { type: "number", "data-trait": trait, title: label, ...attrs });
-  const sync = () => { input.value = String(model.get(trait)); };
-  input.addEventListener("change", () => {
-    const value = Number(input.value);
-    if (!Number.isFinite(value)) return sync();
-    model.set(trait, value);
-    model.save_changes();
-  });
-  model.on(`change:${trait}`, sync);
-  sync();
-  const node = h("label", { class: "cw-control" }, [h("span", { text: label }), input]);
-  node.cleanup = () => model.off(`change:${trait}`, sync);
-  return node;
-}
-
 function textControl(model, label, trait, attrs = {}) {
   const input = h("input", { type: "text", "data-trait": trait, title: label, ...attrs });
   const sync = () => { input.value = model.get(trait); };
