@@ -48,6 +48,7 @@ def snapshot(module: nn.Module) -> dict:
             for n, m in module.named_modules()
         },
         "devices": {n: p.device for n, p in module.named_parameters()},
+        "layout": {n: (p.data_ptr(), p.stride()) for n, p in module.named_parameters()},  # same storage, same strides
     }
 
 
@@ -56,7 +57,7 @@ def assert_unchanged(module: nn.Module, before: dict) -> None:
     assert after["state"].keys() == before["state"].keys()
     for key, value in before["state"].items():
         assert torch.equal(after["state"][key], value), f"{key} changed"
-    for part in ("requires_grad", "grad_ids", "param_ids", "training", "hooks", "devices"):
+    for part in ("requires_grad", "grad_ids", "param_ids", "training", "hooks", "devices", "layout"):
         assert after[part] == before[part], f"{part} changed"
     for key, grad in before["grads"].items():
         if grad is None:

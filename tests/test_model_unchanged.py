@@ -1,6 +1,7 @@
 """The guarantee every feature keeps: after any call of the library, including
 one that raises, the user's model has the same parameters, buffers,
-requires_grad flags, .grad values, train/eval mode, hooks and device."""
+requires_grad flags (and the very same weight tensors, strides included), .grad
+values, train/eval mode, hooks and device."""
 from __future__ import annotations
 
 import pytest
@@ -25,6 +26,7 @@ CALLS = {
     "feature_maps on a bare module": lambda net: engine.feature_maps(net, torch.randn(1, 3, 32, 32), cache=False),
     "FeatureMaps widget": lambda net: cw.FeatureMaps(_model(net), IMAGE, layer="block2_conv1").save_png("/dev/null"),
     "FilterWeights widget": lambda net: cw.FilterWeights(_model(net), layer="block1_conv1"),
+    "dataset_examples (channels_last weights while it runs)": lambda net: engine.dataset_examples(_model(net), torch.rand(20, 3, 32, 32), k=3, cache=False),
 }
 
 FAILING_CALLS = {

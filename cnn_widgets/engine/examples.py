@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from ..images import load_image, to_tensor
 from ..models import as_model, preserved
+from ..models.state import channels_last
 from .activations import record_activations, weights_version
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
@@ -95,13 +96,24 @@ def _fingerprint(pixels: torch.Tensor) -> str:
     return digest.hexdigest()
 
 
+def _strongest(output: torch.Tensor) -> tuple[tuple[torch.Tensor, torch.Tensor], int]:
+    """Per image and channel: the strongest response, where it is (row * width + column),
+    and the width, read in whichever memory layout the convolution produced."""
+    n, c, h, w = output.shape
+    if output.is_contiguous(memory_format=torch.channels_last) and not output.is_contiguous():
+        strongest = output.permute(0, 2, 3, 1).reshape(n, h * w, c).max(dim=1)  # a view, no copy
+    else:
+        strongest = output.flatten(2).max(dim=2)
+    return (strongest.values, strongest.indices), w
+
+
 def dataset_examples(
     model,
     images,
     layers=None,
     *,
     k: int = 9,
-    batch_size: int = 500,
+    batch_size: int = 256,
     progress: Callable[[int, int], None] | None = None,
     cache: bool = True,
 ) -> DatasetExamples:
@@ -134,12 +146,14 @@ def dataset_examples(
     best_indices = {info.name: torch.zeros((info.out_channels, 0), dtype=torch.long) for info in chosen}
     best_flat = {info.name: torch.zeros((info.out_channels, 0), dtype=torch.long) for info in chosen}
     widths = {}
-    with preserved(model.module, model.device), torch.no_grad():
+    nhwc = model.device.type != "mps"  # channels_last: about 1.5x faster convolutions on the CPU
+    layout = torch.channels_last if nhwc else torch.contiguous_format
+    with preserved(model.module, model.device), channels_last(model.module, enabled=nhwc), torch.no_grad():
         for start in range(0, count, batch_size):
-            batch = model.normalize(pixels[start : start + batch_size].to(model.device))
+            batch = model.normalize(pixels[start : start + batch_size].to(model.device)).contiguous(memory_format=layout)
             # Strongest response per image and channel, and where: taken inside the hook,
             # so no full activation is copied.
-            outputs = record_activations(model, batch, chosen, reduce=lambda out: (out.flatten(2).max(dim=2), out.shape[3]))
+            outputs = record_activations(model, batch, chosen, reduce=_strongest)
             for info in chosen:
                 (strongest, where), widths[info.name] = outputs[info.path]  # (B, C) each
                 strongest = strongest.float()
