@@ -108,7 +108,10 @@ function render({ model, el }) {
   const scale = h("div", { class: "cw-scale", title: "each heatmap is scaled from its own minimum (low) to its peak (high)" }, [
     h("span", { text: "low" }), colorbar, h("span", { text: "high" }),
   ]);
-  const status = h("div", { class: "cw-status cw-busy-line" });
+  const statusText = h("span", { class: "cw-status-text" });
+  const stop = h("button", { class: "cw-stop", type: "button", text: "Stop", title: "stop computing this heatmap" });
+  stop.addEventListener("click", () => model.send({ type: "stop" }));
+  const status = h("div", { class: "cw-status cw-busy-line" }, [statusText, stop]);
   const heatmaps = h("div", { class: "cw-heatmaps" }, [first, secondFigure]);
   const main = h("div", { class: "cw-main" }, [compareControl, heatmaps, scale, status]);
 
@@ -164,7 +167,7 @@ function render({ model, el }) {
   const syncBusy = () => {
     const busy = model.get("busy");
     root.dataset.busy = String(busy);
-    status.textContent = busy ? model.get("status") || "computing…" : "";
+    statusText.textContent = busy ? model.get("status") || "computing…" : "";
     status.hidden = !busy;
   };
 

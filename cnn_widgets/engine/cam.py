@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import NamedTuple, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +36,7 @@ from .._choices import invalid_choice
 from ..models import Model, as_model, preserved
 from ..models.layers import LayerInfo
 from .cam_guided import guided_relus
+from .optvis.forward import is_cancelled
 
 CAM_METHODS = (
     "gradcam",
@@ -111,6 +112,8 @@ def cam(
     noise: float = 0.15,
     seed: int = 0,
     batch_size: int = 32,
+    progress: Callable[[int, int], None] | None = None,
+    cancel=None,
 ) -> torch.Tensor:
     """The class activation map or saliency map of ``image``, at the input's height and width.
 
@@ -140,6 +143,10 @@ def cam(
       weighted by how much it raises that over a fully masked (zero) input.
     - ``raw=True`` returns the signed map: before the final ReLU for the layer
       methods, the gradient summed over input channels for the input methods.
+    - ``progress(done, total)`` is called after each batch of Score-CAM's masked
+      passes (channels) and of SmoothGrad's noisy copies; ``cancel`` (a
+      ``threading.Event`` or a callable returning True) is checked as often and
+      stops the computation with :class:`Cancelled`.
 
     Gradients are needed, so calling it inside ``torch.no_grad()`` or
     ``torch.inference_mode()`` raises a ``RuntimeError`` (Score-CAM, which only
@@ -154,7 +161,7 @@ def cam(
     >>> engine.cam(model, torch.randn(2, 1, 28, 28), "saliency", target=[0, "Bag"]).shape
     torch.Size([2, 28, 28])
     """
-    outcome = _compute(model, image, method, layer, target, samples=samples, noise=noise, seed=seed, batch_size=batch_size)
+    outcome = _compute(model, image, method, layer, target, samples=samples, noise=noise, seed=seed, batch_size=batch_size, progress=progress, cancel=cancel)
     maps = outcome.raw if raw else outcome.map
     return maps[0] if outcome.single else maps
 
@@ -171,6 +178,8 @@ def cam_result(
     noise: float = 0.15,
     seed: int = 0,
     batch_size: int = 32,
+    progress: Callable[[int, int], None] | None = None,
+    cancel=None,
 ) -> "CamResult | list[CamResult]":
     """Like :func:`cam`, with what a heatmap view shows next to the map: a :class:`CamResult`
     (signed map, explained class, its probability, logits, top-``k`` predictions).
@@ -185,7 +194,7 @@ def cam_result(
     (8, 'Bag', torch.Size([28, 28]), 3)
     """
     model = as_model(model)
-    outcome = _compute(model, image, method, layer, target, samples=samples, noise=noise, seed=seed, batch_size=batch_size)
+    outcome = _compute(model, image, method, layer, target, samples=samples, noise=noise, seed=seed, batch_size=batch_size, progress=progress, cancel=cancel)
     probabilities = outcome.logits.softmax(dim=1)
     classes = model.classes
     results = []
@@ -243,7 +252,7 @@ class _Outcome:
     single: bool
 
 
-def _compute(model, image, method, layer, target, *, samples, noise, seed, batch_size) -> _Outcome:
+def _compute(model, image, method, layer, target, *, samples, noise, seed, batch_size, progress=None, cancel=None) -> _Outcome:
     model = as_model(model)
     if method not in CAM_METHODS:
         raise invalid_choice("method", method, CAM_METHODS)
@@ -256,14 +265,16 @@ def _compute(model, image, method, layer, target, *, samples, noise, seed, batch
     single = not (isinstance(image, torch.Tensor) and image.dim() == 4)
     inputs = _inputs(model, image)
     attribution = None
+    steps = _Steps(progress, cancel)
+    steps.check()
     with preserved(model.module, model.device), _explained_errors():
         if method == "scorecam":
-            raw, maps, logits, indices, scores = _score_cam(model, inputs, layers, target, batch_size)
+            raw, maps, logits, indices, scores = _score_cam(model, inputs, layers, target, batch_size, steps)
         elif method in ("gradcam", "gradcam++", "layercam"):
             raw, maps, logits, indices, scores = _gradient_cam(model, inputs, layers, target, method)
         else:
             if method == "smoothgrad":
-                attribution, logits, indices, scores = _smooth_gradients(model, inputs, target, samples, noise, seed, batch_size)
+                attribution, logits, indices, scores = _smooth_gradients(model, inputs, target, samples, noise, seed, batch_size, steps)
             else:
                 attribution, logits, indices, scores = _input_gradients(model, inputs, target, guided=method != "saliency")
             if method == "guided_gradcam":
@@ -320,7 +331,7 @@ def _combine(activation: torch.Tensor, grad: torch.Tensor, method: str) -> torch
     raise AssertionError(method)  # pragma: no cover
 
 
-def _score_cam(model: Model, inputs, layers, target, batch_size):
+def _score_cam(model: Model, inputs, layers, target, batch_size, steps: "_Steps"):
     """Score-CAM: each channel, upsampled and scaled to [0, 1], masks the input; the channel's
     weight is how much the class probability of the masked input exceeds that of the fully
     masked input (the paper's baseline, zeros), so a model that ignores its input gives zeros.
@@ -332,6 +343,7 @@ def _score_cam(model: Model, inputs, layers, target, batch_size):
         score_of = _scorer(model, target, indices, probability=True)
         size = tuple(inputs.shape[-2:])
         raws = []
+        steps.total = inputs.shape[0] * sum(activations[item.module].shape[1] for item in layers)
         for item in layers:
             activation = activations[item.module].detach()
             count, channels = activation.shape[:2]
@@ -348,6 +360,7 @@ def _score_cam(model: Model, inputs, layers, target, batch_size):
                     masked = inputs[i : i + 1] * masks
                     channel_scores = score_of(_logits(model.module(masked)), i) - baseline
                     weights[i, start : start + chunk.shape[0]] = torch.where(flat, torch.zeros_like(channel_scores), channel_scores)
+                    steps.advance(chunk.shape[0])
             raws.append((weights[:, :, None, None] * activation).sum(dim=1))
         raw, maps = _upsample_and_fuse(raws, size)
     return raw, maps, logits, indices, scores
@@ -363,7 +376,7 @@ def _input_gradients(model: Model, inputs, target, guided: bool):
     return grads, logits, indices, scores
 
 
-def _smooth_gradients(model: Model, inputs, target, samples, noise, seed, batch_size):
+def _smooth_gradients(model: Model, inputs, target, samples, noise, seed, batch_size, steps: "_Steps"):
     """SmoothGrad: the mean gradient over noisy copies of each image, noise drawn on the CPU
     from ``seed`` so the result does not depend on the device."""
     if samples < 1:
@@ -376,6 +389,7 @@ def _smooth_gradients(model: Model, inputs, target, samples, noise, seed, batch_
     score_of = _scorer(model, target, indices, probability=False)
     generator = torch.Generator(device="cpu").manual_seed(seed)
     total = torch.zeros_like(inputs)
+    steps.total = inputs.shape[0] * samples
     for i in range(inputs.shape[0]):
         image = inputs[i : i + 1].detach()
         sigma = noise * float(image.max() - image.min())
@@ -385,10 +399,32 @@ def _smooth_gradients(model: Model, inputs, target, samples, noise, seed, batch_
             noisy = (image + sigma * draws).requires_grad_(True)
             chunk_scores = score_of(_logits(model.module(noisy)), i)
             total[i] += _gradient_or_zeros(chunk_scores, noisy).sum(dim=0)
+            steps.advance(count)
     return total / samples, logits, indices, scores
 
 
 # -- pieces --------------------------------------------------------------------------------------
+
+
+class Cancelled(Exception):
+    """A heatmap computation stopped because its ``cancel`` flag was set."""
+
+
+class _Steps:
+    """Progress reports and cancel checks for the methods that run many passes."""
+
+    def __init__(self, progress, cancel) -> None:
+        self.progress, self.cancel, self.done, self.total = progress, cancel, 0, 0
+
+    def check(self) -> None:
+        if is_cancelled(self.cancel):
+            raise Cancelled("the heatmap computation was cancelled")
+
+    def advance(self, count: int) -> None:
+        self.done += count
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+        self.check()
 
 
 @contextlib.contextmanager

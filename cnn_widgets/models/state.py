@@ -173,12 +173,12 @@ def channels_last(module: nn.Module, enabled: bool = True) -> Iterator[nn.Module
 
     >>> import torch
     >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3))
-    >>> before = net[0].weight.data
+    >>> storage, strides = net[0].weight.data_ptr(), net[0].weight.stride()
     >>> with channels_last(net):
     ...     net[0].weight.is_contiguous(memory_format=torch.channels_last)
     True
-    >>> net[0].weight.data is before
-    True
+    >>> net[0].weight.data_ptr() == storage, net[0].weight.stride() == strides
+    (True, True)
     """
     swapped = []
     try:

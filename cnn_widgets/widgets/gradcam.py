@@ -127,6 +127,7 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
         self._cache: OrderedDict[tuple, torch.Tensor] = OrderedDict()
         self._failed: dict[tuple, str] = {}
         self._worker: threading.Thread | None = None
+        self._stop = threading.Event()  # Stop pressed: end the map being computed
         self._inputs = self._picture = self._base = None
         self._probabilities: list[float] = []
         self._image_version = 0
@@ -314,7 +315,19 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
             panel, inputs = self._panel(method, class_index, layer_name), self._inputs
         return self._compute(panel, inputs)
 
-    def _compute(self, panel: _Panel, inputs, wanted=lambda: True) -> torch.Tensor | None:
+    def stop(self) -> None:
+        """Stop the heatmap being computed (Score-CAM and SmoothGrad run the network many
+        times); the view keeps what it showed and the error line says so. Changing the
+        method, class or layer starts computing again."""
+        self._stop.set()
+
+    def _on_message(self, widget, content, buffers) -> None:
+        if isinstance(content, dict) and content.get("type") == "stop":
+            self.stop()
+            return
+        super()._on_message(widget, content, buffers)
+
+    def _compute(self, panel: _Panel, inputs, wanted=lambda: True, progress=None) -> torch.Tensor | None:
         """The panel's map, from the cache or the engine; None when ``wanted()`` says, once
         the model is free, that the view has moved on meanwhile."""
         with self._lock:
@@ -327,7 +340,10 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
             # The default layer goes to the engine as None: it then takes the rectified
             # output (after the conv's ReLU), as Grad-CAM was defined.
             layer = None if panel.layer == self._default_layer_name else panel.layer
-            heat = engine.cam(self.model, inputs, method=panel.method, layer=layer, target=panel.class_index)[0]
+            heat = engine.cam(
+                self.model, inputs, method=panel.method, layer=layer, target=panel.class_index,
+                progress=progress, cancel=lambda: self._stop.is_set() or not wanted(),
+            )[0]
         with self._lock:
             self._cache[panel.key] = heat
             while len(self._cache) > CACHE_SIZE:
@@ -384,12 +400,26 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
                     self.busy = False
                     return
                 panel, inputs = missing[0], self._inputs
-                self.status = f"computing {self._describe(panel)}…"
-                if panel.method == "scorecam":
-                    channels = self.model.layer(panel.layer).out_channels
-                    self.status += f" (Score-CAM runs the network once per channel: {channels} times)"
+                computing = self.status = f"computing {self._describe(panel)}…"
+                self._stop.clear()
+            passes = {"scorecam": "masked passes (one per channel)", "smoothgrad": "noisy copies"}.get(panel.method)
+
+            reached = [0, 0]
+
+            def progress(done: int, total: int) -> None:
+                reached[:] = done, total
+                self.status = f"{computing} {done}/{total} {passes}"
+
             try:
-                self._compute(panel, inputs, wanted=lambda: panel.key in {p.key for p in self._panels()})
+                self._compute(panel, inputs, wanted=lambda: panel.key in {p.key for p in self._panels()}, progress=progress if passes else None)
+            except engine.Cancelled:
+                if self._stop.is_set():  # Stop pressed; otherwise the view moved on and the loop follows it
+                    with self._lock:
+                        done = f" after {reached[0]} of {reached[1]} {passes}" if reached[1] else ""
+                        self._failed[panel.key] = (
+                            f"stopped: {self._describe(panel)}{done} "
+                            "(change the method, class or layer; coming back starts it again)"
+                        )
             except Exception as error:  # shown in the widget; the kernel and the widget stay usable
                 with self._lock:
                     self._failed[panel.key] = f"{type(error).__name__}: {error}"

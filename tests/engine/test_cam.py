@@ -5,6 +5,7 @@ flat maps, non-square inputs, model state."""
 from __future__ import annotations
 
 import copy
+import threading
 import weakref
 
 import numpy as np
@@ -580,3 +581,28 @@ def test_predict_gives_the_top_classes_with_names(fashion_random):
     assert len(predict(fashion_random, image, k=50)) == 10
     with pytest.raises(ValueError, match="one image"):
         predict(fashion_random, torch.randn(2, 1, 28, 28))
+
+
+def test_score_cam_and_smoothgrad_report_progress_and_can_be_cancelled(fashion_random):
+    x = torch.randn(1, 1, 28, 28, generator=torch.Generator().manual_seed(7))
+    seen = []
+    plain = cam(fashion_random, x, "scorecam", layer="block2_conv1", target=1, batch_size=16)
+    reported = cam(fashion_random, x, "scorecam", layer="block2_conv1", target=1, batch_size=16, progress=lambda d, t: seen.append((d, t)))
+    assert torch.equal(plain, reported)
+    assert seen == [(16 * (i + 1), 64) for i in range(4)]  # block2_conv1 has 64 channels
+    seen.clear()
+    cam(fashion_random, x, "smoothgrad", samples=10, batch_size=4, progress=lambda d, t: seen.append((d, t)))
+    assert seen == [(4, 10), (8, 10), (10, 10)]
+
+    from cnn_widgets.engine import Cancelled
+
+    before = snapshot(fashion_random.module)
+    calls = []
+    with pytest.raises(Cancelled):
+        cam(fashion_random, x, "scorecam", layer="block2_conv1", batch_size=16, cancel=lambda: len(calls) >= 2, progress=lambda d, t: calls.append(d))
+    assert calls == [16, 32]  # stopped right after the batch that saw the flag
+    assert_unchanged(fashion_random.module, before)
+    event = threading.Event()
+    event.set()
+    with pytest.raises(Cancelled):
+        cam(fashion_random, x, "gradcam", cancel=event)  # checked before starting, too

@@ -281,3 +281,30 @@ def test_the_docstring_examples_run(monkeypatch, fashion):
     monkeypatch.setattr(cw, "GradCAM", GradCAM, raising=False)  # until cnn_widgets exports it
     result = doctest.testmod(gradcam_module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 10 and result.failed == 0
+
+
+def test_score_cam_shows_its_progress_and_stop_keeps_the_view(widget, monkeypatch):
+    shown = widget.overlay_png
+    statuses = []
+    widget.observe(lambda change: statuses.append(change["new"]), names="status")
+    original = engine.cam
+
+    def slow(*args, **kwargs):  # Stop pressed after the second batch of masked passes
+        progress = kwargs["progress"]
+
+        def report(done, total):
+            progress(done, total)
+            if done >= 64:
+                widget._on_message(widget, {"type": "stop"}, [])
+
+        return original(*args, **{**kwargs, "progress": report, "batch_size": 32})
+
+    monkeypatch.setattr(engine, "cam", slow)
+    widget.method = "scorecam"
+    widget.wait()
+    assert any(status.endswith("32/128 masked passes (one per channel)") for status in statuses), statuses
+    assert widget.error.startswith("stopped: Score-CAM for Sneaker at block3_conv2 after 64 of 128 masked passes")
+    assert widget.overlay_png == shown and widget.busy is False  # the view keeps what it showed
+    monkeypatch.setattr(engine, "cam", original)
+    widget.method = "gradcam"  # moving on clears the message
+    ready(widget)
