@@ -116,3 +116,25 @@ def test_gradcam_in_the_browser(page, jupyter_server, artifact_path, tmp_path):
     expect(error).to_be_hidden()
     wait_for_new_overlay(page, widget, src)
     assert run_code(page, "print(cam.image_name.split('#')[0], cam.target_index == cam.predictions[0]['index'], repr(cam.error))") == "trouser True ''"
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("frontend", ["lab"])
+def test_a_long_score_cam_shows_progress_and_stops_on_request(page, jupyter_server):
+    """Score-CAM on VGG16's last block runs 512 masked passes (minutes on a CPU): the
+    widget says how far it is, and Stop ends it at once and keeps the heatmap shown."""
+    open_notebook(
+        page,
+        jupyter_server,
+        ["import cnn_widgets as cw\nmodel = cw.load_model('vgg16', weights=None)", "cam = cw.GradCAM(model, 'cat')\ncam"],
+    )
+    widget = wait_for_output(page, ".cw-gradcam").first
+    shown = wait_for_new_overlay(page, widget, None)
+    widget.locator('select[data-trait="method"]').select_option("scorecam")
+    status = widget.locator(".cw-busy-line")
+    expect(status).to_contain_text("masked passes (one per channel)", timeout=60_000)
+    widget.locator("button.cw-stop").click()
+    expect(widget.locator(".cw-error")).to_contain_text("stopped: Score-CAM for", timeout=30_000)
+    expect(status).to_be_hidden()
+    assert widget.locator("img.cw-overlay").get_attribute("src") == shown
+    assert run_code(page, "print(cam.busy, cam.method)") == "False scorecam"
