@@ -108,9 +108,7 @@ function render({ model, el }) {
   slider.addEventListener("input", () => { pause(); show(Number(slider.value)); sendIndex(shown); });
   slider.addEventListener("change", () => sendNow(shown));  // released: Python hears the final frame at once
 
-  const syncFrames = () => {
-    for (const url of urls) URL.revokeObjectURL(url);
-    urls = model.get("frames_png").map((data) => imageURL(data, null));
+  const refreshPlayer = () => {
     const n = count();
     slider.max = String(Math.max(0, n - 1));
     slider.disabled = n < 2;
@@ -118,6 +116,20 @@ function render({ model, el }) {
     root.dataset.frameCount = String(n);
     if (n < 2) pause();
     show(timer === null ? model.get("frame_index") : shown);
+  };
+  const syncFrames = () => {
+    for (const url of urls) URL.revokeObjectURL(url);
+    urls = model.get("frames_png").map((data) => imageURL(data, null));
+    refreshPlayer();
+  };
+  // During a run Python streams each new frame as a message ({type: "frames", start}
+  // plus one buffer per frame) and sets frames_png once at the end; a view that missed
+  // frames asks for the whole list.
+  const onMessage = (content, buffers) => {
+    if (!content || content.type !== "frames") return;
+    if (content.start !== urls.length) { model.send({ type: "resync" }); return; }
+    for (const data of buffers || []) urls.push(imageURL(data, null));
+    refreshPlayer();
   };
   const syncIndex = () => { if (timer === null) show(model.get("frame_index")); };
   const syncPhoto = () => {
@@ -131,6 +143,7 @@ function render({ model, el }) {
   const syncRunning = () => { root.dataset.running = String(model.get("running")); };
 
   on("change:frames_png", syncFrames);
+  on("msg:custom", onMessage);
   on("change:frame_index", syncIndex);
   on("change:photo_png", syncPhoto);
   cleanups.push(bindImage(model, "image_png", thumbnail));
@@ -142,6 +155,7 @@ function render({ model, el }) {
   syncText();
   syncRunning();
   root.dataset.playing = "false";
+  if (model.get("running")) model.send({ type: "resync" });  // opened mid-run: fetch the streamed frames
 
   // Left and right step through the frames.
   root.addEventListener("keydown", (event) => {

@@ -102,6 +102,7 @@ class DeepDream(ImageInput, LayerChoice, BaseWidget, Runnable):
         self._cache: OrderedDict[tuple, list[Image.Image]] = OrderedDict()
         self._frames: list[Image.Image] = []  # what the player shows, at the photo's size
         self._shown: list[np.ndarray] = []  # the same frames at display size
+        self._pngs: list[bytes] = []  # the same frames as PNG; frames_png lags behind while a run streams them
         self._photo: Image.Image | None = None
         self._image_version = 0
         self._quiet = True
@@ -123,6 +124,7 @@ class DeepDream(ImageInput, LayerChoice, BaseWidget, Runnable):
         self.observe(self._on_sample, names=["sample"])
         self.on_msg(self._handle_run_messages)
         self.on_msg(self._on_message)
+        self.on_msg(self._on_resync)
 
     # -- validation: bad values from Python raise with the valid choices ----------
     @traitlets.validate("sample")
@@ -307,7 +309,7 @@ class DeepDream(ImageInput, LayerChoice, BaseWidget, Runnable):
                 note = f"stopped: {max(0, len(frames) - 1)} of {count} frames finished, the last one as it was"
             else:
                 note = ""
-            self._show(list(frames), follow=True, note=note)
+            self._show(list(frames), follow=True, note=note, stream=running)
 
     # -- what is shown ------------------------------------------------------------------
     @property
@@ -330,20 +332,41 @@ class DeepDream(ImageInput, LayerChoice, BaseWidget, Runnable):
             frames = self._cached(self._key(), self.frames)
             self._show(frames or [], follow=False, note="" if frames else "the photo: press Run to dream")
 
-    def _show(self, frames: list[Image.Image], follow: bool, note: str) -> None:
-        """Send ``frames`` to the player; ``follow`` moves it to the newest frame."""
+    def _show(self, frames: list[Image.Image], follow: bool, note: str, stream: bool = False) -> None:
+        """Send ``frames`` to the player; ``follow`` moves it to the newest frame.
+
+        ``stream`` (during a run): frames added to those already sent travel as one
+        message each time, so a long dream costs one PNG per frame instead of the whole
+        list per frame; ``frames_png`` gets the full list once the run ends (views that
+        open mid-run ask for it, see ``_on_resync``).
+        """
         with self._lock:
             same = len(frames) >= len(self._frames) and all(a is b for a, b in zip(self._frames, frames))
             known = len(self._shown) if same else 0
             shown = self._shown[:known] + [self._display(frame) for frame in frames[known:]]
-            pngs = list(self.frames_png[:known]) + [render.encode_png(picture) for picture in shown[known:]]
-            self._frames, self._shown = frames, shown
+            pngs = self._pngs[:known] + [render.encode_png(picture) for picture in shown[known:]]
+            self._frames, self._shown, self._pngs = frames, shown, pngs
             index = len(frames) - 1 if follow else min(self.frame_index, max(0, len(frames) - 1))
+            streamed = stream and same and known == self._sent
             with self.hold_sync():
-                self.frames_png = pngs
+                if streamed:
+                    if len(pngs) > known:
+                        self.send({"type": "frames", "start": known}, buffers=pngs[known:])
+                elif list(self.frames_png) != pngs:
+                    self.frames_png = pngs
+                self._sent = len(pngs)
                 self.frame_index = max(0, index)
                 self.caption = self._caption(note)
                 self.title = self._title()
+
+    _sent = 0  # how many frames the frontend has (in frames_png or streamed)
+
+    def _on_resync(self, _widget, content, _buffers) -> None:
+        """A view opened during a run lacks the streamed frames: send the whole list."""
+        if isinstance(content, dict) and content.get("type") == "resync":
+            with self._lock:
+                self.frames_png = list(self._pngs)
+                self._sent = len(self._pngs)
 
     def _display(self, picture: Image.Image) -> np.ndarray:
         """A frame or the photo as uint8 RGB at display size (tiny images enlarged, pixels kept crisp)."""

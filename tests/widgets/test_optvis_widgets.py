@@ -143,6 +143,14 @@ def dreamer(fashion):
     return DeepDream(fashion, "sneaker", layer="block2_conv1", steps=3, frames=4)
 
 
+def test_a_view_opened_mid_run_gets_the_streamed_frames(dreamer, monkeypatch):
+    monkeypatch.setattr(dreamer, "send", lambda content, buffers=None: None)
+    with dreamer._lock:  # as if two frames had been streamed
+        dreamer._pngs, dreamer._sent = [b"a", b"b"], 2
+    dreamer._on_resync(dreamer, {"type": "resync"}, [])
+    assert dreamer.frames_png == [b"a", b"b"]
+
+
 def test_dream_shows_the_photo_before_a_run(dreamer):
     assert dreamer.frames_png == [] and dreamer.dream_frames == []
     assert dreamer.sample == "sneaker" and dreamer.image.size == (28, 28)
@@ -152,14 +160,19 @@ def test_dream_shows_the_photo_before_a_run(dreamer):
     assert np.array_equal(dreamer.picture(), np.asarray(Image.open(io.BytesIO(dreamer.photo_png)).convert("RGB")))
 
 
-def test_dream_run_streams_frames_and_ends_done(dreamer):
-    lengths, progress = [], []
+def test_dream_run_streams_frames_and_ends_done(dreamer, monkeypatch):
+    lengths, progress, streamed = [], [], []
     dreamer.observe(lambda change: lengths.append(len(change["new"])), names="frames_png")
     dreamer.observe(lambda change: progress.append(change["new"]), names="progress")
+    monkeypatch.setattr(dreamer, "send", lambda content, buffers=None: streamed.append((content, list(buffers or []))))
     dreamer.run(wait=True)
     assert dreamer.status.startswith("done") and not dreamer.running and dreamer.error == ""
     assert progress[-1] == 1.0 and progress == sorted(progress)
-    assert lengths[-1] == 4 and {1, 2, 3} <= set(lengths), "each frame appears as soon as it is finished"
+    # Each frame goes to the browser as soon as it is finished, once: one message per new
+    # frame while running, then the whole list once in the synced trait.
+    assert [(content["type"], content["start"], len(buffers)) for content, buffers in streamed] == [("frames", i, 1) for i in range(4)]
+    assert lengths == [4]
+    assert [buffers[0] for _, buffers in streamed] == list(dreamer.frames_png)
     assert len(dreamer.dream_frames) == 4 and all(f.size == (28, 28) for f in dreamer.dream_frames)
     assert all(decode(png).shape[:2] == (308, 308) for png in dreamer.frames_png)
     assert dreamer.frame_index == 3
@@ -182,7 +195,7 @@ def test_dream_frame_index_moves_the_picture(dreamer):
 def test_dream_stop_is_quick_and_keeps_the_frames_so_far(fashion, monkeypatch):
     widget = DeepDream(fashion, "sneaker", layer="block1_conv2", steps=200, frames=20)
     widget.run()
-    wait_until(lambda: len(widget.frames_png) >= 1)
+    wait_until(lambda: len(widget.dream_frames) >= 1)
     assert widget.running
     assert stop_timed(widget) < STOP_WITHIN_S
     assert not widget.running and widget.status.startswith("stopped") and widget.progress < 1.0
