@@ -131,7 +131,8 @@ def cam(
       absolute value over the input channels; ``"guided_gradcam"`` is guided
       backpropagation times the Grad-CAM map.
     - ``layer``: a conv layer (name, module path, index or module; any module of
-      the network whose output is (N, C, H, W) also works). Default: the last
+      the network whose output is (N, C, H, W) also works, as the module or its
+      path, such as a ResNet's ``"layer4"``). Default: the last
       conv layer whose output is still spatial. A list fuses several layers: the
       mean of their maps, each scaled to [0, 1] first. Checked, but not used, by
       the pure input methods.
@@ -597,11 +598,28 @@ def _resolve_layers(model: Model, layer) -> list[_CamLayer]:
                 raise ValueError(f"that {type(item).__name__} is not part of model {model.name}")
             found = _CamLayer(path or type(item).__name__, item)
         else:
-            info = model.layer(item)
-            found = _CamLayer(info.name, info.module)
+            try:
+                info = model.layer(item)
+                found = _CamLayer(info.name, info.module)
+            except ValueError as error:
+                # Not a conv: any module path whose output is a feature map works too
+                # (a ResNet stage such as "layer4", a ReLU "features.29").
+                module = _submodule(model, item)
+                if module is None:
+                    raise ValueError(f"{error}; for heatmaps any module path of the network (such as a ResNet's 'layer4') also works") from None
+                found = _CamLayer(item, module)
         if all(found.module is not c.module for c in chosen):
             chosen.append(found)
     return chosen
+
+
+def _submodule(model: Model, path) -> nn.Module | None:
+    if not isinstance(path, str) or not path:
+        return None
+    try:
+        return model.module.get_submodule(path)
+    except AttributeError:
+        return None
 
 
 _ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Hardswish, nn.Mish)

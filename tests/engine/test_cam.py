@@ -551,6 +551,13 @@ def test_any_module_of_the_network_can_be_the_layer(resnet18):
     assert block.layers == ("layer4",) and block.map.shape == (96, 96)
     theirs, _ = captum_gradcam(resnet18.module, "layer4", x, 3)
     assert pearson(block.raw, theirs[0]) > 0.999
+    # ... also by its module path, as one would type it
+    by_path = cam_result(resnet18, x[0], layer="layer4", target=3)
+    assert by_path.layers == ("layer4",) and torch.equal(by_path.raw, block.raw)
+    with pytest.raises(ValueError, match="fc outputs .*must output"):
+        cam(resnet18, x[0], layer="fc")
+    with pytest.raises(ValueError, match="unknown layer 'layer9'.*any module path"):
+        cam(resnet18, x[0], layer="layer9")
 
 
 def test_cam_result_describes_the_explained_class(fashion_random):
