@@ -4,6 +4,7 @@ tests/browser/test_static_pages_browser.py."""
 from __future__ import annotations
 
 import json
+import os
 import re
 
 import nbformat
@@ -107,3 +108,10 @@ def test_the_cli_exports_a_notebook(executed, tmp_path, capsys):
     assert "is not a notebook file" in capsys.readouterr().err
     assert cli.main(["html", str(executed), "--out", str(executed)]) == 2
     assert "refusing to overwrite" in capsys.readouterr().err
+
+
+def test_pages_get_ordinary_file_permissions(fashion, tmp_path):
+    page = cw.save_html(tmp_path / "page.html", cw.FilterWeights(fashion))
+    mask = os.umask(0)
+    os.umask(mask)
+    assert page.stat().st_mode & 0o777 == 0o666 & ~mask  # readable by a web server, like any file
