@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 import weakref
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -123,12 +124,45 @@ def preserved(module: nn.Module, device: torch.device | None = None) -> Iterator
     # One computation per model at a time: widgets compute in background threads, and a
     # second snapshot taken mid-call would record (and later restore) the first call's
     # temporary state.
-    with _lock_for(module):
+    lock = _lock_for(module)
+    _count_waiting(module, +1)
+    try:
+        lock.acquire()
+    finally:
+        _count_waiting(module, -1)
+    try:
         snap = _take(module)
         try:
             yield _enter(module, device)
         finally:
             _restore(module, snap)
+    finally:
+        lock.release()
+
+
+_waiting: "weakref.WeakKeyDictionary[nn.Module, int]" = weakref.WeakKeyDictionary()
+
+
+def _count_waiting(module: nn.Module, change: int) -> None:
+    with _locks_guard:
+        _waiting[module] = _waiting.get(module, 0) + change
+
+
+def others_waiting(module: nn.Module) -> bool:
+    """True while another thread waits to compute on ``module`` (see :class:`Turns`)."""
+    with _locks_guard:
+        return _waiting.get(module, 0) > 0
+
+
+def let_others_in(module: nn.Module, timeout: float = 60.0) -> None:
+    """Called outside any :func:`preserved` block of ``module``: wait until the threads
+    waiting for the model have had their turn (each takes the lock in turn)."""
+    owned = getattr(_lock_for(module), "_is_owned", lambda: False)
+    if owned():  # still inside an outer preserved() block: nobody could get in
+        return
+    deadline = time.monotonic() + timeout
+    while others_waiting(module) and time.monotonic() < deadline:
+        time.sleep(0.002)
 
 
 def _enter(module: nn.Module, device: torch.device | None) -> nn.Module:
@@ -193,3 +227,59 @@ def channels_last(module: nn.Module, enabled: bool = True) -> Iterator[nn.Module
     finally:
         for weight, original in swapped:
             weight.data = original
+
+
+class Turns:
+    """:func:`preserved` for a long computation made of many steps (activation
+    maximization, DeepDream), which hands the model over between two steps whenever
+    another thread waits for it: a feature-map view on the same model then answers in
+    the middle of a long run instead of after it.
+
+    ``extra()`` makes a context entered inside each turn (hooks on the model); its value
+    is ``turns.value``, new after each hand-over. Call :meth:`between_steps` where the
+    model may change hands.
+
+    >>> import torch
+    >>> net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3)).train()
+    >>> with Turns(net) as turns:
+    ...     for step in range(3):
+    ...         _ = turns.between_steps()
+    ...     net.training
+    False
+    >>> net.training
+    True
+    """
+
+    def __init__(self, module: nn.Module, device: torch.device | None = None, extra=contextlib.nullcontext) -> None:
+        self.module, self.device, self.extra = module, device, extra
+        self.value = None
+        self._stack: contextlib.ExitStack | None = None
+
+    def _open(self) -> None:
+        stack = contextlib.ExitStack()
+        try:
+            stack.enter_context(preserved(self.module, self.device))
+            self.value = stack.enter_context(self.extra())
+        except BaseException:
+            stack.close()
+            raise
+        self._stack = stack
+
+    def __enter__(self) -> "Turns":
+        self._open()
+        return self
+
+    def between_steps(self) -> bool:
+        """Give the model to the threads waiting for it, if any; True if it changed hands."""
+        if not others_waiting(self.module):
+            return False
+        self._stack.close()
+        self._stack = None
+        let_others_in(self.module)
+        self._open()
+        return True
+
+    def __exit__(self, *exc) -> None:
+        if self._stack is not None:
+            self._stack.close()
+            self._stack = None

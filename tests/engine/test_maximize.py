@@ -256,3 +256,37 @@ def test_the_objective_reads_the_conv_output_the_network_computes(fashion):
                 torch.testing.assert_close(recording.activation(info), expected)
                 chosen = recording.channels(info, torch.tensor([5, 0, 63]))
                 torch.testing.assert_close(chosen, expected[[0, 1, 2], [5, 0, 63]])
+
+
+@pytest.mark.parametrize("long_run", ["maximize", "dream"])
+def test_a_long_run_lets_other_computations_on_the_model_in_between_steps(long_run, user_model):
+    """A feature-map view on the same model answers during a long run, not after it,
+    and the model still comes back unchanged."""
+    from cnn_widgets import engine
+
+    model = cw.load_model(user_model, input_size=(3, 32, 32))
+    before = snapshot(user_model)
+    stop, steps = threading.Event(), []
+
+    def progress(step, *_):
+        steps.append(step)
+
+    if long_run == "maximize":
+        run = lambda: maximize(model, "block2_conv1", filters=[0], steps=1_000_000, size=32, progress=progress, cancel=stop)  # noqa: E731
+    else:
+        run = lambda: engine.dream(model, torch.rand(32, 32, 3).numpy(), layer="block2_conv1", steps=1_000_000, octaves=1, progress=progress, cancel=stop)  # noqa: E731
+    worker = threading.Thread(target=run)
+    worker.start()
+    try:
+        while len(steps) < 3:
+            worker.join(0.01)
+        maps = engine.feature_maps(model, torch.rand(32, 32, 3).numpy(), layers=["block1_conv1"], cache=False)
+        assert worker.is_alive() and not stop.is_set()  # answered while the run goes on
+        seen = len(steps)
+        while len(steps) < seen + 3:  # ... and the run carries on afterwards
+            worker.join(0.01)
+    finally:
+        stop.set()
+        worker.join()
+    assert next(iter(maps.values())).shape[0] == 8
+    assert_unchanged(user_model, before)

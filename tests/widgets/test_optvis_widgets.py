@@ -347,3 +347,16 @@ def test_maximization_progress_is_saved_as_a_gif(tmp_path):
     widget.run(wait=True)
     widget.save_gif(tmp_path / "progress.gif")
     assert Image.open(tmp_path / "progress.gif").n_frames >= 2
+
+
+def test_other_views_of_the_model_answer_while_a_long_run_goes_on(fashion):
+    maximization = ActivationMaximization(fashion, layer="block2_conv1", filters="0-7", steps=3000, size=28)  # about 30 s
+    maps = cw.FeatureMaps(fashion, "sneaker", layer="block2_conv1")
+    maximization.run()
+    try:
+        wait_until(lambda: maximization.progress > 0)
+        maps.sample = "bag"  # a new image: a forward pass on the same model
+        assert maps.error == "" and "bag" in maps.title
+        assert maximization.running  # the feature maps did not wait for the run to end
+    finally:
+        maximization.stop()

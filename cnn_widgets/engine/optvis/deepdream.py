@@ -11,6 +11,8 @@ again: the seeds' "let the network dream" movie.
 """
 from __future__ import annotations
 
+import functools
+
 import math
 import os
 from pathlib import Path
@@ -22,7 +24,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ...images import load_image, to_tensor
-from ...models import Model, as_model, preserved, resolve_device
+from ...models import Model, as_model, resolve_device
+from ...models.state import Turns
 from .forward import LayerTap, autocast_dtype, is_cancelled, memory_format
 
 # Octaves smaller than this are skipped: deep layers of a network have no output left.
@@ -89,7 +92,8 @@ def dream(
 
     results: list[Image.Image] = []
     done = 0
-    with preserved(model.module, device), LayerTap(model, [target], dtype=autocast_dtype(device, precision)) as dreamer.tap:
+    tap = functools.partial(LayerTap, model, [target], dtype=autocast_dtype(device, precision))
+    with Turns(model.module, device, tap) as turns:  # hands the model over between steps when a view waits
         pixels = photo
         for frame in range(frames):
             if frame > 0:
@@ -101,9 +105,11 @@ def dream(
                 # Re-inject the detail dreamed at the smaller size into the sharper photo.
                 dreamed = (base + resize(detail, base.shape[-2:])).clamp(0, 1)
                 for _ in range(steps):
+                    turns.between_steps()
                     if is_cancelled(cancel):
                         cancelled = True
                         break
+                    dreamer.tap = turns.value
                     dreamed = dreamer.step(dreamed)
                     done += 1
                     if progress is not None:

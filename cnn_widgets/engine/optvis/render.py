@@ -10,10 +10,13 @@ so nothing beyond it is computed (``forward.py``).
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from ..._choices import invalid_choice
-from ...models import Model, as_model, preserved, resolve_device
+from ...models import Model, as_model, resolve_device
+from ...models.state import Turns
 from .forward import LayerTap, autocast_dtype, free_memory, is_cancelled, is_out_of_memory, memory_format
 from .objectives import Objective, channel, class_logit, diversity as diversity_objective, neuron
 from .param import ImageParam, image_size, make_image
@@ -108,28 +111,30 @@ def maximize(
     network_input = tuple(model.input_size[1:]) if goal.needs_output else None
     streams = ImageStreams(seed, labels)
 
-    with preserved(model.module, device):
-        images = make_image(param, streams, model.input_size[0], (height, width), device)
-        transform = make_transforms(transforms, (height, width), output_size=network_input)
-        draws = streams.uniform((steps, transform.draws)).to(device)  # (N, steps, draws)
-        optimizer = torch.optim.Adam(images.parameters, lr=lr)
-        chunk = _Chunk(batch_size, len(labels), device, together=diversity > 0)
-        cut = truncate and not goal.needs_output
-        layers = [model.layer(name) for name in goal.layers]
-        with LayerTap(model, layers, cut=cut, dtype=autocast_dtype(device, precision)) as tap:
-            for step in range(steps):
-                if is_cancelled(cancel):
-                    break
-                optimizer.zero_grad(set_to_none=True)
-                values = _gradient_ascent_step(model, images, transform, draws[:, step], goal, tap, chunk, cancel)
-                if values is None:  # cancelled between chunks: keep the images of the last full step
-                    break
-                optimizer.step()
-                if progress is not None:
-                    last = step + 1 == steps
-                    preview = _pixels(images, chunk) if last or (step + 1) % preview_every == 0 else None
-                    progress(step + 1, values.cpu(), preview)
-        return _pixels(images, chunk)
+    images = make_image(param, streams, model.input_size[0], (height, width), device)
+    transform = make_transforms(transforms, (height, width), output_size=network_input)
+    draws = streams.uniform((steps, transform.draws)).to(device)  # (N, steps, draws)
+    optimizer = torch.optim.Adam(images.parameters, lr=lr)
+    chunk = _Chunk(batch_size, len(labels), device, together=diversity > 0)
+    cut = truncate and not goal.needs_output
+    layers = [model.layer(name) for name in goal.layers]
+    # The model changes hands between two steps when another view on it waits (Turns).
+    tap = functools.partial(LayerTap, model, layers, cut=cut, dtype=autocast_dtype(device, precision))
+    with Turns(model.module, device, tap) as turns:
+        for step in range(steps):
+            turns.between_steps()
+            if is_cancelled(cancel):
+                break
+            optimizer.zero_grad(set_to_none=True)
+            values = _gradient_ascent_step(model, images, transform, draws[:, step], goal, turns.value, chunk, cancel)
+            if values is None:  # cancelled between chunks: keep the images of the last full step
+                break
+            optimizer.step()
+            if progress is not None:
+                last = step + 1 == steps
+                preview = _pixels(images, chunk) if last or (step + 1) % preview_every == 0 else None
+                progress(step + 1, values.cpu(), preview)
+    return _pixels(images, chunk)
 
 
 def _gradient_ascent_step(model: Model, images: ImageParam, transform: Compose, draws: torch.Tensor, goal: Objective,
