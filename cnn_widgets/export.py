@@ -8,7 +8,8 @@ JavaScript as the notebook, on a model that holds that state
 offline and from ``file://``. Controls that need Python are disabled; the
 DeepDream frame player still plays. Widgets that are not anywidgets (the
 Explorer's tabs, ipywidgets' own controls) appear as the PNG in their display
-data, which the widgets keep current (:mod:`cnn_widgets.widgets.static`).
+data, which the widgets keep current (:mod:`cnn_widgets.widgets.static`); an
+Explorer saved with :func:`save_html` becomes one section per tab.
 
 ipywidgets' own ``embed_minimal_html`` and nbconvert's widget export also work
 with these widgets' state, but load their renderer from a CDN when the page is
@@ -39,6 +40,7 @@ _PAGE = """<!DOCTYPE html>
 body {{ font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px; color: #1f2328; }}
 .cw-static {{ margin: 0 0 28px 0; }}
 .cw-static-note {{ font-size: 12px; color: #656d76; margin: 0 0 6px 0; }}
+.cw-static-heading {{ font-size: 15px; margin: 22px 0 6px 0; }}
 </style>
 </head>
 <body>
@@ -137,6 +139,12 @@ def embed_static_widgets(nb) -> int:
 
 
 def _widget_html(widget, first: bool) -> str:
+    parts = getattr(widget, "_static_parts", None)
+    if parts is not None:  # a composite (the Explorer): each of its views in turn
+        sections = []
+        for index, (title, part) in enumerate(parts()):
+            sections.append(f'<h2 class="cw-static-heading">{html.escape(title)}</h2>\n{_widget_html(part, first=first and index == 0)}')
+        return "\n".join(sections)
     if hasattr(widget, "_esm") and hasattr(widget, "get_state"):
         spec = {"esm": widget._esm, "css": getattr(widget, "_css", "") or "", "state": _encode_bytes(widget.get_state())}
         png = _picture_base64(widget)

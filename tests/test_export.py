@@ -38,9 +38,28 @@ def test_save_html_embeds_the_widget_as_it_is_now(fashion, tmp_path):
     assert "cnnWidgetsStatic" in page and fetches_nothing(page)
 
 
-def test_composite_widgets_are_saved_as_their_picture(fashion, tmp_path):
-    explorer = cw.Explorer(fashion, "bag", dataset=None)
-    page = cw.save_html(tmp_path / "explorer.html", explorer).read_text()
+def test_an_explorer_is_saved_as_one_section_per_tab(fashion, tmp_path):
+    explorer = cw.Explorer(fashion, "bag", dataset=fashion_images(60))
+    explorer.examples.wait()
+    explorer.layer, explorer.filter_index = "block2_conv1", 3
+    page = explorer.save_html(tmp_path / "explorer.html").read_text()
+    titles = ["Filter weights", "Feature maps", "Maximization", "DeepDream", "Heatmaps", "Dataset examples"]
+    assert re.findall(r'<h2 class="cw-static-heading">(.*?)</h2>', page) == titles
+    specs = saved_specs(page)  # the five anywidget views; the dataset examples as a picture
+    assert len(specs) == 5 and [spec["state"].get("layer") for spec in specs[:4]] == ["block2_conv1"] * 4
+    assert specs[1]["state"]["filter_index"] == 3
+    assert page.count("cnnWidgetsStatic = {") == 1  # the page's script, once
+
+
+def fashion_images(count: int):
+    from cnn_widgets.models.datasets import load_fashion_mnist
+
+    return load_fashion_mnist("test")[0][:count]
+
+
+def test_composite_widgets_without_parts_are_saved_as_their_picture(fashion, tmp_path):
+    examples = cw.DatasetExamples(fashion, fashion_images(40), layer="block1_conv1", k=4)
+    page = cw.save_html(tmp_path / "examples.html", examples).read_text()
     assert saved_specs(page) == [] and page.count("data:image/png;base64,") == 1
 
 

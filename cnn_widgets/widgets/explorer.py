@@ -95,6 +95,10 @@ class Explorer(StaticPicture, ipywidgets.VBox):
     def _picture_sources(self) -> list:
         return [self, self.tabs, *(source for view in self.tabs.children for source in view._picture_sources())]
 
+    def _static_parts(self) -> list:
+        """Each tab's view with its title, for :func:`cnn_widgets.save_html`."""
+        return [(self.tabs.get_title(i) or f"tab {i}", view) for i, view in enumerate(self.tabs.children)]
+
     def save_png(self, path) -> None:
         """Write what the selected tab shows."""
         self._selected().save_png(path)
