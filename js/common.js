@@ -79,6 +79,19 @@ function numberControl(model, label, trait, attrs = {}, integer = true) {
   return node;
 }
 
+/** Tell Python when the person has left the widget (pointer and keyboard focus both
+ *  elsewhere): the notebook's saved picture of it is then brought up to date
+ *  (cnn_widgets/widgets/static.py), which redraws this view, so never while in use. */
+function reportLeaving(model, root) {
+  const check = () => {
+    if (root.isConnected && !root.matches(":hover") && !root.contains(document.activeElement)) model.send({ type: "left" });
+  };
+  const later = () => setTimeout(check, 0);  // document.activeElement moves after focusout
+  root.addEventListener("pointerleave", check);
+  root.addEventListener("focusout", later);
+  return () => { root.removeEventListener("pointerleave", check); root.removeEventListener("focusout", later); };
+}
+
 /** Call fn at most once per `ms`, always with the latest arguments (trailing edge). */
 function throttle(fn, ms) {
   let timer = null, latest = null;

@@ -65,7 +65,7 @@ function render({ model, el }) {
   const side = h("div", { class: "cw-dream-side" }, [h("div", { class: "cw-section-title", text: "Photo" }), thumbnail]);
 
   const error = errorLine(model);
-  cleanups.push(error.cleanup);
+  cleanups.push(error.cleanup, reportLeaving(model, root));
   root.append(title, controls, settings, run, h("div", { class: "cw-dream-body" }, [view, side]), error);
   el.append(root);
 

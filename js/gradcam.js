@@ -116,7 +116,7 @@ function render({ model, el }) {
   const main = h("div", { class: "cw-main" }, [compareControl, heatmaps, scale, status]);
 
   const error = errorLine(model);
-  cleanups.push(error.cleanup);
+  cleanups.push(error.cleanup, reportLeaving(model, root));
   root.append(title, controls, h("div", { class: "cw-gradcam-body" }, [side, main]), error);
   el.append(root);
 

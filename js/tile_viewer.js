@@ -32,7 +32,7 @@ function tileViewer({ model, el }, kind, extraControls = []) {
   const caption = h("figcaption", { class: "cw-caption" });
   const enlarged = h("figure", { class: "cw-enlarged" }, [tileImage, caption]);
   const error = errorLine(model);
-  cleanups.push(error.cleanup);
+  cleanups.push(error.cleanup, reportLeaving(model, root));
   root.append(title, controls, h("div", { class: "cw-body" }, [gridWrap, enlarged]), error);
   el.append(root);
 

@@ -12,7 +12,14 @@ from pathlib import Path
 import anywidget
 import traitlets
 
+from . import static
 from .static import StaticPicture
+
+
+def _on_left(_widget, content, _buffers) -> None:
+    """The person left a widget's view: bring the saved pictures up to date (static.refresh)."""
+    if isinstance(content, dict) and content.get("type") == "left":
+        static.refresh()
 
 _PACKAGED_JS = Path(__file__).resolve().parent.parent / "_js"  # inside a built wheel
 _SOURCE_JS = Path(__file__).resolve().parents[2] / "js"  # in a source checkout
@@ -43,6 +50,10 @@ class BaseWidget(StaticPicture, anywidget.AnyWidget):
 
     error = traitlets.Unicode("").tag(sync=True)
     busy = traitlets.Bool(False).tag(sync=True)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.on_msg(_on_left)
 
     def _show_errors(self, action, *args, **kwargs):
         """Run ``action``; a failure becomes readable text in the widget instead of a traceback."""

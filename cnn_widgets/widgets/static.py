@@ -8,11 +8,13 @@ sent gets an ``update_display_data`` message with its current picture. A
 headless run (nbclient, ``jupyter nbconvert --execute``, papermill) therefore
 saves the last picture of each widget, however many cells changed it later.
 
-Updates go out after a cell has run, never while someone drags a slider: a live
-JupyterLab or Notebook answers an update by drawing the widget's view anew
-(from the same model, so it looks the same, but the view loses the keyboard
-focus). A widget still computing (a background run, a dataset scan) is left
-for the next cell, so waiting for a picture never blocks the kernel.
+Updates go out after a cell has run, and when the person leaves a widget's
+view (pointer and keyboard focus both elsewhere; the view sends ``{"type":
+"left"}``), never while someone uses it: a live JupyterLab or Notebook answers
+an update by drawing the widget's view anew (from the same model, so it looks
+the same, but a view in use would lose the keyboard focus). A widget still
+computing (a background run, a dataset scan) is left for later, so waiting for
+a picture never blocks the kernel.
 """
 from __future__ import annotations
 

@@ -11,7 +11,10 @@ from playwright.sync_api import expect
 
 import cnn_widgets as cw
 
-from .jupyter import _CAPTURE_CONSOLE_ERRORS, console_errors, open_notebook, run_code, wait_for_output
+import hashlib
+import time
+
+from .jupyter import _CAPTURE_CONSOLE_ERRORS, console_errors, notebook_cells, open_notebook, run_code, wait_for_output
 from .test_tile_viewers import focus
 
 pytestmark = pytest.mark.browser
@@ -113,3 +116,36 @@ def test_the_saved_picture_follows_the_widget_in_jupyterlab(page, jupyter_server
     page.keyboard.press("ArrowRight")
     expect(viewer.first).to_have_attribute("data-filter-index", "4")
     assert run_code(page, "print(maps.filter_index)") == "4"
+
+
+def saved_png(page, cell: int) -> str:
+    """The PNG in the notebook model's first output of ``cell``: what a save writes."""
+    return notebook_cells(page)[cell]["outputs"][0]["data"]["image/png"]
+
+
+@pytest.mark.parametrize("frontend", ["lab", "notebook"])
+def test_leaving_a_widget_brings_its_saved_picture_up_to_date(page, jupyter_server):
+    """No cell runs: the person changes the filter with the keyboard, then clicks
+    elsewhere; the notebook's output now holds the new picture."""
+    open_notebook(
+        page,
+        jupyter_server,
+        ["import cnn_widgets as cw, hashlib\nmodel = cw.load_model('fashion-cnn')", "maps = cw.FeatureMaps(model, 'sneaker', layer='block1_conv2')\nmaps"],
+    )
+    viewer = wait_for_output(page, ".cw-feature-maps").first
+    before = saved_png(page, 1)
+    focus(viewer)
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    expect(viewer).to_have_attribute("data-filter-index", "2")
+    assert saved_png(page, 1) == before  # in use: left alone
+    page.mouse.move(2, 2)
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    deadline = time.monotonic() + 15
+    while saved_png(page, 1) == before:
+        assert time.monotonic() < deadline, "the saved picture did not follow the widget"
+        time.sleep(0.1)
+    after = saved_png(page, 1)
+    shown = run_code(page, "print(hashlib.sha256(maps._repr_mimebundle_()[0]['image/png'].encode()).hexdigest())")
+    assert hashlib.sha256(after.encode()).hexdigest() == shown
+    expect(page.locator(".cw-feature-maps")).to_have_count(1)
