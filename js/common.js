@@ -81,15 +81,32 @@ function numberControl(model, label, trait, attrs = {}, integer = true) {
 
 /** Tell Python when the person has left the widget (pointer and keyboard focus both
  *  elsewhere): the notebook's saved picture of it is then brought up to date
- *  (cnn_widgets/widgets/static.py), which redraws this view, so never while in use. */
+ *  (cnn_widgets/widgets/static.py), which redraws the view, so never while in use.
+ *  Inside an Explorer (class cw-explorer) "the widget" is the whole Explorer. */
 function reportLeaving(model, root) {
+  let watching = null;  // the Explorer we wait to be left, if any
+  const inUse = (node) => node.matches(":hover") || node.contains(document.activeElement);
   const check = () => {
-    if (root.isConnected && !root.matches(":hover") && !root.contains(document.activeElement)) model.send({ type: "left" });
+    if (!root.isConnected) return;
+    const scope = root.closest(".cw-explorer") || root;
+    if (!inUse(scope)) { model.send({ type: "left" }); return; }
+    if (scope !== root && watching !== scope) {
+      watching = scope;
+      const again = () => setTimeout(() => {
+        if (inUse(scope)) return;
+        scope.removeEventListener("pointerleave", again);
+        scope.removeEventListener("focusout", again);
+        watching = null;
+        check();
+      }, 0);
+      scope.addEventListener("pointerleave", again);
+      scope.addEventListener("focusout", again);
+    }
   };
   const later = () => setTimeout(check, 0);  // document.activeElement moves after focusout
-  root.addEventListener("pointerleave", check);
+  root.addEventListener("pointerleave", later);
   root.addEventListener("focusout", later);
-  return () => { root.removeEventListener("pointerleave", check); root.removeEventListener("focusout", later); };
+  return () => { root.removeEventListener("pointerleave", later); root.removeEventListener("focusout", later); };
 }
 
 /** Call fn at most once per `ms`, always with the latest arguments (trailing edge). */

@@ -65,6 +65,7 @@ class Explorer(StaticPicture, ipywidgets.VBox):
             titles.append("Dataset examples")
         self.tabs = ipywidgets.Tab(children=views, titles=titles)
         super().__init__(children=[ipywidgets.HTML(f"<b>{model.name}</b> · conv layers (click to select)"), self.overview, self.tabs], **kwargs)
+        self.add_class("cw-explorer")  # its views report leaving the whole Explorer, not one tab
         self.layer = start
         # One selection for every view: the links keep each pair in step both ways.
         self._links = [traitlets.link((self, "layer"), (self.overview, "value"))]

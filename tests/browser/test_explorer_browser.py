@@ -1,11 +1,14 @@
 """The Explorer in a real browser: a filter picked in one tab is selected in the others."""
 from __future__ import annotations
 
+import time
+
 import pytest
 from playwright.sync_api import expect
 
 from .jupyter import open_notebook, run_code, wait_for_output
-from .test_tile_viewers import click_tile
+from .test_static_pages_browser import saved_png
+from .test_tile_viewers import click_tile, focus
 
 CELLS = [
     "import cnn_widgets as cw\nmodel = cw.load_model('fashion-cnn')",
@@ -44,3 +47,22 @@ def test_filter_picked_in_feature_maps_is_picked_in_activation_maximization(page
     page.screenshot(path=artifact_path(f"explorer-examples-{jupyter_server.frontend}.png"), full_page=True)
     page.get_by_role("tab", name="Maximization").click()
     page.screenshot(path=artifact_path(f"explorer-{jupyter_server.frontend}.png"), full_page=True)
+
+    # Moving between the Explorer's parts leaves it as it is (no redraw while in use);
+    # leaving the Explorer brings the notebook's saved picture of it up to date.
+    node = page.locator(".cw-explorer").first
+    node.evaluate("node => { node.dataset.marker = 'drawn before'; }")
+    before = saved_png(page, 2)
+    focus(maximization)
+    page.keyboard.press("ArrowRight")
+    expect(maximization).to_have_attribute("data-filter-index", "13")
+    page.get_by_role("tab", name="Feature maps").click()  # pointer and focus move to the tab bar
+    page.wait_for_timeout(1000)
+    expect(node).to_have_attribute("data-marker", "drawn before")
+    assert saved_png(page, 2) == before
+    page.mouse.move(2, 2)
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    deadline = time.monotonic() + 15
+    while saved_png(page, 2) == before:
+        assert time.monotonic() < deadline, "leaving the Explorer did not update its saved picture"
+        time.sleep(0.1)
