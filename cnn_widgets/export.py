@@ -6,10 +6,9 @@ frontend module and its stylesheet in the page, and show it with the same
 JavaScript as the notebook, on a model that holds that state
 (``js/static_page.js``). Nothing is fetched when the page opens, so it works
 offline and from ``file://``. Controls that need Python are disabled; the
-DeepDream frame player still plays. Widgets that are not anywidgets (the
-Explorer's tabs, ipywidgets' own controls) appear as the PNG in their display
-data, which the widgets keep current (:mod:`cnn_widgets.widgets.static`); an
-Explorer saved with :func:`save_html` becomes one section per tab.
+DeepDream frame player still plays. An Explorer becomes one section per tab.
+Other widgets appear as the PNG in their display data, which the widgets keep
+current (:mod:`cnn_widgets.widgets.static`).
 
 ipywidgets' own ``embed_minimal_html`` and nbconvert's widget export also work
 with these widgets' state, but load their renderer from a CDN when the page is
@@ -109,8 +108,8 @@ def embed_static_widgets(nb) -> int:
     widgets without a kernel or a CDN; returns how many outputs were rewritten.
 
     An output whose widget is an anywidget with saved state becomes an offline
-    snapshot (``text/html``); any other widget output that has a PNG keeps only the
-    PNG. The saved widget state is dropped when no widget output still needs it,
+    snapshot (``text/html``), and so does a box or tab of them (an Explorer: one
+    section per tab); any other widget output that has a PNG keeps only the PNG. The saved widget state is dropped when no widget output still needs it,
     so the page loads no renderer from a CDN.
     """
     states = nb.metadata.get("widgets", {}).get(STATE_MIME, {}).get("state", {})
@@ -121,9 +120,9 @@ def embed_static_widgets(nb) -> int:
             if VIEW_MIME not in data:
                 continue
             saved = states.get(data[VIEW_MIME].get("model_id"))
-            if saved is not None and "_esm" in saved.get("state", {}):
-                spec = _spec_from_saved(saved)
-                data["text/html"] = _fragment(spec, data.get("image/png"), first=first)
+            page = None if saved is None else _saved_html(saved, states, first, data.get("image/png"))
+            if page and 'class="cw-static"' in page:  # it holds at least one anywidget
+                data["text/html"] = page
                 first = False
             elif "image/png" not in data:
                 continue
@@ -179,6 +178,43 @@ def _fragment(spec: dict, png: str | None, first: bool) -> str:
         f'<div class="cw-static">{note}<div class="cw-static-view"></div>{fallback}'
         f'<script type="{STATIC_MIME}">{payload}</script></div>\n{loader}'
     )
+
+
+def _saved_html(saved: dict, states: dict, first: bool, png: str | None = None) -> str:
+    """HTML for a widget from ipywidgets' saved state: an anywidget as an offline
+    snapshot; a box or tab holding anywidgets (the Explorer) as its parts in turn, with
+    the tabs' titles as headings, HTML widgets as their HTML and images as images;
+    controls give nothing. ``png``: what an anywidget shows until its script has run."""
+    if "_esm" in saved.get("state", {}):
+        return _fragment(_spec_from_saved(saved), png, first=first)
+    state = saved.get("state", {})
+    name = saved.get("model_name", "")
+    if name == "HTMLModel":
+        return f'<div class="cw-static-html">{state.get("value", "")}</div>' if state.get("value") else ""
+    if name == "ImageModel":
+        buffer = next((b for b in saved.get("buffers", []) if b["path"] == ["value"]), None)
+        if buffer is None or buffer.get("encoding", "base64") != "base64":
+            return ""
+        return f'<img class="cw-static-image" alt="" src="data:image/{html.escape(state.get("format", "png"))};base64,{buffer["data"]}">'
+    if name == "ToggleButtonsModel":  # the Explorer's layer strip, as text with the choice in bold
+        labels = [html.escape(label) for label in state.get("_options_labels", [])]
+        chosen = state.get("index")
+        return " · ".join(f"<b>{label}</b>" if i == chosen else label for i, label in enumerate(labels))
+    children = state.get("children")
+    if not isinstance(children, list):
+        return ""  # a control (a slider, toggle buttons): nothing to show without Python
+    titles = (state.get("titles") or []) if name in ("TabModel", "AccordionModel") else []
+    parts = []
+    for index, reference in enumerate(children):
+        child = states.get(str(reference).removeprefix("IPY_MODEL_"))
+        if child is None:
+            continue
+        part = _saved_html(child, states, first and not any('class="cw-static"' in p for p in parts))
+        if not part:
+            continue
+        title = titles[index] if index < len(titles) and titles[index] else None
+        parts.append((f'<h3 class="cw-static-heading">{html.escape(title)}</h3>\n' if title else "") + part)
+    return "\n".join(parts)
 
 
 def _spec_from_saved(saved: dict) -> dict:

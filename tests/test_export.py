@@ -99,11 +99,11 @@ def test_an_exported_notebook_shows_each_widget_as_it_was_last(executed):
     before = executed.read_bytes()
     page = cw.export_notebook_html(executed).read_text()
     assert executed.read_bytes() == before  # the notebook itself is left alone
-    (spec,) = saved_specs(page)  # the anywidget, from its saved state
+    spec, *explorer_tabs = saved_specs(page)  # the anywidgets, from their saved state
     assert spec["state"]["layer"] == "block2_conv1" and spec["state"]["filter_index"] == 7
-    assert page.count('class="cw-static-fallback"') == 1
-    # The Explorer (ipywidgets boxes) shows its PNG; the IntSlider still needs ipywidgets' renderer.
-    assert page.count("data:image/png;base64,") >= 2 and VIEW_MIME in page
+    assert len(explorer_tabs) == 5  # the Explorer's views (tested more below)
+    assert page.count('class="cw-static-fallback"') == 1  # the FeatureMaps output's PNG, until its script runs
+    assert VIEW_MIME in page  # the IntSlider still needs ipywidgets' renderer
     notebook = nbformat.read(executed, as_version=4)
     rewritten = cw.export.embed_static_widgets(notebook)
     assert rewritten == 2
@@ -134,3 +134,22 @@ def test_pages_get_ordinary_file_permissions(fashion, tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert page.stat().st_mode & 0o777 == 0o666 & ~mask  # readable by a web server, like any file
+
+
+def test_an_exported_explorer_shows_each_tab_from_its_saved_state(tmp_path):
+    cells = [
+        "import cnn_widgets as cw\nfrom cnn_widgets.models.datasets import load_fashion_mnist\nmodel = cw.load_model('fashion-cnn')",
+        "explorer = cw.Explorer(model, 'bag', dataset=load_fashion_mnist('test')[0][:50])\nexplorer",
+        "explorer.examples.wait()\nexplorer.layer, explorer.filter_index = 'block2_conv2', 4",
+    ]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in cells])
+    NotebookClient(notebook, timeout=300, kernel_name="python3").execute()
+    nbformat.write(notebook, tmp_path / "explorer.ipynb")
+    page = cw.export_notebook_html(tmp_path / "explorer.ipynb").read_text()
+    titles = ["Filter weights", "Feature maps", "Maximization", "DeepDream", "Heatmaps", "Dataset examples"]
+    assert re.findall(r'<h3 class="cw-static-heading">(.*?)</h3>', page) == titles
+    specs = saved_specs(page)
+    assert len(specs) == 5 and all(spec["state"].get("layer") == "block2_conv2" for spec in specs[:4])
+    assert "<b>block2_conv2 · 64 · 14×14</b>" in page  # the layer strip, with the chosen layer
+    assert 'class="cw-static-image"' in page and "filter 4: the 9 of 50 images" in page  # dataset examples
+    assert VIEW_MIME not in page
