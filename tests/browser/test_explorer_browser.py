@@ -1,13 +1,11 @@
 """The Explorer in a real browser: a filter picked in one tab is selected in the others."""
 from __future__ import annotations
 
-import time
-
 import pytest
 from playwright.sync_api import expect
 
 from .jupyter import open_notebook, run_code, wait_for_output
-from .test_static_pages_browser import saved_png
+from .test_static_pages_browser import left_and_saved, saved_png
 from .test_tile_viewers import click_tile, focus
 
 CELLS = [
@@ -60,9 +58,4 @@ def test_filter_picked_in_feature_maps_is_picked_in_activation_maximization(page
     page.wait_for_timeout(1000)
     expect(node).to_have_attribute("data-marker", "drawn before")
     assert saved_png(page, 2) == before
-    page.mouse.move(2, 2)
-    page.evaluate("() => document.activeElement && document.activeElement.blur()")
-    deadline = time.monotonic() + 15
-    while saved_png(page, 2) == before:
-        assert time.monotonic() < deadline, "leaving the Explorer did not update its saved picture"
-        time.sleep(0.1)
+    left_and_saved(page, 2, before)

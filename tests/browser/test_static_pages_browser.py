@@ -123,6 +123,18 @@ def saved_png(page, cell: int) -> str:
     return notebook_cells(page)[cell]["outputs"][0]["data"]["image/png"]
 
 
+def left_and_saved(page, cell: int, before: str, timeout: float = 15.0) -> str:
+    """Move the pointer and the keyboard focus away from every widget, then wait (no
+    cell runs) until the saved picture of ``cell`` differs from ``before``; return it."""
+    page.mouse.move(2, 2)
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    deadline = time.monotonic() + timeout
+    while (now := saved_png(page, cell)) == before:
+        assert time.monotonic() < deadline, "leaving the widget did not update its saved picture"
+        time.sleep(0.1)
+    return now
+
+
 @pytest.mark.parametrize("frontend", ["lab", "notebook"])
 def test_leaving_a_widget_brings_its_saved_picture_up_to_date(page, jupyter_server):
     """No cell runs: the person changes the filter with the keyboard, then clicks
@@ -139,13 +151,7 @@ def test_leaving_a_widget_brings_its_saved_picture_up_to_date(page, jupyter_serv
     page.keyboard.press("ArrowRight")
     expect(viewer).to_have_attribute("data-filter-index", "2")
     assert saved_png(page, 1) == before  # in use: left alone
-    page.mouse.move(2, 2)
-    page.evaluate("() => document.activeElement && document.activeElement.blur()")
-    deadline = time.monotonic() + 15
-    while saved_png(page, 1) == before:
-        assert time.monotonic() < deadline, "the saved picture did not follow the widget"
-        time.sleep(0.1)
-    after = saved_png(page, 1)
+    after = left_and_saved(page, 1, before)
     shown = run_code(page, "print(hashlib.sha256(maps._repr_mimebundle_()[0]['image/png'].encode()).hexdigest())")
     assert hashlib.sha256(after.encode()).hexdigest() == shown
     expect(page.locator(".cw-feature-maps")).to_have_count(1)

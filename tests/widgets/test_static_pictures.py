@@ -2,7 +2,6 @@
 the last picture of each widget, not the one from the moment it was displayed."""
 from __future__ import annotations
 
-import base64
 import hashlib
 
 import nbformat
