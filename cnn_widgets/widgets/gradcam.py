@@ -28,7 +28,7 @@ from .._choices import invalid_choice
 from ..engine.activations import weights_version
 from ..engine.cam import CAM_METHODS, LAYER_METHODS, _default_layer
 from ..images import SAMPLE_NAMES, load_image, sample_image
-from ..models import Model, as_model
+from ..models import Model, as_model, preserved
 from .base import BaseWidget, LayerChoice, frontend_module, stylesheet
 from .image_input import ImageInput
 from .tile_viewer import enlarge
@@ -66,7 +66,8 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
     ``image`` is anything :func:`cnn_widgets.load_image` takes, or a sample name
     (default: ``"sneaker"`` for 1-channel models, ``"cat"`` otherwise). ``method``
     is one of :data:`cnn_widgets.engine.CAM_METHODS`; ``layer`` a conv layer
-    (default: the last one whose output is still spatial); ``target`` the class
+    (default: the last one whose output is still spatial) or any module path whose
+    output is a feature map (a ResNet's ``"layer4"``); ``target`` the class
     explained first (index or name; default: the top prediction; a new image
     starts again at its own top prediction). ``compare`` puts a second heatmap
     beside the first: ``""`` (none), another method (``"scorecam"``) or another
@@ -282,6 +283,41 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
             return ""
         return "method" if self.compare in CAM_METHODS else "class"
 
+    @traitlets.validate("layer")
+    def _check_layer(self, proposal):
+        """A conv layer by any name the model resolves or, as for :func:`engine.cam`, any
+        module path whose output is a feature map (a ResNet's ``"layer4"``), which then
+        joins the layer choices."""
+        try:
+            return super()._check_layer(proposal)
+        except traitlets.TraitError as error:
+            path = proposal["value"]
+            shape = self._feature_map_shape(path)
+            if shape is None:
+                raise traitlets.TraitError(f"{error}; any module path of the network whose output is a feature map (such as a ResNet's 'layer4') also works") from None
+            if all(option["name"] != path for option in self.layer_options):
+                self.layer_options = [*self.layer_options, {"name": path, "path": path, "channels": shape[0], "shape": list(shape)}]
+            return path
+
+    def _feature_map_shape(self, path) -> tuple[int, ...] | None:
+        """(C, H, W) of the module at ``path`` for one input; None when there is no such module."""
+        if not isinstance(path, str) or not path:
+            return None
+        try:
+            module = self.model.module.get_submodule(path)
+        except AttributeError:
+            return None
+        shapes = []
+        with preserved(self.model.module, self.model.device), torch.no_grad():
+            handle = module.register_forward_hook(lambda _m, _i, output: shapes.append(tuple(getattr(output, "shape", ()))))
+            try:
+                self.model.module(torch.zeros(1, *self.model.input_size, device=self.model.device))
+            finally:
+                handle.remove()
+        if not shapes or len(shapes[0]) != 4:
+            raise traitlets.TraitError(f"{path} outputs {shapes[0] if shapes else 'nothing'}; a heatmap layer must output (N, C, H, W) feature maps")
+        return shapes[0][1:]
+
     def _panel(self, method: str, class_index: int, layer: str | None = None) -> _Panel:
         used = (layer or self.layer) if method in LAYER_METHODS else None
         key = (self._image_version, method, used, class_index, weights_version(self.model))
@@ -310,7 +346,7 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
         if method not in CAM_METHODS:
             raise invalid_choice("method", method, CAM_METHODS)
         class_index = self.target_index if target is None else self._class_index(target)
-        layer_name = self.layer if layer is None else self.model.layer(layer).name
+        layer_name = self.layer if layer is None else self._check_layer({"value": layer})
         with self._lock:
             panel, inputs = self._panel(method, class_index, layer_name), self._inputs
         return self._compute(panel, inputs)

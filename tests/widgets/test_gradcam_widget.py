@@ -308,3 +308,20 @@ def test_score_cam_shows_its_progress_and_stop_keeps_the_view(widget, monkeypatc
     monkeypatch.setattr(engine, "cam", original)
     widget.method = "gradcam"  # moving on clears the message
     ready(widget)
+
+
+def test_any_feature_map_module_can_be_the_layer_by_its_path():
+    """The canonical ResNet example: Grad-CAM on the last stage, "layer4"."""
+    torch.manual_seed(0)
+    model = cw.load_model("resnet18", weights=None, device="cpu")
+    widget = ready(GradCAM(model, "cat", layer="layer4"))
+    assert widget.layer == "layer4" and widget.error == ""
+    assert " · layer4 · " in widget.overlay_caption
+    assert widget.layer_options[-1] == {"name": "layer4", "path": "layer4", "channels": 512, "shape": [512, 7, 7]}
+    expected = engine.cam(model, model.preprocess(cw.sample_image("cat")), layer="layer4", target=widget.target_index)[0]
+    torch.testing.assert_close(widget.heatmap(), expected)
+    with pytest.raises(traitlets.TraitError, match="fc outputs .* must output"):
+        widget.layer = "fc"
+    with pytest.raises(traitlets.TraitError, match="unknown layer 'layer9'.*module path"):
+        widget.layer = "layer9"
+    assert widget.layer == "layer4" and sum(o["name"] == "layer4" for o in widget.layer_options) == 1
