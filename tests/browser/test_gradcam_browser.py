@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from .jupyter import open_notebook, run_code, wait_for_output
-from .test_tile_viewers import focus
+from .test_tile_viewers import focus, upload_not_a_picture
 
 CELLS = [
     "import cnn_widgets as cw\nfrom cnn_widgets.widgets.gradcam import GradCAM\nmodel = cw.load_model('fashion-cnn')",
@@ -104,11 +104,7 @@ def test_gradcam_in_the_browser(page, jupyter_server, artifact_path, tmp_path):
     expect(compare).to_be_hidden()
 
     # A bad upload is a readable message in the widget, which keeps working.
-    bogus = tmp_path / "notes.png"
-    bogus.write_text("this is not a picture")
-    widget.locator("input[type=file]").set_input_files(str(bogus))
-    error = widget.locator(".cw-error")
-    expect(error).to_be_visible()
+    error = upload_not_a_picture(widget, tmp_path)
     expect(error).to_contain_text("the file 'notes.png' is not an image")
     page.mouse.move(0, 0)  # no hover highlight in the picture
     widget.screenshot(path=artifact_path(f"gradcam-error-{frontend}.png"))

@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from .jupyter import open_notebook, run_code, wait_for_output
+from .test_tile_viewers import upload_not_a_picture
 
 CELLS = [
     "import cnn_widgets as cw\n"
@@ -145,11 +146,7 @@ def test_run_stop_and_the_frame_player_in_the_browser(page, jupyter_server, arti
     dream.screenshot(path=artifact_path(f"deepdream-{frontend}.png"))
 
     # A bad upload reads as a message in the widget; picking a sample clears it.
-    bogus = tmp_path / "notes.png"
-    bogus.write_text("this is not a picture")
-    dream.locator("input[type=file]").set_input_files(str(bogus))
-    error = dream.locator(".cw-error")
-    expect(error).to_be_visible()
+    error = upload_not_a_picture(dream, tmp_path)
     expect(error).to_contain_text("notes.png")
     dream.locator("select[data-trait=sample]").select_option("bag")
     expect(error).to_be_hidden()

@@ -31,6 +31,17 @@ def focus(widget) -> None:
     expect(widget).to_be_focused()
 
 
+def upload_not_a_picture(widget, tmp_path):
+    """Upload a text file named notes.png through the widget's upload button, as a
+    person might by mistake; returns the widget's error line, checked to show."""
+    bogus = tmp_path / "notes.png"
+    bogus.write_text("this is not a picture")
+    widget.locator("input[type=file]").set_input_files(str(bogus))
+    error = widget.locator(".cw-error")
+    expect(error).to_be_visible()
+    return error
+
+
 def click_tile(page, widget, position: int) -> None:
     """Click the centre of grid position ``position``, using the layout Python sent."""
     layout = json.loads(run_code(page, f"import json; print(json.dumps({widget}.grid_layout))"))
@@ -86,11 +97,7 @@ def test_feature_maps_and_filter_weights_in_the_browser(page, jupyter_server, ar
     maps.screenshot(path=artifact_path(f"feature-maps-{jupyter_server.frontend}.png"))
 
     # A bad upload is shown as readable text, and the widget keeps working.
-    bogus = tmp_path / "notes.png"
-    bogus.write_text("this is not a picture")
-    maps.locator("input[type=file]").set_input_files(str(bogus))
-    error = maps.locator(".cw-error")
-    expect(error).to_be_visible()
+    error = upload_not_a_picture(maps, tmp_path)
     expect(error).to_contain_text("not an image")
     maps.screenshot(path=artifact_path(f"feature-maps-error-{jupyter_server.frontend}.png"))
     maps.locator("select[data-trait=sample]").select_option("trouser")
