@@ -32,8 +32,9 @@ class _GuidedReLU(torch.autograd.Function):
         return grad.clamp(min=0) * (out > 0)
 
 
-class _GuidedReLUInplace(torch.autograd.Function):
-    """The in-place form, so code that relies on ``relu_`` changing its input still works."""
+class _GuidedReLUInplace(_GuidedReLU):
+    """The in-place form, so code that relies on ``relu_`` changing its input still works
+    (the same guided backward pass)."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
@@ -41,11 +42,6 @@ class _GuidedReLUInplace(torch.autograd.Function):
         ctx.mark_dirty(x)
         ctx.save_for_backward(x)
         return x
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        (out,) = ctx.saved_tensors
-        return grad.clamp(min=0) * (out > 0)
 
 
 _OUT_OF_PLACE = {F.relu, torch.relu, torch.Tensor.relu}
