@@ -91,6 +91,7 @@ class JupyterServer:
     root_dir: Path
     log_path: Path
     process: subprocess.Popen
+    token: str = ""  # empty for the servers started here; the demo script's has one
 
     def notebook_url(self, path: str) -> str:
         """The page that shows notebook ``path`` (relative to ``root_dir``) in this frontend."""
@@ -103,7 +104,8 @@ class JupyterServer:
 
     def api(self, method: str, path: str, timeout: float = 10.0):
         """Call the server's REST API; returns the decoded JSON body or None."""
-        request = urllib.request.Request(f"{self.url}{path}", method=method)
+        headers = {"Authorization": f"token {self.token}"} if self.token else {}
+        request = urllib.request.Request(f"{self.url}{path}", method=method, headers=headers)
         with urllib.request.urlopen(request, timeout=timeout) as response:
             body = response.read()
         return json.loads(body) if body else None
@@ -126,13 +128,13 @@ class JupyterServer:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
-def _private_jupyter_env(home: Path) -> dict[str, str]:
+def private_jupyter_env(home: Path) -> dict[str, str]:
     """Environment for the server: user-level Jupyter and IPython dirs point into
     ``home`` so a developer's settings, kernels and workspaces cannot leak in, while
     the venv's own ``share/jupyter`` (lab extensions for anywidget and ipywidgets, the
@@ -156,6 +158,11 @@ def _private_jupyter_env(home: Path) -> dict[str, str]:
     notification = home / "config/lab/user-settings/@jupyterlab/apputils-extension/notification.jupyterlab-settings"
     notification.parent.mkdir(parents=True, exist_ok=True)
     notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    # Never write a running test's outputs into a notebook file (the demo test opens
+    # the repository's own quickstart.ipynb).
+    docmanager = home / "config/lab/user-settings/@jupyterlab/docmanager-extension/plugin.jupyterlab-settings"
+    docmanager.parent.mkdir(parents=True, exist_ok=True)
+    docmanager.write_text(json.dumps({"autosave": False}))
     return env
 
 
@@ -187,7 +194,7 @@ def _server_command(frontend: str, port: int, root_dir: Path) -> list[str]:
     raise ValueError(f"unknown frontend {frontend!r}; expected one of {FRONTENDS}")
 
 
-def _wait_until_ready(server: JupyterServer, timeout: float) -> None:
+def wait_until_ready(server: JupyterServer, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
         if server.process.poll() is not None:
@@ -208,7 +215,7 @@ def _wait_until_ready(server: JupyterServer, timeout: float) -> None:
         time.sleep(0.2)
 
 
-def _stop(server: JupyterServer) -> None:
+def stop_server(server: JupyterServer) -> None:
     """Shut kernels down through the API (they run in their own process sessions),
     then the server: politely, then by signal, then by force."""
     process = server.process
@@ -243,12 +250,12 @@ def _launch(frontend: str, home: Path) -> JupyterServer:
     root_dir = home / "root"
     root_dir.mkdir(exist_ok=True)
     log_path = home / "server.log"
-    port = _free_port()
+    port = free_port()
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             _server_command(frontend, port, root_dir),
             cwd=root_dir,
-            env=_private_jupyter_env(home),
+            env=private_jupyter_env(home),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -274,17 +281,17 @@ def running_server(frontend: str, timeout: float = SERVER_START_TIMEOUT_S) -> It
         for attempt in range(3):
             server = _launch(frontend, home)
             try:
-                _wait_until_ready(server, timeout)
+                wait_until_ready(server, timeout)
                 break
             except RuntimeError:
                 # Another process took the free port before the server bound it: try another.
                 if attempt == 2 or "already in use" not in server.log_tail():
                     raise
-                _stop(server)
+                stop_server(server)
         yield server
     finally:
         if server is not None:
-            _stop(server)
+            stop_server(server)
         shutil.rmtree(home, ignore_errors=True)
 
 
@@ -492,17 +499,27 @@ def open_notebook(
         },
     )
     nbformat.write(notebook, server.root_dir / path)
+    run_notebook_page(page, server.notebook_url(path), path, timeout=timeout, log_tail=server.log_tail)
 
+
+def run_notebook_page(page: Page, url: str, path: str, timeout: int = RUN_TIMEOUT_MS, log_tail=lambda: "") -> None:
+    """Open the notebook page at ``url`` (``path`` is the notebook's path relative to the
+    server's root), wait for its kernel, and run all cells; for a server this module did
+    not start (the demo script's). The server must expose ``window.jupyterapp``
+    (``--LabApp.expose_app_in_browser=True``).
+
+    Raises NotebookError with the traceback if a cell raises.
+    """
     page.add_init_script(_CAPTURE_CONSOLE_ERRORS)
     page.add_init_script(f"window.__cnnWidgetsNotebookPath = {json.dumps(path)};")
-    page.goto(server.notebook_url(path), timeout=PAGE_LOAD_TIMEOUT_MS)
+    page.goto(url, timeout=PAGE_LOAD_TIMEOUT_MS)
     try:
         page.wait_for_function(_PANEL_READY, arg={}, polling=100, timeout=KERNEL_READY_TIMEOUT_MS)
     except PlaywrightTimeoutError as error:
         raise NotebookError(
-            f"{path} did not open with an idle kernel in {server.frontend} within "
+            f"{path} did not open with an idle kernel within "
             f"{KERNEL_READY_TIMEOUT_MS / 1000:.0f} s\nbrowser errors: {console_errors(page)}\n"
-            f"server log:\n{server.log_tail()}"
+            f"server log:\n{log_tail()}"
         ) from error
     result = page.evaluate(_RUN_ALL, {"timeout": timeout})
     _raise_on_error(result["cells"], context=f"{path}: ")
