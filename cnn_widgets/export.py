@@ -4,11 +4,11 @@ a notebook exported to HTML with its widgets shown as they were last.
 Both embed each widget's saved state (its traits, pictures included), its
 frontend module and its stylesheet in the page, and show it with the same
 JavaScript as the notebook, on a model that holds that state
-(``js/static_page.js``). Nothing is fetched when the page opens, so it works
-offline and from ``file://``. Controls that need Python are disabled; the
-DeepDream frame player still plays. An Explorer becomes one section per tab.
-Other widgets appear as the PNG in their display data, which the widgets keep
-current (:mod:`cnn_widgets.widgets.static`).
+(``js/static_page.js``, built like the widgets' modules: :mod:`cnn_widgets.frontend`).
+Nothing is fetched when the page opens, so it works offline and from ``file://``.
+Controls that need Python are disabled; the DeepDream frame player still plays.
+An Explorer becomes one section per tab. Other widgets appear as the PNG in their
+display data, which the widgets keep current (:mod:`cnn_widgets.widgets.static`).
 
 ipywidgets' own ``embed_minimal_html`` and nbconvert's widget export also work
 with these widgets' state, but load their renderer from a CDN when the page is
@@ -23,7 +23,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .widgets.base import js_dir
+from .frontend import bundled
 
 STATIC_MIME = "application/vnd.cnn-widgets.static+json"
 VIEW_MIME = "application/vnd.jupyter.widget-view+json"
@@ -172,7 +172,7 @@ def _fragment(spec: dict, png: str | None, first: bool) -> str:
     """One widget: its saved state, a PNG shown until (or unless) the script runs."""
     payload = json.dumps(spec, separators=(",", ":")).replace("</", "<\\/")
     fallback = f'<img class="cw-static-fallback" alt="saved widget" src="data:image/png;base64,{png}">' if png else ""
-    loader = f"<script>\n{(js_dir() / 'static_page.js').read_text()}\n</script>" if first else "<script>window.cnnWidgetsStatic && window.cnnWidgetsStatic.mountAll()</script>"
+    loader = f"<script>\n{bundled('static_page.js').read_text()}\n</script>" if first else "<script>window.cnnWidgetsStatic && window.cnnWidgetsStatic.mountAll()</script>"
     note = '<p class="cw-static-note">A saved view: run the notebook to change it (the controls need Python).</p>'
     return (
         f'<div class="cw-static">{note}<div class="cw-static-view"></div>{fallback}'

@@ -1,9 +1,10 @@
-// Shared helpers for every cnn-widgets frontend module. Python prepends this
-// file to each widget's module (anywidget loads one module per widget), so
-// nothing here is exported and nothing is fetched from the network.
+// Shared helpers for every cnn-widgets frontend module: DOM building, image
+// binding, controls bound to traits, run controls and the image picker. The
+// widgets' modules import what they use; esbuild bundles it into each widget's
+// module (scripts/build_frontend.mjs), so nothing is fetched from the network.
 
 /** Create an element: h("div", {class: "x", onclick: f}, [children]). */
-function h(tag, attrs = {}, children = []) {
+export function h(tag, attrs = {}, children = []) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) {
     if (value === undefined || value === null) continue;
@@ -17,7 +18,7 @@ function h(tag, attrs = {}, children = []) {
 }
 
 /** Binary image trait (DataView or ArrayBuffer) to an object URL; the previous URL is revoked. */
-function imageURL(data, previous, mime = "image/png") {
+export function imageURL(data, previous, mime = "image/png") {
   if (previous) URL.revokeObjectURL(previous);
   if (!data || data.byteLength === 0) return "";
   const bytes = data instanceof DataView ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data);
@@ -25,7 +26,7 @@ function imageURL(data, previous, mime = "image/png") {
 }
 
 /** Keep an <img> showing a bytes trait; returns a function that releases the URL. */
-function bindImage(model, trait, img, onPainted) {
+export function bindImage(model, trait, img, onPainted) {
   let url = "";
   const update = () => {
     url = imageURL(model.get(trait), url);
@@ -39,7 +40,7 @@ function bindImage(model, trait, img, onPainted) {
 }
 
 /** A labelled <select> bound to a string trait, with options from another trait. */
-function choiceControl(model, label, trait, optionsTrait, format = (x) => x) {
+export function choiceControl(model, label, trait, optionsTrait, format = (x) => x) {
   const select = h("select", { "data-trait": trait, title: label });
   const fill = () => {
     select.replaceChildren(...model.get(optionsTrait).map((option) => {
@@ -61,7 +62,7 @@ function choiceControl(model, label, trait, optionsTrait, format = (x) => x) {
 
 /** A labelled number input bound to a numeric trait; integer traits get whole numbers, and
  *  a value outside the input's min/max (or not a number) snaps back to the trait's value. */
-function numberControl(model, label, trait, attrs = {}, integer = true) {
+export function numberControl(model, label, trait, attrs = {}, integer = true) {
   const input = h("input", { type: "number", "data-trait": trait, title: label, ...attrs });
   const sync = () => { input.value = String(model.get(trait)); };
   input.addEventListener("change", () => {
@@ -83,7 +84,7 @@ function numberControl(model, label, trait, attrs = {}, integer = true) {
  *  elsewhere): the notebook's saved picture of it is then brought up to date
  *  (cnn_widgets/widgets/static.py), which redraws the view, so never while in use.
  *  Inside an Explorer (class cw-explorer) "the widget" is the whole Explorer. */
-function reportLeaving(model, root) {
+export function reportLeaving(model, root) {
   let watching = null;  // the Explorer we wait to be left, if any
   const inUse = (node) => node.matches(":hover") || node.contains(document.activeElement);
   const check = () => {
@@ -110,7 +111,7 @@ function reportLeaving(model, root) {
 }
 
 /** Call fn at most once per `ms`, always with the latest arguments (trailing edge). */
-function throttle(fn, ms) {
+export function throttle(fn, ms) {
   let timer = null, latest = null;
   return (...args) => {
     latest = args;
@@ -120,7 +121,7 @@ function throttle(fn, ms) {
 }
 
 /** The error line every widget shows: readable text, never a stack trace. */
-function errorLine(model) {
+export function errorLine(model) {
   const node = h("div", { class: "cw-error", role: "alert" });
   const update = () => { node.textContent = model.get("error"); node.hidden = !model.get("error"); };
   model.on("change:error", update);
@@ -131,7 +132,7 @@ function errorLine(model) {
 
 /** Run and Stop buttons, a progress bar and a status line for widgets that mix in
  *  cnn_widgets.widgets.jobs.Runnable (traits running, progress, status). */
-function runControls(model) {
+export function runControls(model) {
   const run = h("button", { class: "cw-run", type: "button", text: "Run" });
   const stop = h("button", { class: "cw-stop", type: "button", text: "Stop" });
   const bar = h("progress", { class: "cw-progress", max: "1", value: "0" });
@@ -156,7 +157,7 @@ function runControls(model) {
 /** The image picker FeatureMaps, DeepDream and GradCAM share: a sample <select>
  *  (showing "(your image)" after an upload) and an "upload…" button that sends the
  *  file's bytes to Python as {type: "upload", name} with one buffer. */
-function imagePicker(model, title = "upload an image of your own") {
+export function imagePicker(model, title = "upload an image of your own") {
   const sample = choiceControl(model, "image", "sample", "sample_options");
   const select = sample.querySelector("select");
   const markCustom = () => {

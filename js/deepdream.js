@@ -1,6 +1,7 @@
 // DeepDream: layer, filter and octave settings, an image picker, Run/Stop with
 // progress, the current dream frame shown big, and a frame player that cycles
 // through the dream loop in the browser (Python is told only where it stops).
+import { bindImage, choiceControl, errorLine, h, imagePicker, imageURL, numberControl, reportLeaving, runControls, throttle } from "./common.js";
 
 const PLAY_FPS = 8;
 

@@ -1,4 +1,6 @@
 // FeatureMaps: the tile viewer plus an image picker (shipped samples or an upload) and channel sorting.
+import { bindImage, choiceControl, h, imagePicker } from "./common.js";
+import { tileViewer } from "./tile_viewer.js";
 
 function render({ model, el }) {
   const thumbnail = h("img", { class: "cw-input-image", alt: "input image" });

@@ -2,6 +2,7 @@
 // heatmap over the image, pickers for method, layer, colormap and opacity, a
 // second heatmap beside the first for comparison, and an image picker. Python
 // computes and paints; this module only shows traits and sends choices back.
+import { bindImage, choiceControl, errorLine, h, imagePicker, reportLeaving, throttle } from "./common.js";
 
 const percent = (p) => `${(100 * p).toFixed(p >= 0.995 || p < 0.0005 ? 0 : 1)}%`;
 const wholePercent = (p) => `${Math.round(100 * p)}%`;

@@ -1,4 +1,6 @@
 // ActivationMaximization: the tile viewer plus Run/Stop, progress, and the optimization settings.
+import { choiceControl, h, numberControl, runControls } from "./common.js";
+import { tileViewer } from "./tile_viewer.js";
 
 function textControl(model, label, trait, attrs = {}) {
   const input = h("input", { type: "text", "data-trait": trait, title: label, ...attrs });

@@ -3,49 +3,10 @@
 // state. Nothing is fetched: each widget's module, stylesheet and pictures are
 // in the page. Controls that would need Python are disabled; those marked
 // data-client (the DeepDream frame player) work as in the notebook.
-(function () {
-  if (window.cnnWidgetsStatic) {  // loaded already (one copy per widget in an exported notebook)
-    if (document.readyState !== "loading") window.cnnWidgetsStatic.mountAll();
-    return;
-  }
+// Built into a classic script (cnn_widgets/bundle/static_page.js) that the page inlines.
+import { SavedModel, decode } from "./saved_model.js";
 
-  // Saved bytes travel as {"$bytes": base64}; the widget modules expect DataViews.
-  function decode(value) {
-    if (Array.isArray(value)) return value.map(decode);
-    if (value && typeof value === "object") {
-      if (typeof value.$bytes === "string") {
-        const binary = atob(value.$bytes);
-        const bytes = new Uint8Array(binary.length);
-        for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-        return new DataView(bytes.buffer);
-      }
-      return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, decode(item)]));
-    }
-    return value;
-  }
-
-  // The part of anywidget's model interface the widget modules use.
-  class SavedModel {
-    constructor(state) { this.state = state; this.listeners = new Map(); }
-    get(name) { return this.state[name]; }
-    set(name, value) {
-      if (this.state[name] === value) return;
-      this.state[name] = value;
-      for (const callback of [...(this.listeners.get(`change:${name}`) || [])]) callback();
-    }
-    on(event, callback) {
-      if (!this.listeners.has(event)) this.listeners.set(event, new Set());
-      this.listeners.get(event).add(callback);
-    }
-    off(event, callback) {
-      if (!event) { this.listeners.clear(); return; }
-      const set = this.listeners.get(event);
-      if (set) callback ? set.delete(callback) : set.clear();
-    }
-    save_changes() {}
-    send() {}
-  }
-
+function install() {
   const styled = new Set();
 
   async function mount(node) {
@@ -90,4 +51,7 @@
   window.cnnWidgetsStatic = { mount, mountAll };
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", mountAll);
   else mountAll();
-})();
+}
+
+if (!window.cnnWidgetsStatic) install();
+else if (document.readyState !== "loading") window.cnnWidgetsStatic.mountAll();  // loaded already (one copy per widget in an exported notebook)

@@ -1,8 +1,10 @@
 // The grid viewer shared by FilterWeights and FeatureMaps: controls, a grid
 // image whose tiles are clickable, an enlarged view of the selected filter,
 // keyboard navigation (left/right: filter, up/down: layer) and an error line.
+import { bindImage, choiceControl, errorLine, h, reportLeaving, throttle } from "./common.js";
+import { tileAt, tileBox } from "./tile_layout.js";
 
-function tileViewer({ model, el }, kind, extraControls = []) {
+export function tileViewer({ model, el }, kind, extraControls = []) {
   const cleanups = [];
   // JupyterLab must not treat our arrow keys as its own shortcuts (cell navigation).
   const root = h("div", { class: `cw-widget cw-tile-viewer cw-${kind}`, tabindex: "0", "data-lm-suppress-shortcuts": "true" });
@@ -41,13 +43,8 @@ function tileViewer({ model, el }, kind, extraControls = []) {
     const layout = model.get("grid_layout");
     if (!layout || !gridImage.naturalWidth) return -1;
     const rect = gridImage.getBoundingClientRect();
-    const x = (event.clientX - rect.left) * gridImage.naturalWidth / rect.width - layout.padding;
-    const y = (event.clientY - rect.top) * gridImage.naturalHeight / rect.height - layout.padding;
-    const cellW = layout.tile_width + layout.padding, cellH = layout.tile_height + layout.label_height + layout.padding;
-    const col = Math.floor(x / cellW), row = Math.floor(y / cellH);
-    if (x < 0 || y < 0 || col >= layout.columns || x - col * cellW > layout.tile_width) return -1;
-    const position = row * layout.columns + col;
-    return position < layout.n ? position : -1;
+    return tileAt(layout, (event.clientX - rect.left) * gridImage.naturalWidth / rect.width,
+      (event.clientY - rect.top) * gridImage.naturalHeight / rect.height);
   };
   gridImage.addEventListener("click", (event) => {
     const position = positionAt(event);
@@ -63,16 +60,9 @@ function tileViewer({ model, el }, kind, extraControls = []) {
 
   // Outline the selected filter's tile, in percent so it follows any resizing.
   const placeHighlight = () => {
-    const layout = model.get("grid_layout");
-    const position = model.get("tile_order").indexOf(model.get("filter_index"));
-    if (!layout || position < 0 || !layout.width) { highlight.hidden = true; return; }
-    const col = position % layout.columns, row = Math.floor(position / layout.columns);
-    const left = layout.padding + col * (layout.tile_width + layout.padding);
-    const top = layout.padding + row * (layout.tile_height + layout.label_height + layout.padding);
-    Object.assign(highlight.style, {
-      left: `${100 * left / layout.width}%`, top: `${100 * top / layout.height}%`,
-      width: `${100 * layout.tile_width / layout.width}%`, height: `${100 * layout.tile_height / layout.height}%`,
-    });
+    const box = tileBox(model.get("grid_layout"), model.get("tile_order").indexOf(model.get("filter_index")));
+    if (!box) { highlight.hidden = true; return; }
+    Object.assign(highlight.style, { left: `${box.left}%`, top: `${box.top}%`, width: `${box.width}%`, height: `${box.height}%` });
     highlight.hidden = false;
   };
 

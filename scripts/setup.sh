@@ -1,10 +1,30 @@
 #!/usr/bin/env bash
 # Set up everything cnn-widgets needs on a fresh Debian machine, idempotently:
 # system packages (Chromium for browser tests, Fashion-MNIST for the shipped
-# model's accuracy test), a virtual environment in .venv, and the package with
-# its test extras. Safe to run again; it skips what is already there.
+# model's accuracy test), the frontend's Node packages and its build (js/ bundled
+# into cnn_widgets/bundle/), a virtual environment in .venv, and the package with
+# its test extras. Safe to run again; it skips what is already there, except the
+# frontend build, which takes well under a second and so always runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# The frontend: Node.js 20+ and npm build it (esbuild) and test it (vitest).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "setup: Node.js 20 or newer and npm are needed to build the widgets' JavaScript (js/)." >&2
+  echo "setup: install them (https://nodejs.org, or Debian 13's 'nodejs npm' packages) and run this again." >&2
+  exit 1
+fi
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+  echo "setup: Node.js $(node --version) is too old to build the widgets' JavaScript; install Node.js 20 or newer." >&2
+  exit 1
+fi
+# npm ci installs exactly package-lock.json; again only when the lock file changed.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing the frontend's Node packages (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+npm run --silent build -- --quiet
 
 need_apt=()
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)

@@ -1,13 +1,10 @@
-"""What every widget shares: its frontend module, an error line, a busy flag.
+"""What every widget shares: an error line, a busy flag, the message sent when the
+person leaves the view, and a layer validated by the model.
 
-The frontend is plain ES modules in ``js/`` (no bundler, no network imports).
-anywidget loads one module per widget, so the shared helpers in
-``js/common.js`` are prepended to the widget's own module here, once.
+Each widget's frontend module and stylesheet are files built from ``js/``
+(:mod:`cnn_widgets.frontend`); the widget classes name theirs.
 """
 from __future__ import annotations
-
-import functools
-from pathlib import Path
 
 import anywidget
 import traitlets
@@ -20,30 +17,6 @@ def _on_left(_widget, content, _buffers) -> None:
     """The person left a widget's view: bring the saved pictures up to date (static.refresh)."""
     if isinstance(content, dict) and content.get("type") == "left":
         static.refresh()
-
-_PACKAGED_JS = Path(__file__).resolve().parent.parent / "_js"  # inside a built wheel
-_SOURCE_JS = Path(__file__).resolve().parents[2] / "js"  # in a source checkout
-
-
-def js_dir() -> Path:
-    return _PACKAGED_JS if _PACKAGED_JS.is_dir() else _SOURCE_JS
-
-
-@functools.lru_cache(maxsize=None)
-def frontend_module(*names: str) -> str:
-    """``js/common.js`` followed by the named files, as one ES module."""
-    folder = js_dir()
-    parts = [(folder / "common.js").read_text()]
-    parts += [(folder / name).read_text() for name in names]
-    return "\n".join(parts)
-
-
-@functools.lru_cache(maxsize=None)
-def stylesheet(*names: str) -> str:
-    """``js/widgets.css`` followed by the named widget-specific stylesheets."""
-    folder = js_dir()
-    return "\n".join((folder / name).read_text() for name in ("widgets.css", *names))
-
 
 class BaseWidget(StaticPicture, anywidget.AnyWidget):
     """Base of all cnn-widgets: an ``error`` line shown in the widget and a ``busy`` flag."""

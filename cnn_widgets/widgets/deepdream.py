@@ -26,7 +26,8 @@ from ..engine.optvis import dream, save_gif as write_gif
 from ..engine.optvis.deepdream import octave_sizes
 from ..images import SAMPLE_NAMES, load_image, sample_image
 from ..models import Model, as_model
-from .base import BaseWidget, LayerChoice, frontend_module, stylesheet
+from ..frontend import bundled
+from .base import BaseWidget, LayerChoice
 from .image_input import ImageInput
 from .jobs import Runnable
 from .tile_viewer import enlarge
@@ -65,8 +66,8 @@ class DeepDream(ImageInput, LayerChoice, BaseWidget, Runnable):
     (True, 3, (28, 28))
     """
 
-    _esm = frontend_module("deepdream.js")
-    _css = stylesheet("deepdream.css")
+    _esm = bundled("deepdream.js")
+    _css = bundled("deepdream.css")
 
     title = traitlets.Unicode("").tag(sync=True)
 

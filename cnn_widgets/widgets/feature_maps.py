@@ -7,7 +7,7 @@ import traitlets
 from .. import engine, render
 from ..engine.activations import STATISTICS, weights_version
 from ..images import SAMPLE_NAMES, load_image, sample_image
-from .base import frontend_module, stylesheet
+from ..frontend import bundled
 from .image_input import ImageInput
 from .tile_viewer import TileViewer, enlarge
 
@@ -26,8 +26,8 @@ class FeatureMaps(ImageInput, TileViewer):
     (32, 32)
     """
 
-    _esm = frontend_module("tile_viewer.js", "feature_maps.js")
-    _css = stylesheet()
+    _esm = bundled("feature_maps.js")
+    _css = bundled("feature_maps.css")
 
     sort_by = traitlets.Unicode("index").tag(sync=True)
     sort_options = traitlets.List(list(SORT_CHOICES)).tag(sync=True)

@@ -7,7 +7,7 @@ import torch
 import traitlets
 
 from .. import engine, render
-from .base import frontend_module, stylesheet
+from ..frontend import bundled
 from .tile_viewer import TileViewer, enlarge
 
 MAX_CHANNEL_TILES = 16_384  # a filters-by-channels grid beyond this is unreadable and slow
@@ -26,8 +26,8 @@ class FilterWeights(TileViewer):
     (64, 'auto')
     """
 
-    _esm = frontend_module("tile_viewer.js", "filter_weights.js")
-    _css = stylesheet()
+    _esm = bundled("filter_weights.js")
+    _css = bundled("filter_weights.css")
 
     view = traitlets.Unicode("auto").tag(sync=True)
     view_options = traitlets.List(list(render.WEIGHT_VIEWS)).tag(sync=True)

@@ -29,7 +29,8 @@ from ..engine.activations import weights_version
 from ..engine.cam import CAM_METHODS, LAYER_METHODS, _default_layer
 from ..images import SAMPLE_NAMES, load_image, sample_image
 from ..models import Model, as_model, preserved
-from .base import BaseWidget, LayerChoice, frontend_module, stylesheet
+from ..frontend import bundled
+from .base import BaseWidget, LayerChoice
 from .image_input import ImageInput
 from .tile_viewer import enlarge
 
@@ -86,8 +87,8 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
     (252, 520, 3)
     """
 
-    _esm = frontend_module("gradcam.js")
-    _css = stylesheet("gradcam.css")
+    _esm = bundled("gradcam.js")
+    _css = bundled("gradcam.css")
 
     title = traitlets.Unicode("").tag(sync=True)
     status = traitlets.Unicode("").tag(sync=True)  # what the background thread is computing

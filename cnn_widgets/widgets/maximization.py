@@ -14,7 +14,7 @@ from .. import render
 from ..engine.optvis import maximize
 from ..models import as_model
 from ..models.layers import parse_filters
-from .base import frontend_module, stylesheet
+from ..frontend import bundled
 from .jobs import Runnable
 from .tile_viewer import TileViewer, enlarge
 
@@ -35,8 +35,8 @@ class ActivationMaximization(TileViewer, Runnable):
     (True, 4)
     """
 
-    _esm = frontend_module("tile_viewer.js", "maximization.js")
-    _css = stylesheet()
+    _esm = bundled("maximization.js")
+    _css = bundled("maximization.css")
 
     filters = traitlets.Unicode("0-15").tag(sync=True)
     steps = traitlets.Int(128).tag(sync=True)
