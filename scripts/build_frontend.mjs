@@ -1,9 +1,9 @@
 // Builds the frontend that ships inside the package: esbuild bundles each widget's
 // entry module in js/ (with the helpers it imports) into one ES module and one
 // stylesheet in cnn_widgets/bundle/, and js/static_page.js into a classic script for
-// the offline HTML pages. The scripts carry inline source maps (with the sources, which
-// a module loaded from a blob: URL cannot fetch), so stack traces and the browser's
-// developer tools point at the files and lines in js/.
+// the offline HTML pages. The scripts carry inline source maps without the sources'
+// text (a third of the size: they travel in every saved notebook and exported page),
+// so stack traces point at the files and lines in js/.
 //
 //   npm run build     build once, from scratch (scripts/setup.sh does this)
 //   npm run watch     rebuild on every change, for anywidget's hot reload (README)
@@ -19,11 +19,11 @@ const stylesheets = { deepdream: "js/deepdream.css", gradcam: "js/gradcam.css" }
 const common = { bundle: true, outdir, banner: { js: banner, css: banner }, logLevel: process.argv.includes("--quiet") ? "warning" : "info" };
 const builds = [
   // One module per widget: anywidget loads and evaluates each widget's module on its own.
-  { ...common, format: "esm", sourcemap: "inline", entryPoints: widgets.map((name) => `js/${name}.js`) },
+  { ...common, format: "esm", sourcemap: "inline", sourcesContent: false, entryPoints: widgets.map((name) => `js/${name}.js`) },
   // Stylesheets throw no errors; a source map would only double their size.
   { ...common, entryPoints: Object.fromEntries(widgets.map((name) => [name, stylesheets[name] || "js/widgets.css"])) },
   // The offline pages' loader is inlined into a <script> of its own (cnn_widgets/export.py).
-  { ...common, format: "iife", sourcemap: "inline", entryPoints: ["js/static_page.js"] },
+  { ...common, format: "iife", sourcemap: "inline", sourcesContent: false, entryPoints: ["js/static_page.js"] },
 ];
 
 if (process.argv.includes("--watch")) {
