@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import torch
@@ -21,6 +22,7 @@ import torch.nn.functional as F
 
 from ..models import as_model, preserved
 from ..models.layers import LayerInfo, check_filters
+from .activations import input_fingerprint, weights_version
 
 MAX_KERNEL_SIZE = 7  # a custom kernel has at most this many rows and columns
 CUSTOM_KERNEL_RULE = (
@@ -108,11 +110,10 @@ def convolution_at(model, image, layer=None, filter: int = 0, position=(0, 0), k
     model = as_model(model)
     info = model.layers[0] if layer is None else model.layer(layer)
     pool = _check_pool(pool)
-    inputs = layer_input(model, image, info)[0]  # (C, H, W)
     conv = info.module
     if kernel is None:
         filter = _check_filter(info, filter)
-        weights = conv.weight.detach()[filter].to("cpu", torch.float32)
+        weights = conv.weight.detach()[filter].to("cpu", torch.float32, copy=True)
         bias = 0.0 if conv.bias is None else float(conv.bias.detach()[filter])
         per_group = conv.out_channels // conv.groups
         first = (filter // per_group) * weights.shape[0]
@@ -121,31 +122,37 @@ def convolution_at(model, image, layer=None, filter: int = 0, position=(0, 0), k
         padding = _padding(conv.padding, conv.kernel_size, conv.dilation)
         padding_mode = conv.padding_mode
     else:
-        values = _check_kernel(kernel)
-        weights = values.expand(inputs.shape[0], *values.shape).clone()
-        bias, channels, filter = 0.0, tuple(range(inputs.shape[0])), None
+        values = check_kernel(kernel)
+        weights, bias, channels, filter = values, 0.0, None, None
         stride, dilation, padding_mode = (1, 1), (1, 1), "zeros"
         padding = _padding("same", tuple(values.shape), dilation)
-    read = inputs[list(channels)]
+    image_tensor = model.preprocess(image)
+    # Moving to another position reuses the maps: only the patch and its products are new.
+    key = (weights_version(model), input_fingerprint(image_tensor), info.path, filter,
+           None if kernel is None else tuple(map(tuple, weights.tolist())), pool)
+    maps = _maps_cache.get(key)
+    if maps is None:
+        inputs = layer_input(model, image_tensor, info)[0]  # (C, H, W)
+        if kernel is not None:
+            weights = weights.expand(inputs.shape[0], *weights.shape).clone()
+            channels = tuple(range(inputs.shape[0]))
+        maps = _maps(inputs, weights, bias, channels, stride, padding, padding_mode, dilation, pool)
+        _maps_cache[key] = maps
+        while len(_maps_cache) > _CACHE_SIZE:
+            _maps_cache.popitem(last=False)
+    else:
+        _maps_cache.move_to_end(key)
+    inputs, padded, weights, channels, output_map, relu_map, pooled_map = maps
     top, bottom, left, right = padding
-    mode = "constant" if padding_mode == "zeros" else padding_mode
-    padded = F.pad(read.unsqueeze(0), (left, right, top, bottom), mode=mode)[0]
-    with torch.no_grad():
-        output_map = F.conv2d(padded.unsqueeze(0), weights.unsqueeze(0), torch.tensor([bias]), stride=stride, dilation=dilation)[0, 0]
-    row, col = _check_position(position, tuple(output_map.shape))
+    row, col = check_position(position, tuple(output_map.shape))
     kh, kw = weights.shape[1:]
     rows = row * stride[0] + dilation[0] * torch.arange(kh)
     cols = col * stride[1] + dilation[1] * torch.arange(kw)
     patch = padded[:, rows][:, :, cols]
-    inside_rows = (rows >= top) & (rows < top + read.shape[1])
-    inside_cols = (cols >= left) & (cols < left + read.shape[2])
+    inside_rows = (rows >= top) & (rows < top + inputs.shape[1])
+    inside_cols = (cols >= left) & (cols < left + inputs.shape[2])
     padding_mask = ~(inside_rows[:, None] & inside_cols[None, :])
     products = patch * weights
-    relu_map = output_map.clamp(min=0)
-    if relu_map.shape[0] >= pool and relu_map.shape[1] >= pool:
-        pooled_map = F.max_pool2d(relu_map[None, None], pool, pool)[0, 0]
-    else:
-        pooled_map = relu_map.new_zeros((relu_map.shape[0] // pool, relu_map.shape[1] // pool))
     return ConvolutionStep(
         layer=info.name if kernel is None else f"custom kernel on the input of {info.name}",
         filter=filter,
@@ -155,20 +162,40 @@ def convolution_at(model, image, layer=None, filter: int = 0, position=(0, 0), k
         padding_mode=padding_mode,
         dilation=dilation,
         channels=channels,
-        inputs=inputs,
+        inputs=inputs.clone(),  # copies: the cached maps stay as computed whatever a caller does
         patch=patch,
         padding_mask=padding_mask,
-        kernel=weights,
+        kernel=weights.clone(),
         products=products,
         channel_sums=products.sum(dim=(1, 2)),
         bias=bias,
         output=float(output_map[row, col]),
-        output_map=output_map,
-        relu_map=relu_map,
+        output_map=output_map.clone(),
+        relu_map=relu_map.clone(),
         pool=pool,
-        pooled_map=pooled_map,
+        pooled_map=pooled_map.clone(),
         window=(row * stride[0] - top, col * stride[1] - left),
     )
+
+
+_CACHE_SIZE = 16
+_maps_cache: "OrderedDict[tuple, tuple]" = OrderedDict()
+
+
+def _maps(inputs, weights, bias, channels, stride, padding, padding_mode, dilation, pool):
+    """The padded input and the whole output, ReLU and pooled maps of one kernel (cached per image)."""
+    read = inputs[list(channels)]
+    top, bottom, left, right = padding
+    mode = "constant" if padding_mode == "zeros" else padding_mode
+    padded = F.pad(read.unsqueeze(0), (left, right, top, bottom), mode=mode)[0]
+    with torch.no_grad():
+        output_map = F.conv2d(padded.unsqueeze(0), weights.unsqueeze(0), torch.tensor([bias]), stride=stride, dilation=dilation)[0, 0]
+    relu_map = output_map.clamp(min=0)
+    if relu_map.shape[0] >= pool and relu_map.shape[1] >= pool:
+        pooled_map = F.max_pool2d(relu_map[None, None], pool, pool)[0, 0]
+    else:
+        pooled_map = relu_map.new_zeros((relu_map.shape[0] // pool, relu_map.shape[1] // pool))
+    return inputs, padded, weights, channels, output_map, relu_map, pooled_map
 
 
 class _Reached(Exception):
@@ -227,7 +254,12 @@ def _check_filter(info: LayerInfo, filter) -> int:
     return check_filters(info, int(filter))[0]
 
 
-def _check_position(position, shape: tuple[int, int]) -> tuple[int, int]:
+def check_position(position, shape: tuple[int, int]) -> tuple[int, int]:
+    """``position`` as (row, column) inside an output map of ``shape``, or an error naming the valid range.
+
+    >>> check_position([2, 3], (4, 4))
+    (2, 3)
+    """
     height, width = shape
     valid = f"the output map is {height}x{width} (rows 0-{height - 1}, columns 0-{width - 1})"
     try:
@@ -247,8 +279,12 @@ def _check_pool(pool) -> int:
     return int(pool)
 
 
-def _check_kernel(kernel) -> torch.Tensor:
-    """A custom kernel as a (kh, kw) float tensor, or a ValueError that shows what is accepted."""
+def check_kernel(kernel) -> torch.Tensor:
+    """A custom kernel as a (kh, kw) float tensor, or a ValueError that shows what is accepted.
+
+    >>> check_kernel([[1, 0, -1]]).shape
+    torch.Size([1, 3])
+    """
     what = (
         f"kernel must be a small 2-D list of numbers, rows of equal length, 1 to {MAX_KERNEL_SIZE} rows and "
         f"columns, such as {_EXAMPLE_KERNEL}"
