@@ -15,6 +15,13 @@ function shown(value, digits = 2) {
   return Number(text) === 0 ? (0).toFixed(digits) : text;
 }
 
+/** "1 pixel" or "2×3 pixels": how far the kernel moves per step. */
+function stepText(stride) {
+  const [rows, cols] = stride;
+  if (rows === cols) return rows === 1 ? "1 pixel" : `${rows} pixels`;
+  return `${rows} rows / ${cols} columns`;
+}
+
 /** A light background for a signed number: blue for negative, red for positive, stronger when larger. */
 function tint(value, limit) {
   if (!limit || value === null) return "";
@@ -67,7 +74,7 @@ function render({ model, el }) {
   const fillKernels = () => {
     const presets = model.get("kernel_presets");
     kernelSelect.replaceChildren(
-      h("option", { value: "filter", text: `filter of ${model.get("layer")} (the model's own)` }),
+      h("option", { value: "filter", text: `filter of ${model.get("layer")} (learned)` }),
       ...Object.keys(presets).map((name) => h("option", { value: `preset:${name}`, text: `${name} (your kernel)` })),
       h("option", { value: "own", text: "type your own kernel…" }),
     );
@@ -141,7 +148,7 @@ function render({ model, el }) {
   const maps = h("div", { class: "cw-maps" }, [
     figure("1 · input", [input.frame], inputCaption),
     h("div", { class: "cw-arrow", text: "→" }),
-    figure("2 · convolution output (feature map)", [output.frame, scale], outputCaption),
+    figure("2 · output (feature map)", [output.frame, scale], outputCaption),
     h("div", { class: "cw-arrow", text: "→" }),
     figure("3 · ReLU", [relu.frame], reluCaption),
     h("div", { class: "cw-arrow", text: "→" }),
@@ -155,7 +162,7 @@ function render({ model, el }) {
 
   const error = errorLine(model);
   cleanups.push(error.cleanup, reportLeaving(model, root));
-  root.append(title, intro, controls, moving, maps, arithmetic, units, note, error);
+  root.append(title, intro, controls, moving, maps, units, arithmetic, note, error);
   el.append(root);
 
   cleanups.push(bindImage(model, "input_png", input.img));
@@ -190,11 +197,13 @@ function render({ model, el }) {
     const padded = top + bottom + left + right > 0;
     inputCaption.replaceChildren(
       `${s.input_height}×${s.input_width} image` + (padded ? `, with a border of ${paddingWord} (blue-gray) so the kernel also fits at the edges` : ""),
-      h("br"), `kernel ${s.span[0]}×${s.span[1]}, stride ${s.stride.join("×")}` + (s.dilation.some((d) => d > 1) ? `, dilation ${s.dilation.join("×")}` : ""),
+      h("br"), `${s.span[0]}×${s.span[1]} kernel (blue square), moving ${stepText(s.stride)} at a time (the stride)` +
+        (s.dilation.some((d) => d > 1) ? `, taps ${s.dilation.join("×")} pixels apart (dilation)` : ""),
     );
     const outputValue = h("b", { class: "cw-output-value", "data-value": String(s.output), text: shown(s.output, 3) });
     outputCaption.replaceChildren(`${s.map_height}×${s.map_width} map · row ${s.row}, column ${s.col} = `, outputValue,
-      h("br"), "gray dotted pixels: not computed yet (the kernel has not been there)");
+      h("br"), "gray dotted pixels: not computed yet (the kernel has not been there)",
+      h("br"), "colors of maps 2–4: blue below 0, white 0, red above 0");
     reluCaption.replaceChildren("ReLU sets every negative number to 0: ", h("b", { text: `max(${shown(s.output, 3)}, 0) = ${shown(s.relu, 3)}` }));
     pooledCaption.replaceChildren(`${s.pool_size}×${s.pool_size} max-pooling keeps the largest number of each ${s.pool_size}×${s.pool_size} window ` +
       `(outlined on the ReLU map): ${s.pooled_height}×${s.pooled_width}` +
@@ -206,9 +215,9 @@ function render({ model, el }) {
     const limit = Math.max(1e-12, ...s.channels.flatMap((c) => c.products.flat().map(Math.abs)));
     const rows = s.channels.map((c) => h("div", { class: "cw-channel", "data-channel": c.name }, [
       h("div", { class: "cw-channel-name", text: s.channels.length > 1 ? `${c.name} channel` : "" }),
-      h("figure", { class: "cw-table" }, [numberTable(c.patch, { className: "cw-patch", mask: s.padding_mask, title: "the input numbers under the kernel" }), caption("input patch")]),
+      h("figure", { class: "cw-table" }, [numberTable(c.patch, { className: "cw-patch", mask: s.padding_mask, title: "the input numbers under the kernel" }), caption("input patch (under the blue square)")]),
       h("div", { class: "cw-operator", text: "×" }),
-      h("figure", { class: "cw-table" }, [numberTable(c.kernel, { className: "cw-kernel", title: "the kernel's numbers (weights)" }), caption(s.custom ? "your kernel" : "kernel (weights)")]),
+      h("figure", { class: "cw-table" }, [numberTable(c.kernel, { className: "cw-kernel", title: "the kernel's numbers (weights)" }), caption(s.custom ? "your kernel" : "kernel (weights the network learned)")]),
       h("div", { class: "cw-operator", text: "=" }),
       h("figure", { class: "cw-table" }, [numberTable(c.products, { className: "cw-products", limit, title: "each input number times the kernel number at the same place" }), caption("products")]),
       h("div", { class: "cw-operator", text: "→" }),
@@ -217,7 +226,7 @@ function render({ model, el }) {
     const terms = s.channels.map((c, i) => h("span", { class: "cw-term" }, [
       i > 0 ? " + " : "", s.channels.length > 1 ? `${c.name} ` : "sum ", h("b", { text: shown(c.sum, 3) })]));
     const total = h("div", { class: "cw-total" }, [
-      ...terms, " + bias ", h("b", { class: "cw-bias", text: shown(s.bias, 3) }), " = ",
+      ...terms, " + bias ", h("b", { class: "cw-bias", text: shown(s.bias, 3), title: s.custom ? "your kernel has no bias" : "one learned number per filter, added at every position" }), " = ",
       h("b", { class: "cw-output-value cw-result", "data-value": String(s.output), text: shown(s.output, 3) }),
       h("span", { class: "cw-muted", text: `  → pixel (row ${s.row}, column ${s.col}) of the feature map` }),
     ]);
@@ -248,9 +257,13 @@ function render({ model, el }) {
     const [now_r, now_c] = model.get("position");
     if (r !== now_r || c !== now_c) set("position", [r, c]);
   };
+  // The position asked for last (model.get answers before Python has replied), so
+  // quick key presses add up instead of all starting from the step shown.
+  const here = () => model.get("position");
   const advance = (by) => {
     const s = step();
-    const index = s.row * s.map_width + s.col + by;
+    const [row, col] = here();
+    const index = row * s.map_width + col + by;
     const last = s.map_height * s.map_width - 1;
     const at = Math.max(0, Math.min(last, index));
     moveTo(Math.floor(at / s.map_width), at % s.map_width);
@@ -276,7 +289,8 @@ function render({ model, el }) {
   const tick = () => {
     if (!model.get("playing")) return;
     const s = step();
-    if (s.row * s.map_width + s.col >= s.map_height * s.map_width - 1) { set("playing", false); return; }
+    const [row, col] = here();
+    if (row * s.map_width + col >= s.map_height * s.map_width - 1) { set("playing", false); return; }
     advance(1);
   };
   const syncPlaying = () => {
@@ -287,7 +301,8 @@ function render({ model, el }) {
   };
   const togglePlay = () => {
     const s = step();
-    const atEnd = s.row * s.map_width + s.col >= s.map_height * s.map_width - 1;
+    const [row, col] = here();
+    const atEnd = row * s.map_width + col >= s.map_height * s.map_width - 1;
     if (!model.get("playing") && atEnd) moveTo(0, 0);  // play again from the start
     set("playing", !model.get("playing"));
   };
@@ -298,12 +313,12 @@ function render({ model, el }) {
 
   root.addEventListener("keydown", (event) => {
     if (event.target instanceof HTMLSelectElement || event.target instanceof HTMLInputElement) return;
-    const s = step();
     const moves = { ArrowLeft: [0, -1], ArrowRight: [0, 1], ArrowUp: [-1, 0], ArrowDown: [1, 0] };
     if (moves[event.key]) {
       const [dr, dc] = moves[event.key];
+      const [row, col] = here();
       if (model.get("playing")) set("playing", false);
-      moveTo(s.row + dr, s.col + dc);
+      moveTo(row + dr, col + dc);
     } else if (event.key === " ") {
       togglePlay();
     } else if (event.key === "Home") {

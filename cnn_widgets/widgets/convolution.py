@@ -259,9 +259,13 @@ class ConvolutionExplainer(ImageInput, BaseWidget):
         std = ", ".join(f"{s:.3g}" for s in self.model.std)
         if len(self.model.mean) > 1:
             mean, std = f"({mean}) per channel", f"({std})"
+        black = [(0 - m) / s for m, s in zip(self.model.mean, self.model.std)]
+        white = [(1 - m) / s for m, s in zip(self.model.mean, self.model.std)]
+        ends = lambda values: f"{values[0]:.2f}" if len(values) == 1 else "(" + ", ".join(f"{v:.2f}" for v in values) + ")"
         return (
             f"Input numbers are the image after the model's normalization: (pixel - mean) / std, "
-            f"with pixels from 0 (black) to 1 (white), mean {mean} and std {std}."
+            f"with pixels from 0 (black) to 1 (white), mean {mean} and std {std}; "
+            f"so black is {ends(black)} and white is {ends(white)}."
         )
 
     def _channel_names(self, step) -> list[str]:
