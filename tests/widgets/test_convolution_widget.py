@@ -149,3 +149,33 @@ def test_parse_kernel_reads_rows_and_python_lists():
     assert parse_kernel("[[1, 2], [3, 4]]") == [[1.0, 2.0], [3.0, 4.0]]
     with pytest.raises(ValueError, match="rows of numbers separated by ';'"):
         parse_kernel("edge")
+
+
+def test_the_widget_leaves_the_users_model_unchanged(user_model):
+    from model_state import assert_unchanged, snapshot
+
+    model = cw.load_model(user_model, input_size=(3, 32, 32))
+    model.layers
+    before = snapshot(user_model)
+    widget = cw.ConvolutionExplainer(model, "cat", filter=5, position=(3, 4))
+    widget.move_to(31, 0)
+    widget.kernel = [[0, 1], [1, 0]]
+    widget.save_png("/dev/null")
+    with pytest.raises(traitlets.TraitError):
+        widget.filter_index = 8
+    assert_unchanged(user_model, before)
+
+
+def test_new_weights_give_new_numbers():
+    """The maps are cached per image and kernel; training the model must not show stale numbers."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3, padding=1), torch.nn.Flatten(), torch.nn.LazyLinear(2))
+    net(torch.zeros(1, 1, 8, 8))
+    model = cw.load_model(net, input_size=(1, 8, 8))
+    widget = cw.ConvolutionExplainer(model, "bag", position=(4, 4))
+    before = widget.step["output"]
+    with torch.no_grad():
+        net[0].weight.mul_(2)  # what an optimizer step does: the same tensor, written in place
+    widget.move_to(4, 3)
+    widget.move_to(4, 4)
+    assert widget.step["output"] == pytest.approx(2 * before - float(net[0].bias[0].detach()), abs=1e-5)
