@@ -85,14 +85,26 @@ def outline(picture: np.ndarray, top: int, left: int, height: int, width: int, c
 def text_band(lines: Sequence[str], width: int) -> np.ndarray:
     """White band with ``lines`` of text, left-aligned, ``width`` pixels wide.
 
-    >>> text_band(["sum + bias = 1.0"], 200).shape[1]
-    200
+    >>> one, two = text_band(["sum + bias = 1.0"], 200), text_band(["word " * 40], 200)
+    >>> one.shape[1], two.shape[0] > one.shape[0]
+    (200, True)
     """
     font = _label_font()
     _, top, _, bottom = font.getbbox("Ag0fy")
     line_height = int(bottom - top) + 6
-    band = Image.new("RGB", (width, 8 + line_height * len(lines)), (255, 255, 255))
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    wrapped: list[str] = []
+    for line in lines:  # long lines wrap at spaces to the band's width
+        words, current = str(line).split(" "), ""
+        for word in words:
+            candidate = f"{current} {word}" if current else word
+            if current and measure.textlength(candidate, font=font) > width - 16:
+                wrapped.append(current)
+                candidate = "    " + word
+            current = candidate
+        wrapped.append(current)
+    band = Image.new("RGB", (width, 8 + line_height * len(wrapped)), (255, 255, 255))
     draw = ImageDraw.Draw(band)
-    for index, line in enumerate(lines):
-        draw.text((8, 4 + index * line_height - top), str(line), fill=(0, 0, 0), font=font)
+    for index, line in enumerate(wrapped):
+        draw.text((8, 4 + index * line_height - top), line, fill=(0, 0, 0), font=font)
     return np.asarray(band).copy()

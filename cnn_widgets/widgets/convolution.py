@@ -69,6 +69,11 @@ def parse_kernel(text: str) -> list[list[float]] | None:
     return kernel
 
 
+def _enlargement(height: int, width: int) -> int:
+    """The whole factor that brings a picture closest to MAP_SIZE pixels (at least 1)."""
+    return max(1, round(MAP_SIZE / max(height, width, 1)))
+
+
 class ConvolutionExplainer(ImageInput, BaseWidget):
     """One convolution with its numbers: a filter of the first conv layer (or a kernel of
     your own) slides over an image, and every step shows the patch, the kernel, their
@@ -340,14 +345,14 @@ class ConvolutionExplainer(ImageInput, BaseWidget):
         pooled_height, pooled_width = step.pooled_map.shape
         # A pooled pixel is known once its whole window is computed (its bottom-right pixel).
         pooled_done = done[pool - 1 :: pool, pool - 1 :: pool][:pooled_height, :pooled_width]
-        scale = max(1, MAP_SIZE // max(height, width))
-        pooled_scale = max(1, MAP_SIZE // max(pooled_height, pooled_width, 1))
+        scale = _enlargement(height, width)
+        pooled_scale = _enlargement(pooled_height, pooled_width)
         pixels = render.to_uint8_image(self.model.deprocess(self._inputs)[0].detach().cpu())
         if step.inputs.shape[0] != self.model.input_size[0] or step.inputs.shape[1:] != self._inputs.shape[2:]:
             pixels = render.to_uint8_image(render.normalize(step.inputs.mean(0).numpy()))  # not the image itself
         padded_height = pixels.shape[0] + step.padding[0] + step.padding[1]
         padded_width = pixels.shape[1] + step.padding[2] + step.padding[3]
-        input_scale = max(1, MAP_SIZE // max(padded_height, padded_width))
+        input_scale = _enlargement(padded_height, padded_width)
         return {
             "input": pictures.padded_picture(pixels, step.padding, input_scale),
             "output": pictures.signed_map(step.output_map.numpy(), limit, done, scale),
@@ -420,7 +425,8 @@ class ConvolutionExplainer(ImageInput, BaseWidget):
             matrix = lambda rows: "[" + "; ".join(" ".join(f"{v:.2f}" for v in row) for row in rows) + "]"
             for c in numbers["channels"][:3]:
                 lines.append(f"{c['name']}: patch {matrix(c['patch'])} x kernel {matrix(c['kernel'])}, summed = {c['sum']:.3f}")
-        sums = " + ".join(f"{c['sum']:.3f}" for c in numbers["channels"])
+        channels = numbers["channels"]
+        sums = " + ".join(f"{c['name']} {c['sum']:.3f}" if len(channels) > 1 else f"{c['sum']:.3f}" for c in channels)
         lines += [
             f"{numbers['source']} at row {row}, column {col}: {sums} + bias {step.bias:.3f} = {step.output:.3f}; "
             f"after ReLU: {step.relu_output:.3f}",

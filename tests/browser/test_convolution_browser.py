@@ -120,3 +120,37 @@ def test_the_convolution_explainer_in_the_browser(page, jupyter_server, artifact
     expect(widget).to_have_attribute("data-custom", "false")
     expect(widget.locator(".cw-error")).to_be_hidden()
     check_against_conv2d(page, widget)
+
+
+RGB_CELLS = [
+    "import torch, cnn_widgets as cw\nimport torch.nn.functional as F\ntorch.manual_seed(0)\n"
+    "net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 5, stride=2, padding=2), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.LazyLinear(2))\n"
+    "net(torch.zeros(1, 3, 48, 48))\n"
+    "model = cw.load_model(net, input_size=(3, 48, 48), mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))",
+    "conv = cw.ConvolutionExplainer(model, 'cat', filter=2, position=(11, 5))\nconv",
+]
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("frontend", ["lab"])
+def test_an_rgb_image_shows_three_channel_sums_that_add_up(page, jupyter_server, artifact_path):
+    open_notebook(page, jupyter_server, RGB_CELLS)
+    widget = wait_for_output(page, ".cw-convolution").first
+    expect(widget).to_have_attribute("data-row", "11")
+    channels = widget.locator(".cw-channel")
+    expect(channels).to_have_count(3)
+    expect(widget.locator(".cw-patch").first.locator("td")).to_have_count(25)
+    assert [c.get_attribute("data-channel") for c in channels.all()] == ["red", "green", "blue"]
+    # The total line adds the three channel sums shown above it, plus the bias.
+    sums = [float(t) for t in widget.locator(".cw-channel-sum").all_text_contents()]
+    terms = widget.locator(".cw-total").first.text_content()
+    for name, value in zip(("red", "green", "blue"), sums):
+        assert f"{name} {value:.3f}" in terms
+    bias = float(widget.locator(".cw-bias").text_content())
+    shown = float(widget.locator(".cw-total .cw-output-value").text_content())
+    assert sum(sums) + bias == pytest.approx(shown, abs=3e-3)  # rounded to 3 decimals each
+    expected = run_code(page, "print(f'{float(F.conv2d(model.preprocess(cw.sample_image(\"cat\")), net[0].weight, net[0].bias, stride=2, padding=2)[0, 2, 11, 5]):.3f}')")
+    assert widget.locator(".cw-total .cw-output-value").text_content() == expected
+    expect(widget.locator(".cw-units")).to_contain_text("(0.485, 0.456, 0.406) per channel")
+    page.mouse.move(0, 0)
+    widget.screenshot(path=artifact_path("convolution-rgb-lab.png"))
