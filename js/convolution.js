@@ -333,7 +333,11 @@ function render({ model, el }) {
 
   const syncTitle = () => { title.textContent = model.get("title"); };
   const syncUnits = () => { units.textContent = model.get("units"); };
-  const syncFilterRange = () => { filterControl.querySelector("input").max = String(model.get("filter_count") - 1); };
+  const syncFilterRange = () => {
+    const last = model.get("filter_count") - 1;
+    filterControl.querySelector("input").max = String(last);
+    filterControl.querySelector("span").textContent = `filter (0–${last})`;
+  };
 
   on("change:step", () => { showStep(); schedule(); });
   on("change:playing", syncPlaying);
@@ -346,10 +350,16 @@ function render({ model, el }) {
   syncKernel();
   syncTitle();
   syncUnits();
+  syncFilterRange();
   showStep();
   syncPlaying();
 
-  return () => { clearTimeout(timer); cleanups.forEach((fn) => fn()); };
+  return () => {
+    clearTimeout(timer);
+    // A view that goes away stops its timer; Python must not wait for a play that no view runs.
+    if (model.get("playing")) set("playing", false);
+    cleanups.forEach((fn) => fn());
+  };
 }
 
 export default { render };
