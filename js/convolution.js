@@ -313,6 +313,7 @@ function render({ model, el }) {
 
   root.addEventListener("keydown", (event) => {
     if (event.target instanceof HTMLSelectElement || event.target instanceof HTMLInputElement) return;
+    if (event.key === " " && event.target instanceof HTMLButtonElement) return;  // the button's own click
     const moves = { ArrowLeft: [0, -1], ArrowRight: [0, 1], ArrowUp: [-1, 0], ArrowDown: [1, 0] };
     if (moves[event.key]) {
       const [dr, dc] = moves[event.key];

@@ -151,6 +151,15 @@ class ConvolutionExplainer(ImageInput, BaseWidget):
         self.on_msg(self._on_kernel_text)
 
     # -- validation: bad values from Python raise with the valid range --------------------
+    @traitlets.validate("layer")
+    def _check_layer(self, proposal):
+        if proposal["value"] != self._info.name:
+            raise traitlets.TraitError(
+                f"ConvolutionExplainer shows the first conv layer, {self._info.name}, whose input is the image itself; "
+                f"got layer {proposal['value']!r} (engine.convolution_at(model, image, layer=...) computes any layer)"
+            )
+        return proposal["value"]
+
     @traitlets.validate("filter_index")
     def _check_filter(self, proposal):
         value = proposal["value"]

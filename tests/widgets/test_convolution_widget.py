@@ -104,6 +104,8 @@ def test_bad_values_from_python_name_the_valid_range(widget):
         widget.move_to(3, 28)
     with pytest.raises(traitlets.TraitError, match="kernel must be a small 2-D list of numbers"):
         widget.kernel = [[1] * 9]
+    with pytest.raises(traitlets.TraitError, match="shows the first conv layer, block1_conv1"):
+        widget.layer = "block2_conv1"
     with pytest.raises(ValueError, match="filter index 40 is out of range"):
         cw.ConvolutionExplainer(cw.load_model("fashion-cnn"), "bag", filter=40)
     with pytest.raises(ValueError, match="position .* is outside the output map"):
