@@ -171,3 +171,19 @@ def test_grouped_and_dilated_convs_read_their_own_channels_and_taps():
     assert step.channels == (2, 3)
     assert step.output == pytest.approx(float(expected[4, 3, 5]), abs=1e-5)
     assert torch.equal(step.patch, image[0, 2:4, 1:6:2, 3:8:2])  # taps two pixels apart
+
+
+@pytest.mark.parametrize("padding_mode", ["reflect", "replicate", "circular"])
+def test_other_padding_modes_pad_as_the_layer_does(padding_mode):
+    torch.manual_seed(5)
+    conv = nn.Conv2d(2, 3, 3, padding=1, padding_mode=padding_mode)
+    net = nn.Sequential(conv, nn.Flatten(), nn.LazyLinear(2))
+    net(torch.zeros(1, 2, 6, 7))
+    model = cw.load_model(net, input_size=(2, 6, 7))
+    image = torch.randn(1, 2, 6, 7)
+    expected = conv(image)[0, 1].detach()
+    corner = engine.convolution_at(model, image, filter=1, position=(0, 6))
+    assert corner.padding_mode == padding_mode
+    assert corner.output == pytest.approx(float(expected[0, 6]), abs=1e-5)
+    assert corner.padding_mask[0].all() and corner.padding_mask[:, 2].all()
+    assert torch.allclose(corner.output_map, expected, atol=1e-5)
