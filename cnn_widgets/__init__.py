@@ -8,12 +8,13 @@
 from .export import export_notebook_html, save_html
 from .images import SAMPLE_NAMES, load_image, sample_image
 from .models import MODEL_NAMES, LayerInfo, Model, WeightsUnavailableError, best_device, load_model
-from .widgets import ActivationMaximization, DatasetExamples, DeepDream, Explorer, FeatureMaps, FilterWeights, GradCAM
+from .widgets import ActivationMaximization, ConvolutionExplainer, DatasetExamples, DeepDream, Explorer, FeatureMaps, FilterWeights, GradCAM
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ActivationMaximization",
+    "ConvolutionExplainer",
     "DatasetExamples",
     "DeepDream",
     "Explorer",

@@ -8,6 +8,7 @@ torch.Size([32, 1, 3, 3])
 """
 from .activations import channel_stats, clear_cache, feature_maps, sort_channels
 from .cam import CAM_METHODS, CamResult, Cancelled, Prediction, cam, cam_result, predict
+from .convolution import CUSTOM_KERNEL_RULE, ConvolutionStep, convolution_at, layer_input
 from .examples import DatasetExamples, dataset_examples
 from .optvis import dream, maximize, objectives, save_gif
 from .weights import filter_weights
@@ -15,17 +16,21 @@ from .weights import filter_weights
 __all__ = [
     "CAM_METHODS",
     "Cancelled",
+    "CUSTOM_KERNEL_RULE",
     "CamResult",
+    "ConvolutionStep",
     "DatasetExamples",
     "Prediction",
     "cam",
     "cam_result",
     "channel_stats",
     "clear_cache",
+    "convolution_at",
     "dataset_examples",
     "dream",
     "feature_maps",
     "filter_weights",
+    "layer_input",
     "maximize",
     "objectives",
     "predict",

@@ -1,4 +1,5 @@
 """anywidget classes: traits, threads and messages; the pictures come from render/ and engine/."""
+from .convolution import ConvolutionExplainer
 from .deepdream import DeepDream
 from .examples import DatasetExamples
 from .explorer import Explorer
@@ -7,4 +8,4 @@ from .filter_weights import FilterWeights
 from .gradcam import GradCAM
 from .maximization import ActivationMaximization
 
-__all__ = ["ActivationMaximization", "DatasetExamples", "DeepDream", "Explorer", "FeatureMaps", "FilterWeights", "GradCAM"]
+__all__ = ["ActivationMaximization", "ConvolutionExplainer", "DatasetExamples", "DeepDream", "Explorer", "FeatureMaps", "FilterWeights", "GradCAM"]
