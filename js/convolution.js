@@ -4,7 +4,7 @@
 // computes and paints the maps; this module shows the numbers of the `step`
 // trait, draws the outlines over the pictures, and moves the position from the
 // keyboard, a click on a map, the step buttons or the play timer.
-// Uses from common.js: h, bindImage, choiceControl, numberControl, imagePicker, errorLine, reportLeaving.
+import { bindImage, choiceControl, errorLine, h, imagePicker, numberControl, reportLeaving } from "./common.js";
 
 const SPEEDS = [["slow", 900], ["normal", 400], ["fast", 120]];
 

@@ -16,6 +16,7 @@ WIDGETS = {
     "maximization": lambda model: cw.ActivationMaximization(model),
     "deepdream": lambda model: cw.DeepDream(model, "sneaker"),
     "gradcam": lambda model: cw.GradCAM(model, "sneaker"),
+    "convolution": lambda model: cw.ConvolutionExplainer(model, "sneaker"),
 }
 
 

@@ -22,7 +22,8 @@ from ..engine.convolution import CUSTOM_KERNEL_RULE, check_kernel, check_positio
 from ..images import SAMPLE_NAMES, load_image, sample_image
 from ..models import Model, as_model
 from ..render import convolution as pictures
-from .base import BaseWidget, frontend_module, stylesheet
+from ..frontend import bundled
+from .base import BaseWidget
 from .image_input import ImageInput
 
 MAP_SIZE = 200  # pictures are enlarged by a whole factor to about this many pixels
@@ -96,8 +97,8 @@ class ConvolutionExplainer(ImageInput, BaseWidget):
     [15, 9]
     """
 
-    _esm = frontend_module("convolution.js")
-    _css = stylesheet("convolution.css")
+    _esm = bundled("convolution.js")
+    _css = bundled("convolution.css")
 
     title = traitlets.Unicode("").tag(sync=True)
     units = traitlets.Unicode("").tag(sync=True)  # what the input numbers are
