@@ -14,6 +14,7 @@ from PIL import Image
 
 import cnn_widgets as cw
 from cnn_widgets import engine, render
+from cnn_widgets.models.state import model_lock
 from cnn_widgets.widgets import gradcam as gradcam_module
 from cnn_widgets.widgets.gradcam import GradCAM
 from model_state import assert_unchanged, make_user_model, snapshot
@@ -151,7 +152,7 @@ def test_maps_are_cached_per_image_method_layer_and_class(widget, cam_calls):
 
 def test_a_change_while_computing_computes_only_the_latest_view(widget, cam_calls):
     other = widget.predictions[1]["index"]
-    with widget._model_lock:  # hold the worker back, as a slow map would
+    with model_lock(widget.model.module):  # the model is busy (another view's computation): the worker waits
         widget.target_index = other
         widget.method = "layercam"
         widget.method = "gradcam++"
