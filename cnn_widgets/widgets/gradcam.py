@@ -452,7 +452,7 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
                     progress=progress if passes else None, cancel=lambda: cancel.is_set() and not cancel.superseded,
                 )
             except engine.Cancelled:
-                if not cancel.superseded:  # Stop pressed; otherwise the view moved on and the newer request follows it
+                if cancel.is_set() and not cancel.superseded:  # Stop pressed; otherwise the view moved on
                     with self._lock:
                         done = f" after {reached[0]} of {reached[1]} {passes}" if reached[1] else ""
                         self._failed[panel.key] = (

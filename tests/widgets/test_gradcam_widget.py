@@ -311,6 +311,31 @@ def test_score_cam_shows_its_progress_and_stop_keeps_the_view(widget, monkeypatc
     ready(widget)
 
 
+def test_moving_to_a_cached_view_mid_computation_drops_the_map_without_calling_it_stopped(widget, monkeypatch):
+    original, calls = engine.cam, []
+
+    def slow(*args, **kwargs):  # back to the (cached) Grad-CAM view after the first batch of masked passes
+        calls.append(kwargs["method"])
+        progress = kwargs["progress"]
+
+        def report(done, total):
+            progress(done, total)
+            if done == 32 and len(calls) == 1:
+                widget.method = "gradcam"
+
+        return original(*args, **{**kwargs, "progress": report, "batch_size": 32})
+
+    monkeypatch.setattr(engine, "cam", slow)
+    shown = widget.overlay_png
+    widget.method = "scorecam"
+    ready(widget)  # no "stopped: ..." line: nobody pressed Stop
+    assert widget.overlay_caption.startswith("Grad-CAM · ") and widget.overlay_png == shown
+    assert widget.busy is False and widget.status == ""
+    widget.method = "scorecam"  # the dropped map was neither cached nor marked failed: computed now
+    ready(widget)
+    assert calls == ["scorecam", "scorecam"] and widget.overlay_caption.startswith("Score-CAM · ")
+
+
 def test_any_feature_map_module_can_be_the_layer_by_its_path():
     """The canonical ResNet example: Grad-CAM on the last stage, "layer4"."""
     torch.manual_seed(0)
