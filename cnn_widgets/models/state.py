@@ -304,6 +304,7 @@ class Turns:
 
     def __init__(self, module: nn.Module, device: torch.device | None = None, extra=contextlib.nullcontext) -> None:
         self.module, self.device, self.extra = module, device, extra
+        self._lock = model_lock(module)
         self.value = None
         self._stack: contextlib.ExitStack | None = None
 
@@ -328,8 +329,7 @@ class Turns:
         threads that were waiting are ahead in line, so each has its turn first.
         Inside an outer :func:`preserved` block of the same thread nothing changes hands.
         """
-        lock = model_lock(self.module)
-        if not lock.waiting or lock.depth != 1:
+        if not self._lock.waiting or self._lock.depth != 1:
             return False
         self._stack.close()
         self._stack = None
