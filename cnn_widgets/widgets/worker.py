@@ -47,9 +47,12 @@ class CancelToken:
     >>> token = CancelToken()
     >>> token.is_set(), token.reason
     (False, None)
-    >>> token.cancel(CancelToken.NEWER); token.cancel(CancelToken.STOP)
+    >>> token.cancel(CancelToken.NEWER)
     >>> token.is_set(), token.reason, token.superseded
     (True, 'newer', True)
+    >>> token.cancel(CancelToken.STOP)  # Stop, or exiting, outranks a newer request
+    >>> token.reason, token.superseded
+    ('stop', False)
     """
 
     STOP, NEWER, EXIT = "stop", "newer", "exit"
@@ -59,8 +62,9 @@ class CancelToken:
         self.reason: str | None = None
 
     def cancel(self, reason: str) -> None:
-        """Ask the job to stop; the first reason given is kept."""
-        if not self._event.is_set():
+        """Ask the job to stop. The first reason is kept, except that Stop or exiting
+        replaces "a newer request" (the job must then end, whatever the newer one needs)."""
+        if not self._event.is_set() or (self.superseded and reason != self.NEWER):
             self.reason = reason
             self._event.set()
 

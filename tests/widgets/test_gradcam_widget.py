@@ -336,6 +336,27 @@ def test_moving_to_a_cached_view_mid_computation_drops_the_map_without_calling_i
     assert calls == ["scorecam", "scorecam"] and widget.overlay_caption.startswith("Score-CAM · ")
 
 
+def test_stop_after_a_view_change_still_stops_the_map_the_new_view_needs(widget, monkeypatch):
+    original = engine.cam
+
+    def slow(*args, **kwargs):  # while Score-CAM runs: add a comparison (it still needs this map), then Stop
+        progress = kwargs["progress"]
+
+        def report(done, total):
+            progress(done, total)
+            if done == 32:
+                widget.compare = "saliency"
+                widget._on_message(widget, {"type": "stop"}, [])
+
+        return original(*args, **{**kwargs, "progress": report, "batch_size": 32})
+
+    monkeypatch.setattr(engine, "cam", slow)
+    widget.method = "scorecam"
+    widget.wait()
+    assert widget.error.startswith("stopped: Score-CAM for Sneaker at block3_conv2 after 32 of 128 masked passes")
+    assert widget.busy is False and widget.status == ""
+
+
 def test_any_feature_map_module_can_be_the_layer_by_its_path():
     """The canonical ResNet example: Grad-CAM on the last stage, "layer4"."""
     torch.manual_seed(0)
