@@ -131,7 +131,7 @@ export function errorLine(model) {
 }
 
 /** Run and Stop buttons, a progress bar and a status line for widgets that mix in
- *  cnn_widgets.widgets.jobs.Runnable (traits running, progress, status). */
+ *  cnn_widgets.widgets.worker.RunControls (traits running, progress, status). */
 export function runControls(model) {
   const run = h("button", { class: "cw-run", type: "button", text: "Run" });
   const stop = h("button", { class: "cw-stop", type: "button", text: "Stop" });

@@ -22,6 +22,8 @@ from ..images import load_image, to_tensor
 from ..models import as_model, preserved
 from ..models.state import channels_last
 from .activations import record_activations, weights_version
+from .cam import Cancelled
+from .optvis.forward import is_cancelled
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
 _cache: dict[tuple, "DatasetExamples"] = {}
@@ -115,13 +117,16 @@ def dataset_examples(
     k: int = 9,
     batch_size: int = 256,
     progress: Callable[[int, int], None] | None = None,
+    cancel=None,
     cache: bool = True,
 ) -> DatasetExamples:
     """The ``k`` images of a dataset that excite each filter most, for every conv layer.
 
     ``images``: a folder, a list of images, or a tensor (see :func:`as_pixels`);
     resized to the model's input size. ``progress(done, total)`` is called after
-    each batch (the widgets show it; the command line uses tqdm). Results are
+    each batch (the widgets show it; the command line uses tqdm); ``cancel`` (a
+    ``threading.Event`` or a callable returning True to stop) is checked before each
+    batch and stops the scan with :class:`cnn_widgets.engine.Cancelled`. Results are
     cached per (model weights, dataset, layers, k).
 
     >>> import cnn_widgets as cw
@@ -150,6 +155,8 @@ def dataset_examples(
     layout = torch.channels_last if nhwc else torch.contiguous_format
     with preserved(model.module, model.device), channels_last(model.module, enabled=nhwc), torch.no_grad():
         for start in range(0, count, batch_size):
+            if is_cancelled(cancel):
+                raise Cancelled("the dataset scan was cancelled")
             batch = model.normalize(pixels[start : start + batch_size].to(model.device)).contiguous(memory_format=layout)
             # Strongest response per image and channel, and where: taken inside the hook,
             # so no full activation is copied.

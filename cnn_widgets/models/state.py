@@ -10,9 +10,9 @@ for weight gradients.
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import threading
-import time
 import weakref
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -96,15 +96,100 @@ def _restore(module: nn.Module, snap: _Snapshot) -> None:
         sub.training = flag
 
 
-_locks: "weakref.WeakKeyDictionary[nn.Module, threading.RLock]" = weakref.WeakKeyDictionary()
+class ModelLock:
+    """A fair lock for one model: threads get it in the order they asked for it
+    (first come, first served), and the thread that holds it may take it again
+    (reentrant, as for a :func:`preserved` block inside another).
+
+    Waiting threads sleep on a condition variable; nobody polls. A long computation
+    that holds the lock can ask :meth:`waiting` whether others wait and, between
+    two of its steps, release it and ask again: it then queues behind them, so
+    each of them has its turn first (this is what :class:`Turns` does).
+
+    >>> lock = ModelLock()
+    >>> with lock:
+    ...     with lock:
+    ...         lock.depth
+    2
+    >>> lock.depth, lock.waiting
+    (0, 0)
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition(threading.Lock())
+        self._queue: collections.deque[object] = collections.deque()  # one ticket per waiting thread
+        self._owner: int | None = None
+        self._depth = 0
+
+    def acquire(self) -> None:
+        """Take the lock: at once when the calling thread holds it already, otherwise
+        after every thread that asked before (sleeping meanwhile)."""
+        me = threading.get_ident()
+        with self._condition:
+            if self._owner == me:
+                self._depth += 1
+                return
+            ticket = object()
+            self._queue.append(ticket)
+            try:
+                while self._owner is not None or self._queue[0] is not ticket:
+                    self._condition.wait()
+            except BaseException:  # interrupted (KeyboardInterrupt): give the turn to the next one
+                self._queue.remove(ticket)
+                self._condition.notify_all()
+                raise
+            self._queue.popleft()
+            self._owner, self._depth = me, 1
+
+    def release(self) -> None:
+        """Give the lock back once; the next thread in line gets it when the holder has
+        given back every time it took it."""
+        with self._condition:
+            if self._owner != threading.get_ident():
+                raise RuntimeError("ModelLock.release() by a thread that does not hold the lock")
+            self._depth -= 1
+            if self._depth == 0:
+                self._owner = None
+                self._condition.notify_all()
+
+    def __enter__(self) -> "ModelLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    @property
+    def waiting(self) -> int:
+        """How many threads wait for the lock."""
+        with self._condition:
+            return len(self._queue)
+
+    @property
+    def depth(self) -> int:
+        """How many times the calling thread holds the lock (0: not at all)."""
+        with self._condition:
+            return self._depth if self._owner == threading.get_ident() else 0
+
+
+_locks: "weakref.WeakKeyDictionary[nn.Module, ModelLock]" = weakref.WeakKeyDictionary()
 _locks_guard = threading.Lock()
 
 
-def _lock_for(module: nn.Module) -> threading.RLock:
+def model_lock(module: nn.Module) -> ModelLock:
+    """The :class:`ModelLock` of ``module``: :func:`preserved` holds it, so one computation
+    runs on a model at a time. Hold it around a check that must see the model free, then
+    compute inside it (it is reentrant).
+
+    >>> import torch
+    >>> net = torch.nn.Conv2d(1, 1, 1)
+    >>> model_lock(net) is model_lock(net)
+    True
+    """
     with _locks_guard:
         lock = _locks.get(module)
         if lock is None:
-            lock = _locks[module] = threading.RLock()
+            lock = _locks[module] = ModelLock()
         return lock
 
 
@@ -124,45 +209,12 @@ def preserved(module: nn.Module, device: torch.device | None = None) -> Iterator
     # One computation per model at a time: widgets compute in background threads, and a
     # second snapshot taken mid-call would record (and later restore) the first call's
     # temporary state.
-    lock = _lock_for(module)
-    _count_waiting(module, +1)
-    try:
-        lock.acquire()
-    finally:
-        _count_waiting(module, -1)
-    try:
+    with model_lock(module):
         snap = _take(module)
         try:
             yield _enter(module, device)
         finally:
             _restore(module, snap)
-    finally:
-        lock.release()
-
-
-_waiting: "weakref.WeakKeyDictionary[nn.Module, int]" = weakref.WeakKeyDictionary()
-
-
-def _count_waiting(module: nn.Module, change: int) -> None:
-    with _locks_guard:
-        _waiting[module] = _waiting.get(module, 0) + change
-
-
-def others_waiting(module: nn.Module) -> bool:
-    """True while another thread waits to compute on ``module`` (see :class:`Turns`)."""
-    with _locks_guard:
-        return _waiting.get(module, 0) > 0
-
-
-def let_others_in(module: nn.Module, timeout: float = 60.0) -> None:
-    """Called outside any :func:`preserved` block of ``module``: wait until the threads
-    waiting for the model have had their turn (each takes the lock in turn)."""
-    owned = getattr(_lock_for(module), "_is_owned", lambda: False)
-    if owned():  # still inside an outer preserved() block: nobody could get in
-        return
-    deadline = time.monotonic() + timeout
-    while others_waiting(module) and time.monotonic() < deadline:
-        time.sleep(0.002)
 
 
 def _enter(module: nn.Module, device: torch.device | None) -> nn.Module:
@@ -252,6 +304,7 @@ class Turns:
 
     def __init__(self, module: nn.Module, device: torch.device | None = None, extra=contextlib.nullcontext) -> None:
         self.module, self.device, self.extra = module, device, extra
+        self._lock = model_lock(module)
         self.value = None
         self._stack: contextlib.ExitStack | None = None
 
@@ -270,12 +323,16 @@ class Turns:
         return self
 
     def between_steps(self) -> bool:
-        """Give the model to the threads waiting for it, if any; True if it changed hands."""
-        if not others_waiting(self.module):
+        """Give the model to the threads waiting for it, if any; True if it changed hands.
+
+        The model's state is restored, the lock released and asked for again: the
+        threads that were waiting are ahead in line, so each has its turn first.
+        Inside an outer :func:`preserved` block of the same thread nothing changes hands.
+        """
+        if not self._lock.waiting or self._lock.depth != 1:
             return False
         self._stack.close()
         self._stack = None
-        let_others_in(self.module)
         self._open()
         return True
 

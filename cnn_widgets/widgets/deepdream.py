@@ -29,8 +29,8 @@ from ..models import Model, as_model
 from ..frontend import bundled
 from .base import BaseWidget, LayerChoice
 from .image_input import ImageInput
-from .jobs import Runnable
 from .tile_viewer import enlarge
+from .worker import RunControls
 
 DISPLAY_SIZE = 320  # tiny images (28x28) are enlarged by an integer factor to about this size
 THUMBNAIL_SIZE = 96  # the photo beside the dream: enlarged or shrunk to about this size
@@ -43,7 +43,7 @@ STATUS_EVERY_S = 0.1  # progress and status reach the browser at most this often
 SETTINGS = ("layer", "filter", "octaves", "octave_scale", "steps", "step_size", "jitter", "smoothing", "frames", "zoom", "seed")
 
 
-class DeepDream(ImageInput, LayerChoice, BaseWidget, Runnable):
+class DeepDream(ImageInput, LayerChoice, BaseWidget, RunControls):
     """DeepDream of a photo for a conv layer (or one of its filters), with a frame player
     for the "let the network dream" loop: each frame is the last one zoomed in by
     ``zoom`` and dreamed on again.
@@ -123,7 +123,6 @@ class DeepDream(ImageInput, LayerChoice, BaseWidget, Runnable):
         self.observe(self._on_layer, names=["layer"])
         self.observe(self._on_settings, names=list(SETTINGS))
         self.observe(self._on_sample, names=["sample"])
-        self.on_msg(self._handle_run_messages)
         self.on_msg(self._on_message)
         self.on_msg(self._on_resync)
 
@@ -250,8 +249,8 @@ class DeepDream(ImageInput, LayerChoice, BaseWidget, Runnable):
     def _on_settings(self, _change) -> None:
         if self._quiet:
             return
-        if self.running and self._cancel is not None:
-            self._cancel.set()  # its dream no longer matches what is shown; do not block the message loop
+        if self.running:
+            self._worker.stop()  # its dream no longer matches what is shown; do not block the message loop
         self._show_errors(self._show_current)
 
     # -- running ----------------------------------------------------------------------

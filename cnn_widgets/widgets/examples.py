@@ -7,10 +7,6 @@ image with the filter's activation map over it and a box where it peaks.
 """
 from __future__ import annotations
 
-import atexit
-import threading
-import weakref
-
 import ipywidgets
 import numpy as np
 import torch
@@ -19,25 +15,14 @@ import traitlets
 from PIL import Image, ImageDraw
 
 from .. import render
+from ..engine import Cancelled
 from ..engine.activations import record_activations
 from ..engine.examples import dataset_examples
 from ..models import as_model, preserved
 from .static import StaticPicture
+from .worker import Worker
 
 EXAMPLE_SIZE = 112  # pixels per example in the picture
-_scans: "weakref.WeakSet[DatasetExamples]" = weakref.WeakSet()
-_exiting = threading.Event()
-
-
-class _Exiting(Exception):
-    """Ends a scan when Python exits (a torch computation cut off at exit aborts the process)."""
-
-
-@atexit.register
-def _stop_scans() -> None:
-    _exiting.set()
-    for view in list(_scans):
-        view.wait(timeout=10)
 
 
 class DatasetExamples(StaticPicture, ipywidgets.VBox):
@@ -65,33 +50,32 @@ class DatasetExamples(StaticPicture, ipywidgets.VBox):
         super().__init__(children=[self.progress, self.caption, self.picture_widget], **kwargs)
         self.layer = self.model.layer(layer if layer is not None else 0).name
         self.observe(lambda _: self._draw(), names=["layer", "filter_index"])
-        self._thread = threading.Thread(target=self._scan, daemon=True, name="DatasetExamples")
-        _scans.add(self)
-        self._thread.start()
+        self._worker = Worker("DatasetExamples")
+        self._worker.submit(self._scan)
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until the dataset has been scanned."""
-        self._thread.join(timeout)
+        self._worker.wait(timeout)
 
     def _picture_pending(self) -> bool:
-        return self._thread.is_alive()
+        return self._worker.busy
 
     def _picture_sources(self) -> list:
         return [self, self.picture_widget]
 
-    def _scan(self) -> None:
+    def _scan(self, cancel, _report) -> None:
+        """In the worker: scan the dataset once (stopped when Python exits), then draw."""
+
         def progress(done: int, total: int) -> None:
-            if _exiting.is_set():
-                raise _Exiting
             self.progress.max, self.progress.value = total, done
             self.progress.description = f"{done:,}/{total:,}"
 
         try:
-            self._examples = dataset_examples(self.model, self.dataset, k=self.k, progress=progress)
+            self._examples = dataset_examples(self.model, self.dataset, k=self.k, progress=progress, cancel=cancel)
             self.progress.layout.display = "none"
             self._draw()
-        except _Exiting:
-            pass
+        except Cancelled:
+            raise
         except Exception as error:  # shown in the widget
             self.caption.value = f"<span style='color:#8b1a1a'>{type(error).__name__}: {error}</span>"
 

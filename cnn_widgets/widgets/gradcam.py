@@ -30,9 +30,11 @@ from ..engine.cam import CAM_METHODS, LAYER_METHODS, _default_layer
 from ..images import SAMPLE_NAMES, load_image, sample_image
 from ..models import Model, as_model, preserved
 from ..frontend import bundled
+from ..models.state import model_lock
 from .base import BaseWidget, LayerChoice
 from .image_input import ImageInput
 from .tile_viewer import enlarge
+from .worker import Worker
 
 METHOD_LABELS = {
     "gradcam": "Grad-CAM",
@@ -124,12 +126,10 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
 
     def __init__(self, model, image=None, method: str = "gradcam", layer=None, target=None, **kwargs) -> None:
         self.model: Model = as_model(model)
-        self._lock = threading.RLock()  # the cache, the worker handle and painting
-        self._model_lock = threading.Lock()  # one engine call on the model at a time
+        self._lock = threading.RLock()  # the cache and painting
         self._cache: OrderedDict[tuple, torch.Tensor] = OrderedDict()
         self._failed: dict[tuple, str] = {}
-        self._worker: threading.Thread | None = None
-        self._stop = threading.Event()  # Stop pressed: end the map being computed
+        self._worker = Worker("GradCAM")
         self._inputs = self._picture = self._base = None
         self._probabilities: list[float] = []
         self._image_version = 0
@@ -157,6 +157,8 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
         self.observe(self._on_look_change, names=list(self._LOOK_TRAITS))
         self.observe(self._on_sample, names=["sample"])
         self.on_msg(self._on_message)
+        for trait in ("busy", "status"):
+            traitlets.dlink((self._worker, trait), (self, trait))
         self._refresh()
         self.wait()  # the first view is complete when the cell shows the widget
 
@@ -242,8 +244,7 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
         else:
             picture = load_image(image)
         inputs = self.model.preprocess(picture)  # fails here, before anything shown changes
-        with self._model_lock:
-            ranked = engine.predict(self.model, inputs, k=len(self.model.classes))
+        ranked = engine.predict(self.model, inputs, k=len(self.model.classes))
         probabilities = [0.0] * len(self.model.classes)
         for prediction in ranked:
             if prediction.index < len(probabilities):
@@ -355,8 +356,8 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
     def stop(self) -> None:
         """Stop the heatmap being computed (Score-CAM and SmoothGrad run the network many
         times); the view keeps what it showed and the error line says so. Changing the
-        method, class or layer starts computing again."""
-        self._stop.set()
+        method, class or layer starts computing again. Returns at once."""
+        self._worker.stop()
 
     def _on_message(self, widget, content, buffers) -> None:
         if isinstance(content, dict) and content.get("type") == "stop":
@@ -364,14 +365,15 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
             return
         super()._on_message(widget, content, buffers)
 
-    def _compute(self, panel: _Panel, inputs, wanted=lambda: True, progress=None) -> torch.Tensor | None:
+    def _compute(self, panel: _Panel, inputs, wanted=lambda: True, progress=None, cancel=None) -> torch.Tensor | None:
         """The panel's map, from the cache or the engine; None when ``wanted()`` says, once
-        the model is free, that the view has moved on meanwhile."""
+        the model is free, that the view has moved on meanwhile. ``cancel()`` ends the
+        computation (with :class:`engine.Cancelled`)."""
         with self._lock:
             if panel.key in self._cache:
                 self._cache.move_to_end(panel.key)
                 return self._cache[panel.key]
-        with self._model_lock:
+        with model_lock(self.model.module):  # reentrant: engine.cam takes it again inside
             if not wanted():
                 return None
             # The default layer goes to the engine as None: it then takes the rectified
@@ -379,7 +381,7 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
             layer = None if panel.layer == self._default_layer_name else panel.layer
             heat = engine.cam(
                 self.model, inputs, method=panel.method, layer=layer, target=panel.class_index,
-                progress=progress, cancel=lambda: self._stop.is_set() or not wanted(),
+                progress=progress, cancel=lambda: (cancel is not None and cancel()) or not wanted(),
             )[0]
         with self._lock:
             self._cache[panel.key] = heat
@@ -414,43 +416,44 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
             if all(p.key in self._cache for p in panels):
                 self._paint(panels)
                 return
-            self.busy = True
-            if self._worker is None:
-                self._worker = threading.Thread(target=self._work, daemon=True, name="GradCAM")
-                self._worker.start()
+            self._worker.submit(self._work)
 
-    def _work(self) -> None:
-        """Compute the view's missing maps one by one, always for the latest view (a change
-        while a map is computed is picked up next; the finished map stays cached), then paint."""
+    def _work(self, cancel, report) -> str:
+        """In the worker: compute the view's missing maps one by one, always for the latest
+        view, then paint. A change while a map is computed submits a newer request, which
+        takes over once that map is done (it stays cached) or, if the new view does not
+        need it, at once. Stop ends the map being computed; the error line says so."""
         while True:
             with self._lock:
+                if cancel.superseded:  # the newer request paints the view
+                    return ""
                 panels = self._panels()
                 missing = [p for p in panels if p.key not in self._cache and p.key not in self._failed]
                 if not missing:
-                    self._worker = None
-                    self.status = ""
                     failed = [self._failed[p.key] for p in panels if p.key in self._failed]
                     if failed:
                         self.error = failed[0]
                     else:
                         self._paint(panels)
-                    self.busy = False
-                    return
+                    return ""  # the status line is empty when nothing is computed
                 panel, inputs = missing[0], self._inputs
-                computing = self.status = f"computing {self._describe(panel)}…"
-                self._stop.clear()
+                computing = f"computing {self._describe(panel)}…"
+            report(0.0, computing)
             passes = {"scorecam": "masked passes (one per channel)", "smoothgrad": "noisy copies"}.get(panel.method)
 
             reached = [0, 0]
 
             def progress(done: int, total: int) -> None:
                 reached[:] = done, total
-                self.status = f"{computing} {done}/{total} {passes}"
+                report(done / total, f"{computing} {done}/{total} {passes}")
 
             try:
-                self._compute(panel, inputs, wanted=lambda: panel.key in {p.key for p in self._panels()}, progress=progress if passes else None)
+                self._compute(
+                    panel, inputs, wanted=lambda: panel.key in {p.key for p in self._panels()},
+                    progress=progress if passes else None, cancel=lambda: cancel.is_set() and not cancel.superseded,
+                )
             except engine.Cancelled:
-                if self._stop.is_set():  # Stop pressed; otherwise the view moved on and the loop follows it
+                if cancel.is_set() and not cancel.superseded:  # Stop pressed; otherwise the view moved on
                     with self._lock:
                         done = f" after {reached[0]} of {reached[1]} {passes}" if reached[1] else ""
                         self._failed[panel.key] = (
@@ -462,7 +465,8 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
                     self._failed[panel.key] = f"{type(error).__name__}: {error}"
 
     def wait(self, timeout: float | None = None) -> None:
-        """Block until the heatmaps of the current view are computed and shown.
+        """Block until the heatmaps of the current view are computed and shown (or
+        ``timeout`` seconds have passed).
 
         >>> import cnn_widgets as cw
         >>> widget = cw.GradCAM(cw.load_model("fashion-cnn"), "coat", method="scorecam")
@@ -470,14 +474,7 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
         >>> widget.busy
         False
         """
-        while True:
-            with self._lock:
-                worker = self._worker
-            if worker is None or worker is threading.current_thread():
-                return
-            worker.join(timeout)
-            if timeout is not None:
-                return
+        self._worker.wait(timeout)
 
     # -- painting -------------------------------------------------------------------------
     def _paint(self, panels: list[_Panel]) -> None:

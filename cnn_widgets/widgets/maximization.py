@@ -15,8 +15,8 @@ from ..engine.optvis import maximize
 from ..models import as_model
 from ..models.layers import parse_filters
 from ..frontend import bundled
-from .jobs import Runnable
 from .tile_viewer import TileViewer, enlarge
+from .worker import RunControls
 
 PRESETS = {
     "high": {"param": "fourier", "transforms": "standard"},  # Olah et al. 2017: 1/f Fourier, robust transforms
@@ -25,7 +25,7 @@ PRESETS = {
 PLACEHOLDER = 200  # light gray for filters not optimized yet
 
 
-class ActivationMaximization(TileViewer, Runnable):
+class ActivationMaximization(TileViewer, RunControls):
     """Images that maximize each filter of a layer, computed in the background.
 
     >>> import cnn_widgets as cw
@@ -54,11 +54,11 @@ class ActivationMaximization(TileViewer, Runnable):
         self._previews: dict[tuple, np.ndarray] = {}
         self._version = 0
         self._history: list[np.ndarray] = []  # the grid at each preview of the last run
+        self._stopped_at: dict[tuple, int] = {}  # filters whose run was stopped: the last step reached
         model = as_model(model)
         if size is None:  # small models at their own size, ImageNet-sized ones at 128 px
             size = model.input_size[1] if model.input_size[1] <= 64 else 128
         super().__init__(model, layer=layer, filters=str(filters), steps=steps, size=size, **kwargs)
-        self.on_msg(self._handle_run_messages)
 
     @traitlets.validate("filters")
     def _check_filters(self, proposal):
@@ -104,9 +104,14 @@ class ActivationMaximization(TileViewer, Runnable):
         keys = [self._key(f) for f in filters]
         steps = self.steps
         self._history = []
+        reached = 0
+        for key in keys:
+            self._stopped_at.pop(key, None)
         report(0.0, f"optimizing {len(filters)} filters")
 
         def progress(step, values, images):
+            nonlocal reached
+            reached = step
             report(step / steps, f"step {step}/{steps} · mean activation {float(values.mean()):.3g}")
             if images is not None:
                 for key, picture in zip(keys, images):
@@ -124,6 +129,7 @@ class ActivationMaximization(TileViewer, Runnable):
         else:
             for key, picture in zip(keys, images):
                 self._previews[key] = render.to_uint8_image(picture)
+                self._stopped_at[key] = reached
         self._refresh()
 
     def _refresh(self) -> None:
@@ -159,8 +165,19 @@ class ActivationMaximization(TileViewer, Runnable):
         self._grid_cache.clear()  # results change underneath; keep only the current picture
         order = self.chosen_filters()
         tiles = np.stack([self._tile(f) for f in order])
-        titles = [f"filter {f}" + ("" if self._key(f) in self._results else " · in progress" if self._key(f) in self._previews else " · not computed yet: press Run") for f in order]
+        titles = [f"filter {f}" + (f" · {state}" if (state := self._state(f)) else "") for f in order]
         return tiles, titles, order
+
+    def _state(self, filter_index: int) -> str:
+        """How far the filter's image is: "" when finished, else in progress, stopped or not computed yet."""
+        key = self._key(filter_index)
+        if key in self._results:
+            return ""
+        if key in self._stopped_at:
+            return f"stopped at step {self._stopped_at[key]} of {self.steps}: press Run to start again"
+        if key in self._previews:
+            return "in progress"
+        return "not computed yet: press Run"
 
     def _tile(self, filter_index: int) -> np.ndarray:
         picture = self.image(filter_index)
@@ -170,7 +187,7 @@ class ActivationMaximization(TileViewer, Runnable):
 
     def _enlarged(self, filter_index: int):
         picture = self.image(filter_index)
-        state = "finished" if self._key(filter_index) in self._results else "in progress" if picture is not None else "not computed yet: press Run"
+        state = self._state(filter_index) or "finished"
         shown = picture if picture is not None else self._blank()
         caption = f"filter {filter_index} of {self.model.layer(self.layer).out_channels} · {self.size}x{self.size} px, {self.steps} steps, {self.preset} · {state}"
         return enlarge(shown), caption

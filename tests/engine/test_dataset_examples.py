@@ -1,6 +1,8 @@
 """Dataset examples: the images that excite each filter most, and where."""
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -48,6 +50,20 @@ def test_results_are_cached_and_progress_is_reported(fashion, test_images):
     assert calls == [(100, 300), (200, 300), (300, 300)]
     again = dataset_examples(fashion, images, k=2, progress=lambda done, total: calls.append(done))
     assert again is first and len(calls) == 3
+
+
+def test_cancel_stops_the_scan_before_the_next_batch(fashion, test_images):
+    images, _ = test_images
+    calls, stop = [], threading.Event()
+
+    def progress(done, total):
+        calls.append(done)
+        if done == 200:
+            stop.set()
+
+    with pytest.raises(cw.engine.Cancelled, match="scan was cancelled"):
+        dataset_examples(fashion, images, k=2, batch_size=100, progress=progress, cancel=stop, cache=False)
+    assert calls == [100, 200]  # the third batch never ran
 
 
 def test_a_folder_of_images_works(fashion, tmp_path, test_images):

@@ -14,6 +14,7 @@ from PIL import Image
 
 import cnn_widgets as cw
 from cnn_widgets import engine, render
+from cnn_widgets.models.state import model_lock
 from cnn_widgets.widgets import gradcam as gradcam_module
 from cnn_widgets.widgets.gradcam import GradCAM
 from model_state import assert_unchanged, make_user_model, snapshot
@@ -151,7 +152,7 @@ def test_maps_are_cached_per_image_method_layer_and_class(widget, cam_calls):
 
 def test_a_change_while_computing_computes_only_the_latest_view(widget, cam_calls):
     other = widget.predictions[1]["index"]
-    with widget._model_lock:  # hold the worker back, as a slow map would
+    with model_lock(widget.model.module):  # the model is busy (another view's computation): the worker waits
         widget.target_index = other
         widget.method = "layercam"
         widget.method = "gradcam++"
@@ -308,6 +309,52 @@ def test_score_cam_shows_its_progress_and_stop_keeps_the_view(widget, monkeypatc
     monkeypatch.setattr(engine, "cam", original)
     widget.method = "gradcam"  # moving on clears the message
     ready(widget)
+
+
+def test_moving_to_a_cached_view_mid_computation_drops_the_map_without_calling_it_stopped(widget, monkeypatch):
+    original, calls = engine.cam, []
+
+    def slow(*args, **kwargs):  # back to the (cached) Grad-CAM view after the first batch of masked passes
+        calls.append(kwargs["method"])
+        progress = kwargs["progress"]
+
+        def report(done, total):
+            progress(done, total)
+            if done == 32 and len(calls) == 1:
+                widget.method = "gradcam"
+
+        return original(*args, **{**kwargs, "progress": report, "batch_size": 32})
+
+    monkeypatch.setattr(engine, "cam", slow)
+    shown = widget.overlay_png
+    widget.method = "scorecam"
+    ready(widget)  # no "stopped: ..." line: nobody pressed Stop
+    assert widget.overlay_caption.startswith("Grad-CAM · ") and widget.overlay_png == shown
+    assert widget.busy is False and widget.status == ""
+    widget.method = "scorecam"  # the dropped map was neither cached nor marked failed: computed now
+    ready(widget)
+    assert calls == ["scorecam", "scorecam"] and widget.overlay_caption.startswith("Score-CAM · ")
+
+
+def test_stop_after_a_view_change_still_stops_the_map_the_new_view_needs(widget, monkeypatch):
+    original = engine.cam
+
+    def slow(*args, **kwargs):  # while Score-CAM runs: add a comparison (it still needs this map), then Stop
+        progress = kwargs["progress"]
+
+        def report(done, total):
+            progress(done, total)
+            if done == 32:
+                widget.compare = "saliency"
+                widget._on_message(widget, {"type": "stop"}, [])
+
+        return original(*args, **{**kwargs, "progress": report, "batch_size": 32})
+
+    monkeypatch.setattr(engine, "cam", slow)
+    widget.method = "scorecam"
+    widget.wait()
+    assert widget.error.startswith("stopped: Score-CAM for Sneaker at block3_conv2 after 32 of 128 masked passes")
+    assert widget.busy is False and widget.status == ""
 
 
 def test_any_feature_map_module_can_be_the_layer_by_its_path():
