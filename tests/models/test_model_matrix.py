@@ -169,9 +169,27 @@ def test_every_feature_works_and_the_model_comes_back_unchanged(case, enum_weigh
     assert images.shape == (2, model.input_size[0], 32, 32)
     assert float(images.min()) >= 0 and float(images.max()) <= 1
 
-    errors = [error for widget in _widgets(model, image) for error in _settle(widget)]
+    widgets = _widgets(model, image)
+    errors = [error for widget in widgets for error in _settle(widget)]
     assert errors == []
+    if not case.startswith(("timm", "transformers")):  # channels, outputs, dtypes: pictures picked, runs shown
+        _use_views(widgets)
     assert_unchanged(model.module, before)
+
+
+def _use_views(widgets) -> None:
+    """Pick another picture in every view that has a picker, run the optimizations briefly."""
+    weights, maps, maximization, dream, heatmaps = widgets[:5]
+    for view in (maps, dream, heatmaps):
+        view.set_image("coffee")
+    heatmaps.wait()
+    assert maps.image_png and heatmaps.error == "" and maps.error == ""
+    maximization.run(wait=True)
+    shown = maximization.image(maximization.chosen_filters()[0])
+    assert maximization.error == "" and shown is not None and shown.shape == (32, 32, 3)
+    dream.octaves, dream.steps, dream.frames = 1, 1, 1
+    dream.run(wait=True)
+    assert dream.error == "" and len(dream.frames_png) == 1
 
 
 def test_the_matrix_covers_what_the_issue_asks():
