@@ -18,7 +18,7 @@ from .layers import LayerInfo, check_filters, discover_layers, resolve_layer
 from .outputs import AmbiguousOutputError, OutputSelector, check_selector, class_scores
 from .state import model_device, preserved
 
-_WEIGHT_CHOICES = "'imagenet', 'none' (random initialization) or a path to a state_dict file"
+_WEIGHT_CHOICES = "'imagenet', 'none' (random initialization), a path to a state_dict file or a torchvision weights enum"
 
 
 class Model:

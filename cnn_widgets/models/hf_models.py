@@ -12,6 +12,7 @@ is downloaded).
 """
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from torch import nn
@@ -30,8 +31,9 @@ def require_transformers():
 
 
 def is_hf_module(module: nn.Module) -> bool:
-    """Whether ``module`` is a ``transformers`` model (it has a ``config`` with ``id2label``)."""
-    return type(module).__module__.startswith("transformers.") and hasattr(getattr(module, "config", None), "id2label")
+    """Whether ``module`` is a ``transformers`` model (a ``PreTrainedModel`` with a ``config``)."""
+    transformers = sys.modules.get("transformers")  # never imported here: a module of it exists only if it is
+    return transformers is not None and isinstance(module, transformers.PreTrainedModel) and hasattr(module.config, "id2label")
 
 
 def model_info(module: nn.Module) -> dict:
@@ -41,7 +43,7 @@ def model_info(module: nn.Module) -> dict:
     >>> config = ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], id2label={0: "cat", 1: "dog"})
     >>> info = model_info(ResNetForImageClassification(config))
     >>> info["classes"], info["input_size"]
-    (['cat', 'dog'], (3, 224, 224))
+    (['cat', 'dog'], (3, 384, 384))
     """
     config = module.config
     processor = image_processor(config)

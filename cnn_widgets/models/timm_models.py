@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import sys
 import urllib.parse
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,7 @@ def is_timm_name(source: object) -> bool:
 
 def is_timm_module(module: nn.Module) -> bool:
     """Whether ``module`` was built by timm (it carries a ``pretrained_cfg``)."""
-    return type(module).__module__.startswith("timm.") and isinstance(getattr(module, "pretrained_cfg", None), dict)
+    return "timm" in sys.modules and isinstance(getattr(module, "pretrained_cfg", None), dict)
 
 
 def build(source: str, weights: Any) -> tuple[nn.Module, str]:
@@ -155,13 +156,28 @@ def model_info(module: nn.Module) -> dict:
     """
     cfg = module.pretrained_cfg
     input_size = tuple(cfg.get("input_size") or (3, 224, 224))
-    channels = getattr(module, "in_chans", None) or input_size[0]
+    channels = _input_channels(module, cfg) or input_size[0]
     input_size = (int(channels), *input_size[1:])
     mean = tuple(cfg.get("mean") or (0.5,))
     std = tuple(cfg.get("std") or (0.5,))
     if len(mean) != channels:  # built with in_chans= other than the pretrained config's
         mean, std = (sum(mean) / len(mean),) * channels, (sum(std) / len(std),) * channels
     return {"input_size": input_size, "mean": mean, "std": std, "classes": _class_names(module, cfg)}
+
+
+def _input_channels(module: nn.Module, cfg: dict) -> int | None:
+    """The channels the first conv takes: a model built with ``in_chans=1`` differs from its config."""
+    first = cfg.get("first_conv")
+    for path in (first if isinstance(first, (list, tuple)) else [first]):
+        if not path:
+            continue
+        try:
+            conv = module.get_submodule(path)
+        except AttributeError:
+            continue
+        if isinstance(conv, nn.Conv2d):
+            return conv.in_channels
+    return None
 
 
 def _class_names(module: nn.Module, cfg: dict) -> list[str] | None:

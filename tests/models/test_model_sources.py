@@ -177,3 +177,16 @@ def test_half_precision_models_run_with_float32_maps(dtype):
     exact = engine.feature_maps(cw.load_model(reference, input_size=(3, 16, 16)), image, cache=False)["conv"]
     assert torch.allclose(maps, exact, atol=0.05)  # the same maps, within half precision
     assert_unchanged(net, before)
+
+
+def test_a_timm_model_built_for_one_channel_takes_one_channel():
+    model = cw.load_model(timm.create_model("resnet10t", pretrained=False, in_chans=1), input_size=None)
+    assert model.input_size[0] == 1 and len(model.mean) == 1
+    assert engine.feature_maps(model, cw.sample_image("cat"), layers=0, cache=False)
+
+
+def test_the_command_line_takes_timm_names(capsys):
+    from cnn_widgets.cli import main
+
+    assert main(["layers", "timm/resnet10t", "--weights", "none", "--device", "cpu"]) == 0
+    assert "conv1.0" in capsys.readouterr().out
