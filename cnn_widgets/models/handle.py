@@ -204,12 +204,7 @@ class Model:
         channels = self.input_size[0]
         picture = load_image(image, mode="L" if channels == 1 else "RGB")
         pixels = to_tensor(picture, None if size is None else tuple(size)).to(self.device).unsqueeze(0)
-        if channels in (1, 3):
-            return pixels
-        gray = (pixels * torch.tensor([0.299, 0.587, 0.114], device=pixels.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
-        if channels == 2:
-            return gray.expand(-1, 2, -1, -1).contiguous()
-        return torch.cat([pixels, gray.expand(-1, channels - 3, -1, -1)], dim=1)
+        return picture_channels(pixels, channels)
 
     def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
         """Pixels in [0, 1] (N, C, H, W) to the model's normalized input."""
@@ -232,6 +227,27 @@ class Model:
     def summary(self) -> str:
         """One line per conv layer: name, path, channels, kernel, output size."""
         return "\n".join(layer.describe() for layer in self.layers)
+
+
+def picture_channels(pixels: torch.Tensor, channels: int) -> torch.Tensor:
+    """RGB (or gray) pixels (N, 3 or 1, H, W) as ``channels`` channels: gray for one,
+    gray twice for two, RGB for three, RGB then the gray level for more.
+
+    >>> picture_channels(torch.ones(1, 3, 2, 2), 5).shape
+    torch.Size([1, 5, 2, 2])
+    """
+    have = pixels.shape[1]
+    if have == channels:
+        return pixels
+    if have == 1:
+        gray = pixels
+    elif have == 3:
+        gray = (pixels * torch.tensor([0.299, 0.587, 0.114], device=pixels.device, dtype=pixels.dtype).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    else:
+        raise ValueError(f"pictures have 1 or 3 channels, these have {have}; the model takes {channels}")
+    if channels < 3 or have == 1:
+        return gray.expand(-1, channels, -1, -1).contiguous()
+    return torch.cat([pixels, gray.expand(-1, channels - 3, -1, -1)], dim=1)
 
 
 def load_model(

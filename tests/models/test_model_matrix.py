@@ -252,3 +252,13 @@ def test_torchvision_enum_offline_names_the_file(tmp_path, monkeypatch):
     monkeypatch.setattr(zoo.socket, "create_connection", lambda *a, **k: pytest.fail("network used"))
     with pytest.raises(cw.WeightsUnavailableError, match="mobilenet_v3_small-047dcff4.pth"):
         cw.load_model("mobilenet_v3_small", weights=MobileNet_V3_Small_Weights.IMAGENET1K_V1)
+
+
+def test_dataset_examples_of_a_four_channel_model_from_pictures():
+    model = _heads(4)
+    before = snapshot(model.module)
+    pictures = [cw.sample_image(name) for name in ("cat", "coffee", "rocket", "astronaut")]
+    found = engine.dataset_examples(model, pictures, k=2, cache=False)
+    assert found.pixels.shape[1] == 4
+    assert found.indices[model.layers[0].name].shape == (16, 2)
+    assert_unchanged(model.module, before)
