@@ -190,3 +190,16 @@ def test_the_command_line_takes_timm_names(capsys):
 
     assert main(["layers", "timm/resnet10t", "--weights", "none", "--device", "cpu"]) == 0
     assert "conv1.0" in capsys.readouterr().out
+
+
+def test_a_saved_hf_model_takes_size_mean_and_std_from_its_own_image_processor(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    config = transformers.ResNetConfig(embedding_size=16, hidden_sizes=[16, 32], depths=[1, 1], num_labels=2,
+                                       id2label={0: "healthy", 1: "lesion"}, label2id={"healthy": 0, "lesion": 1})
+    transformers.ResNetForImageClassification(config).save_pretrained(tmp_path)
+    processor = transformers.ConvNextImageProcessorPil(size={"shortest_edge": 96}, image_mean=[0.1, 0.2, 0.3], image_std=[0.4, 0.5, 0.6])
+    processor.save_pretrained(tmp_path)
+    model = cw.load_model(transformers.ResNetForImageClassification.from_pretrained(tmp_path))
+    assert model.input_size == (3, 96, 96)
+    assert model.mean == pytest.approx((0.1, 0.2, 0.3)) and model.std == pytest.approx((0.4, 0.5, 0.6))
+    assert model.classes == ["healthy", "lesion"]
