@@ -19,6 +19,8 @@ from model_state import assert_unchanged, snapshot
 timm = pytest.importorskip("timm", reason="the timm extra is part of the test extra")
 huggingface_hub = pytest.importorskip("huggingface_hub")
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 @pytest.fixture
 def hub_cache(tmp_path, monkeypatch):
