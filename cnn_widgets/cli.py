@@ -20,7 +20,7 @@ from . import render
 from .engine.cam import CAM_METHODS
 from .models.zoo import MODEL_NAMES
 
-EPILOG = "models: " + ", ".join(MODEL_NAMES) + " (or a path to a TorchScript file)"
+EPILOG = "models: " + ", ".join(MODEL_NAMES) + ", timm/<name> with the timm extra (or a path to a TorchScript file)"
 
 
 def _common(parser: argparse.ArgumentParser, out: bool = True, out_help: str = "PNG file to write") -> None:

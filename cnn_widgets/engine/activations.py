@@ -65,7 +65,7 @@ def record_activations(model: Model, inputs: torch.Tensor, layers: Iterable[Laye
     for info in wanted.values():
         handles.append(info.module.register_forward_hook(make_hook(info.path)))
     try:
-        model.module(inputs)
+        model.run(inputs)
     except _Stop:
         pass
     finally:

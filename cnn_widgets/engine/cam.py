@@ -233,7 +233,7 @@ def predict(model, image, k: int = 5) -> list[Prediction]:
     if inputs.shape[0] != 1:
         raise ValueError(f"predict takes one image; got a batch of {inputs.shape[0]} (call it once per image)")
     with preserved(model.module, model.device), torch.no_grad():
-        logits = _logits(model.module(inputs))
+        logits = model.logits(inputs)
     return _top(logits[0].float().softmax(dim=0).cpu(), model.classes, k)
 
 
@@ -298,7 +298,7 @@ def _compute(model, image, method, layer, target, *, samples, noise, seed, batch
 def _gradient_cam(model: Model, inputs, layers, target, method):
     """Grad-CAM, Grad-CAM++ or Layer-CAM: one forward and one backward pass, stopping at the layer."""
     with _captured(layers) as activations:
-        logits = _logits(model.module(inputs))
+        logits = model.logits(inputs)
     indices, scores = _target_scores(model, logits, target)
     tensors = [activations[item.module] for item in layers]
     if scores.requires_grad:
@@ -307,8 +307,8 @@ def _gradient_cam(model: Model, inputs, layers, target, method):
         grads = [None] * len(tensors)
     raws = []
     for activation, grad in zip(tensors, grads):
-        activation = activation.detach()
-        grad = torch.zeros_like(activation) if grad is None else grad
+        activation = activation.detach().float()  # maps in float32 for float16/bfloat16 models too
+        grad = torch.zeros_like(activation) if grad is None else grad.float()
         raws.append(_combine(activation, grad, method))
     raw, maps = _upsample_and_fuse(raws, inputs.shape[-2:])
     return raw, maps, logits, indices, scores
@@ -339,18 +339,18 @@ def _score_cam(model: Model, inputs, layers, target, batch_size, steps: "_Steps"
     Forward passes only."""
     with torch.no_grad():
         with _captured(layers) as activations:
-            logits = _logits(model.module(inputs))
+            logits = model.logits(inputs)
         indices, scores = _target_scores(model, logits, target)
         score_of = _scorer(model, target, indices, probability=True)
         size = tuple(inputs.shape[-2:])
         raws = []
         steps.total = inputs.shape[0] * sum(activations[item.module].shape[1] for item in layers)
         for item in layers:
-            activation = activations[item.module].detach()
+            activation = activations[item.module].detach().float()
             count, channels = activation.shape[:2]
             weights = torch.zeros(count, channels, device=activation.device, dtype=activation.dtype)
             for i in range(count):
-                baseline = score_of(_logits(model.module(torch.zeros_like(inputs[i : i + 1]))), i)
+                baseline = score_of(model.logits(torch.zeros_like(inputs[i : i + 1])), i)
                 for start in range(0, channels, batch_size):
                     chunk = activation[i, start : start + batch_size].unsqueeze(1)
                     masks = F.interpolate(chunk, size=size, mode="bilinear", align_corners=False)
@@ -359,7 +359,7 @@ def _score_cam(model: Model, inputs, layers, target, batch_size, steps: "_Steps"
                     flat = (span == 0).flatten()
                     masks = torch.where(span > 0, (masks - low) / torch.where(span > 0, span, torch.ones_like(span)), torch.zeros_like(masks))
                     masked = inputs[i : i + 1] * masks
-                    channel_scores = score_of(_logits(model.module(masked)), i) - baseline
+                    channel_scores = score_of(model.logits(masked), i) - baseline
                     weights[i, start : start + chunk.shape[0]] = torch.where(flat, torch.zeros_like(channel_scores), channel_scores)
                     steps.advance(chunk.shape[0])
             raws.append((weights[:, :, None, None] * activation).sum(dim=1))
@@ -371,7 +371,7 @@ def _input_gradients(model: Model, inputs, target, guided: bool):
     """d score / d pixels, with plain or guided ReLUs."""
     pixels = inputs.detach().clone().requires_grad_(True)
     with guided_relus() if guided else contextlib.nullcontext():
-        logits = _logits(model.module(pixels))
+        logits = model.logits(pixels)
         indices, scores = _target_scores(model, logits, target)
         grads = _gradient_or_zeros(scores, pixels)
     return grads, logits, indices, scores
@@ -385,7 +385,7 @@ def _smooth_gradients(model: Model, inputs, target, samples, noise, seed, batch_
     if noise < 0:
         raise ValueError(f"noise must be zero or positive, got {noise}")
     with torch.no_grad():
-        logits = _logits(model.module(inputs))
+        logits = model.logits(inputs)
     indices, scores = _target_scores(model, logits, target)
     score_of = _scorer(model, target, indices, probability=False)
     generator = torch.Generator(device="cpu").manual_seed(seed)
@@ -398,7 +398,7 @@ def _smooth_gradients(model: Model, inputs, target, samples, noise, seed, batch_
             count = min(batch_size, samples - start)
             draws = torch.randn((count, *image.shape[1:]), generator=generator).to(image.device, image.dtype)
             noisy = (image + sigma * draws).requires_grad_(True)
-            chunk_scores = score_of(_logits(model.module(noisy)), i)
+            chunk_scores = score_of(model.logits(noisy), i)
             total[i] += _gradient_or_zeros(chunk_scores, noisy).sum(dim=0)
             steps.advance(count)
     return total / samples, logits, indices, scores
@@ -570,18 +570,6 @@ def _scorer(model: Model, target, indices, probability: bool):
         return values[:, indices[i]]
 
     return score_of
-
-
-def _logits(output) -> torch.Tensor:
-    """The (N, classes) tensor of a model's output (first element of a tuple, ``.logits`` of an object)."""
-    if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
-        output = output[0]
-    elif not isinstance(output, torch.Tensor) and isinstance(getattr(output, "logits", None), torch.Tensor):
-        output = output.logits
-    if not isinstance(output, torch.Tensor) or output.dim() != 2:
-        shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
-        raise ValueError(f"cam needs a model that returns class scores (N, classes); this one returned {shape}")
-    return output
 
 
 def _resolve_layers(model: Model, layer) -> list[_CamLayer]:

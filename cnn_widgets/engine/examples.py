@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from ..images import load_image, to_tensor
 from ..models import as_model, preserved
+from ..models.handle import picture_channels
 from ..models.state import channels_last
 from .activations import record_activations, weights_version
 from .cam import Cancelled
@@ -73,12 +74,9 @@ def as_pixels(images, channels: int, size: tuple[int, int] | None = None) -> tor
         if tensor.dim() != 4:
             raise ValueError(f"a dataset tensor must be (N, H, W) or (N, H, W, C) uint8, or (N, C, H, W) float; got {tuple(images.shape)}")
         if tensor.shape[1] != channels:
-            if tensor.shape[1] == 1:
-                tensor = tensor.expand(-1, channels, -1, -1)
-            elif channels == 1 and tensor.shape[1] == 3:
-                tensor = (tensor * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
-            else:
+            if tensor.shape[1] not in (1, 3):
                 raise ValueError(f"the dataset has {tensor.shape[1]} channels; the model takes {channels}")
+            tensor = picture_channels(tensor.float(), channels)
         if size is not None and tuple(tensor.shape[2:]) != tuple(size):
             tensor = F.interpolate(tensor, size=size, mode="bilinear", align_corners=False, antialias=True)
         return tensor.float().clamp(0, 1).contiguous()
@@ -87,7 +85,7 @@ def as_pixels(images, channels: int, size: tuple[int, int] | None = None) -> tor
     if not pictures:
         raise ValueError("the dataset is empty")
     size = size or (pictures[0].height, pictures[0].width)
-    return torch.stack([to_tensor(picture, size) for picture in pictures])
+    return picture_channels(torch.stack([to_tensor(picture, size) for picture in pictures]), channels)
 
 
 def _fingerprint(pixels: torch.Tensor) -> str:

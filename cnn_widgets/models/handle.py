@@ -10,14 +10,15 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from . import zoo
+from . import hf_models, timm_models, torchvision_weights, zoo
 from .device import resolve_device
 from .fashion_cnn import fashion_cnn
 from .fashion_cnn import CLASSES as FASHION_CLASSES, INPUT_SIZE as FASHION_INPUT, MEAN as FASHION_MEAN, STD as FASHION_STD
 from .layers import LayerInfo, check_filters, discover_layers, resolve_layer
+from .outputs import AmbiguousOutputError, OutputSelector, check_selector, class_scores
 from .state import model_device, preserved
 
-_WEIGHT_CHOICES = "'imagenet', 'none' (random initialization) or a path to a state_dict file"
+_WEIGHT_CHOICES = "'imagenet', 'none' (random initialization), a path to a state_dict file or a torchvision weights enum"
 
 
 class Model:
@@ -40,6 +41,7 @@ class Model:
         classes: Sequence[str] | None,
         device: torch.device,
         weights: str,
+        output: OutputSelector = None,
     ) -> None:
         if len(input_size) != 3:
             raise ValueError(f"input_size must be (channels, height, width), got {tuple(input_size)}")
@@ -58,8 +60,10 @@ class Model:
         self._classes = list(classes) if classes is not None else None
         self.device = device
         self.weights = weights
+        self.output = check_selector(output)
         self._layers: list[LayerInfo] | None = None
         self._num_outputs: int | None = None
+        self._output_error: AmbiguousOutputError | None = None
 
     # -- layers -----------------------------------------------------------------
     @property
@@ -83,9 +87,7 @@ class Model:
                     handles.append(sub.register_forward_hook(record))
             try:
                 with torch.no_grad():
-                    output = self.module(torch.zeros(1, *self.input_size, device=self.device))
-                if isinstance(output, torch.Tensor) and output.dim() == 2:
-                    self._num_outputs = output.shape[1]
+                    output = self.run(torch.zeros(1, *self.input_size, device=self.device))
             except Exception as error:
                 raise ValueError(
                     f"a dry run of {self.name} on an input of size {self.input_size} failed ({error}); "
@@ -94,8 +96,56 @@ class Model:
             finally:
                 for handle in handles:
                     handle.remove()
+        self._learn_outputs(output)
         # Convs that did not run (GoogLeNet's auxiliary heads in eval mode) are not part of inference.
         return discover_layers(self.module, shapes)
+
+    def _learn_outputs(self, output) -> None:
+        """The number of classes, from the dry run's output; an ambiguous output is reported
+        when class scores are first needed (layers and feature maps work without them)."""
+        try:
+            self._num_outputs = class_scores(output, self.output, self.name).shape[1]
+        except AmbiguousOutputError as error:
+            self._output_error = error
+        except ValueError:
+            if self.output is not None:
+                raise  # a selector that does not fit the output: say so now
+            # A model without class scores (a feature extractor): CAM explains nothing here.
+
+    # -- running ----------------------------------------------------------------
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype the network computes in: that of its first floating-point parameter
+        (float16 and bfloat16 models get their inputs in that dtype)."""
+        for tensor in self.module.parameters():
+            if tensor.is_floating_point():
+                return tensor.dtype
+        return torch.float32
+
+    def run(self, inputs: torch.Tensor):
+        """The network's raw output for normalized ``inputs`` (N, C, H, W), given in its dtype.
+
+        >>> import cnn_widgets as cw
+        >>> model = cw.load_model("fashion-cnn")
+        >>> model.run(torch.zeros(1, 1, 28, 28)).shape
+        torch.Size([1, 10])
+        """
+        dtype = self.dtype
+        return self.module(inputs if inputs.dtype == dtype else inputs.to(dtype))
+
+    def class_scores(self, output) -> torch.Tensor:
+        """The (N, classes) class scores in float32 from a raw output of :meth:`run`
+        (chosen by ``output=`` of :func:`load_model`, or taken when unambiguous)."""
+        return class_scores(output, self.output, self.name).float()
+
+    def logits(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The class scores (N, classes), float32, for normalized ``inputs``.
+
+        >>> import cnn_widgets as cw
+        >>> cw.load_model("fashion-cnn").logits(torch.zeros(2, 1, 28, 28)).shape
+        torch.Size([2, 10])
+        """
+        return self.class_scores(self.run(inputs))
 
     def layer(self, layer: str | int | LayerInfo | nn.Module | None = None) -> LayerInfo:
         """Resolve a Keras-style name, module path, index or module to a :class:`LayerInfo`."""
@@ -116,6 +166,8 @@ class Model:
         if self._classes is None:
             if self._num_outputs is None:
                 self.layers  # the dry run learns the number of outputs
+            if self._output_error is not None:
+                raise AmbiguousOutputError(*self._output_error.args)
             self._classes = [f"class {i}" for i in range(self._num_outputs or 0)]
         return self._classes
 
@@ -132,12 +184,27 @@ class Model:
                     f"an input tensor must be (N, {self.input_size[0]}, H, W) or ({self.input_size[0]}, H, W), got {tuple(image.shape)}"
                 )
             return tensor.to(self.device, torch.float32)
+        return self.normalize(self.pixels(image, size or self.input_size[1:]))
+
+    def pixels(self, image, size: tuple[int, int] | None = None) -> torch.Tensor:
+        """A picture as (1, C, H, W) pixels in [0, 1] with this model's C channels (not normalized).
+
+        One channel: its gray level; three: RGB. Other counts (multispectral,
+        RGB plus depth, ...) get the picture's RGB in the first three channels and
+        its gray level in the rest (two channels: gray twice). ``size``: (H, W),
+        the picture's own size when None.
+
+        >>> import cnn_widgets as cw
+        >>> model = cw.load_model(torch.nn.Conv2d(4, 8, 3), input_size=(4, 16, 16))
+        >>> model.pixels(cw.sample_image("cat"), (16, 16)).shape
+        torch.Size([1, 4, 16, 16])
+        """
         from ..images import load_image, to_tensor
 
-        picture = load_image(image, mode="L" if self.input_size[0] == 1 else "RGB")
-        height, width = size or self.input_size[1:]
-        pixels = to_tensor(picture, (height, width)).to(self.device)
-        return self.normalize(pixels.unsqueeze(0))
+        channels = self.input_size[0]
+        picture = load_image(image, mode="L" if channels == 1 else "RGB")
+        pixels = to_tensor(picture, None if size is None else tuple(size)).to(self.device).unsqueeze(0)
+        return picture_channels(pixels, channels)
 
     def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
         """Pixels in [0, 1] (N, C, H, W) to the model's normalized input."""
@@ -162,6 +229,27 @@ class Model:
         return "\n".join(layer.describe() for layer in self.layers)
 
 
+def picture_channels(pixels: torch.Tensor, channels: int) -> torch.Tensor:
+    """RGB (or gray) pixels (N, 3 or 1, H, W) as ``channels`` channels: gray for one,
+    gray twice for two, RGB for three, RGB then the gray level for more.
+
+    >>> picture_channels(torch.ones(1, 3, 2, 2), 5).shape
+    torch.Size([1, 5, 2, 2])
+    """
+    have = pixels.shape[1]
+    if have == channels:
+        return pixels
+    if have == 1:
+        gray = pixels
+    elif have == 3:
+        gray = (pixels * torch.tensor([0.299, 0.587, 0.114], device=pixels.device, dtype=pixels.dtype).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    else:
+        raise ValueError(f"pictures have 1 or 3 channels, these have {have}; the model takes {channels}")
+    if channels < 3 or have == 1:
+        return gray.expand(-1, channels, -1, -1).contiguous()
+    return torch.cat([pixels, gray.expand(-1, channels - 3, -1, -1)], dim=1)
+
+
 def load_model(
     source: "str | os.PathLike | nn.Module | Model" = "fashion-cnn",
     *,
@@ -171,13 +259,22 @@ def load_model(
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
     classes: Sequence[str] | None = None,
+    output: OutputSelector = None,
 ) -> Model:
     """Load a model by name (see ``cnn_widgets.MODEL_NAMES``) or wrap your own ``nn.Module``.
 
     ``weights``: for zoo names ``"imagenet"`` (the default: torchvision's cache, or a
-    download), ``None``/``"none"`` for random initialization, or a path to a
-    state_dict file. ``device``: ``"auto"``/``None`` picks CUDA, then MPS, then CPU
-    (for your own module: where its parameters already are).
+    download), ``None``/``"none"`` for random initialization, a path to a
+    state_dict file, or a torchvision weights enum (``ResNet50_Weights.IMAGENET1K_V2``:
+    its class names and preprocessing come along). ``device``: ``"auto"``/``None``
+    picks CUDA, then MPS, then CPU (for your own module: where its parameters already are).
+
+    ``"timm/<name>"`` builds a timm model (the ``timm`` extra), pretrained unless
+    ``weights=None``; a timm or Hugging Face ``transformers`` classifier passed as a
+    module brings its input size, normalization and class names. ``output``: which
+    part of a forward pass that returns several things holds the class scores (an
+    index, a key, or a callable taking the output); a tensor, ``.logits`` or the only
+    (N, classes) tensor is taken without it.
 
     >>> import cnn_widgets as cw
     >>> cw.load_model("fashion-cnn").classes[:2]
@@ -187,8 +284,17 @@ def load_model(
     """
     if isinstance(source, Model):
         return source
+    overrides = dict(input_size=input_size, mean=mean, std=std, classes=classes)
+    check_selector(output)
     if isinstance(source, nn.Module):
-        return _wrap_module(source, weights, device, input_size, mean, std, classes)
+        return _wrap_module(source, weights, device, input_size, mean, std, classes, output=output)
+    if timm_models.is_timm_name(source):
+        module, weights_label = timm_models.build(source, weights)
+        return _zoo_model(module, source.strip(), device, weights_label, timm_models.model_info(module), overrides, output)
+    if torchvision_weights.is_weights_enum(weights) or torchvision_weights.is_weights_enum(source):
+        enum = weights if torchvision_weights.is_weights_enum(weights) else source
+        name, module, info = torchvision_weights.build(source, enum)
+        return _zoo_model(module, name, device, f"{type(enum).__name__}.{enum.name}", info, overrides, output)
     if isinstance(source, os.PathLike) or (isinstance(source, str) and (os.sep in source or source.endswith((".pt", ".pth", ".ts")))):
         path = Path(source).expanduser()
         if not path.is_file():
@@ -200,7 +306,7 @@ def load_model(
                 f"{path} is not a TorchScript model. Save your model with torch.jit.script(model).save(path), "
                 "or pass the nn.Module itself to load_model (with weights='file.pth' for a state_dict)"
             ) from error
-        return _wrap_module(module, weights, device, input_size, mean, std, classes, name=path.name)
+        return _wrap_module(module, weights, device, input_size, mean, std, classes, name=path.name, output=output)
     if not isinstance(source, str):
         raise TypeError(f"load_model takes a model name, a path or an nn.Module, not {type(source).__name__}")
     name = zoo.canonical_name(source)
@@ -212,18 +318,17 @@ def load_model(
         module = zoo.build_torchvision(name)
         weights_label = _zoo_weights(module, name, weights)
         info = dict(input_size=(3, 224, 224), mean=zoo.IMAGENET_MEAN, std=zoo.IMAGENET_STD, classes=zoo.imagenet_classes(name))
+    return _zoo_model(module, name, resolved, weights_label, info, overrides, output)
+
+
+def _zoo_model(module: nn.Module, name: str, device, weights_label: str, info: dict, overrides: dict, output) -> Model:
+    """A model the library built: in eval mode, frozen, on ``device``; given values override ``info``."""
+    resolved = resolve_device(device)
     module.eval().to(resolved)
     for param in module.parameters():
         param.requires_grad_(False)
-    if input_size is not None:
-        info["input_size"] = input_size
-    if mean is not None:
-        info["mean"] = mean
-    if std is not None:
-        info["std"] = std
-    if classes is not None:
-        info["classes"] = classes
-    return Model(module, name=name, device=resolved, weights=weights_label, **info)
+    info = {**info, **{key: value for key, value in overrides.items() if value is not None}}
+    return Model(module, name=name, device=resolved, weights=weights_label, output=output, **info)
 
 
 def _is_none(weights) -> bool:
@@ -254,10 +359,15 @@ def _zoo_weights(module: nn.Module, name: str, weights) -> str:
     raise ValueError(f"unknown weights {weights!r}; valid choices: {_WEIGHT_CHOICES}")
 
 
-def _wrap_module(module, weights, device, input_size, mean, std, classes, name=None) -> Model:
+def _wrap_module(module, weights, device, input_size, mean, std, classes, name=None, output=None) -> Model:
     if weights not in (None, "default") and not _is_none(weights):
         zoo.apply_state_dict(module, zoo.load_state_dict_file(weights), str(weights))
     resolved = model_device(module) if device is None or device == "auto" else resolve_device(device)
+    known = _module_info(module)
+    input_size = input_size if input_size is not None else known.get("input_size")
+    mean = mean if mean is not None else known.get("mean")
+    std = std if std is not None else known.get("std")
+    classes = classes if classes is not None else known.get("classes")
     if input_size is None:
         first = next((m for m in module.modules() if isinstance(m, nn.Conv2d)), None)
         if first is None:
@@ -273,7 +383,17 @@ def _wrap_module(module, weights, device, input_size, mean, std, classes, name=N
         classes=classes,
         device=resolved,
         weights="user" if weights in (None, "default") else str(weights),
+        output=output,
     )
+
+
+def _module_info(module: nn.Module) -> dict:
+    """What a timm or Hugging Face module says about its inputs and classes ({} for others)."""
+    if timm_models.is_timm_module(module):
+        return timm_models.model_info(module)
+    if hf_models.is_hf_module(module):
+        return hf_models.model_info(module)
+    return {}
 
 
 _wrapped: "weakref.WeakKeyDictionary[nn.Module, Model]" = weakref.WeakKeyDictionary()

@@ -49,9 +49,10 @@ def imagenet_classes(name: str = "vgg16") -> list[str]:
     return list(_weights_enum(name).meta["categories"])
 
 
-def weights_cache_file(name: str) -> Path:
-    """Where torchvision's cache keeps (or would keep) the ImageNet weights of ``name``."""
-    url = _weights_enum(name).url
+def weights_cache_file(name: str, weights=None) -> Path:
+    """Where torchvision's cache keeps (or would keep) the ImageNet weights of ``name``
+    (``weights``: one of its torchvision weight enums; its DEFAULT when None)."""
+    url = (weights or _weights_enum(name)).url
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urllib.parse.urlparse(url).path)
 
 
@@ -67,14 +68,15 @@ def _reachable(url: str, timeout: float) -> bool:
         return False
 
 
-def imagenet_state_dict(name: str, timeout: float = 3.0) -> dict[str, torch.Tensor]:
-    """ImageNet weights of a torchvision architecture, from the cache or downloaded.
+def imagenet_state_dict(name: str, timeout: float = 3.0, weights=None) -> dict[str, torch.Tensor]:
+    """ImageNet weights of a torchvision architecture, from the cache or downloaded
+    (``weights``: one of its torchvision weight enums; its DEFAULT when None).
 
     Fails within ``timeout`` seconds on a machine that cannot reach the download
     host, with a :class:`WeightsUnavailableError` naming the file and the folder.
     """
-    weights = _weights_enum(name)
-    target = weights_cache_file(name)
+    weights = weights or _weights_enum(name)
+    target = weights_cache_file(name, weights)
     if not target.exists() and not _reachable(weights.url, timeout):
         raise WeightsUnavailableError(
             f"ImageNet weights for {name} are not cached and cannot be downloaded from here.\n"

@@ -9,21 +9,29 @@ from cnn_widgets.render.colormaps import colorize
 
 
 def to_uint8_image(tensor: object) -> np.ndarray:
-    """A (C, H, W) image with C = 1 or 3, or an (H, W) one, in [0, 1] as uint8 RGB (H, W, 3).
+    """A (C, H, W) image, or an (H, W) one, in [0, 1] as uint8 RGB (H, W, 3).
 
+    One channel is gray, three are RGB; with more (a multispectral model's
+    input) the first three are shown as RGB, with two the first as gray.
     Values outside [0, 1] are clipped and NaN counts as 0; uint8 input is kept as is.
 
     >>> to_uint8_image(np.full((1, 2, 2), 0.5)).shape
     (2, 2, 3)
     >>> to_uint8_image(np.array([[0.0, 1.0]]))[0].tolist()
     [[0, 0, 0], [255, 255, 255]]
+    >>> to_uint8_image(np.ones((4, 2, 2))).shape
+    (2, 2, 3)
     """
     array = as_numpy(tensor)
     if array.ndim == 2:
         array = array[np.newaxis]
-    if array.ndim != 3 or array.shape[0] not in (1, 3):
+    if array.ndim != 3 or array.shape[0] < 1:
         hint = "; pass one image of a batch, e.g. images[0]" if array.ndim == 4 else ""
-        raise ValueError(f"expected an image of shape (C, H, W) with C = 1 or 3, or (H, W); got shape {array.shape}{hint}")
+        raise ValueError(f"expected an image of shape (C, H, W) or (H, W); got shape {array.shape}{hint}")
+    if array.shape[0] == 2:
+        array = array[:1]
+    elif array.shape[0] > 3:
+        array = array[:3]
     if array.dtype != np.uint8:
         values = np.nan_to_num(array.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
         array = np.rint(np.clip(values, 0.0, 1.0) * 255).astype(np.uint8)

@@ -97,8 +97,6 @@ class DeepDream(ImageInput, LayerChoice, BaseWidget, RunControls):
 
     def __init__(self, model, image=None, layer=None, **settings) -> None:
         self.model: Model = as_model(model)
-        if self.model.input_size[0] not in (1, 3):
-            raise ValueError(f"DeepDream needs a model with 1 or 3 input channels; {self.model.name} takes {self.model.input_size[0]}")
         self._lock = threading.RLock()  # the cache and what is shown
         self._cache: OrderedDict[tuple, list[Image.Image]] = OrderedDict()
         self._frames: list[Image.Image] = []  # what the player shows, at the photo's size

@@ -313,7 +313,7 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
         with preserved(self.model.module, self.model.device), torch.no_grad():
             handle = module.register_forward_hook(lambda _m, _i, output: shapes.append(tuple(getattr(output, "shape", ()))))
             try:
-                self.model.module(torch.zeros(1, *self.model.input_size, device=self.model.device))
+                self.model.run(torch.zeros(1, *self.model.input_size, device=self.model.device))
             finally:
                 handle.remove()
         if not shapes or len(shapes[0]) != 4:

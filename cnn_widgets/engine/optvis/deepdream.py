@@ -23,7 +23,6 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ...images import load_image, to_tensor
 from ...models import Model, as_model, resolve_device
 from ...models.state import Turns
 from .forward import LayerTap, autocast_dtype, is_cancelled, memory_format
@@ -82,10 +81,7 @@ def dream(
     target = model.layer(layer)
     chosen = None if filter is None else model.filters(target, [filter])[0]
 
-    picture = load_image(image, mode="L" if model.input_size[0] == 1 else "RGB")
-    if model.input_size[0] not in (1, 3):
-        raise ValueError(f"dream needs a model with 1 or 3 input channels; {model.name} takes {model.input_size[0]}")
-    photo = to_tensor(picture).unsqueeze(0).to(device)
+    photo = model.pixels(image).to(device)  # the model's channel count, whatever the picture's
     sizes = octave_sizes(photo.shape[-2:], octaves, octave_scale)
     total = frames * len(sizes) * steps
     dreamer = _Dreamer(model, target, chosen, step_size, jitter, smoothing, seed)
@@ -216,7 +212,10 @@ def smooth(gradient: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 def to_picture(pixels: torch.Tensor) -> Image.Image:
-    """A (1, C, H, W) tensor in [0, 1] as a PIL image (grayscale for one channel)."""
+    """A (1, C, H, W) tensor in [0, 1] as a PIL image (grayscale for one or two channels,
+    the first three as RGB for three or more)."""
+    channels = pixels.shape[1]
+    pixels = pixels[:, :1] if channels < 3 else pixels[:, :3]
     array = (pixels[0].detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
     return Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
 

@@ -36,7 +36,7 @@ class Recording:
 
     ``activation(layer)``: the conv output (n, C, h, w) in float32 (before any ReLU);
     ``channels(layer, index)``: only channel ``index[i]`` for image i, (n, h, w);
-    ``output``: the network's output (logits), if the objective asked for it;
+    ``output``: the network's class scores (logits), if the objective asked for it;
     ``indices``: the batch positions of the images in this chunk.
 
     >>> acts = torch.arange(8.0).view(2, 2, 1, 2)
@@ -50,7 +50,8 @@ class Recording:
         activations: dict | None = None,
         *,
         conv_inputs: dict | None = None,
-        output: torch.Tensor | None = None,
+        output=None,
+        scores: Callable | None = None,
         indices: range | None = None,
         resolve: Callable | None = None,
         dtype: torch.dtype | None = None,
@@ -58,6 +59,7 @@ class Recording:
         self._activations = dict(activations or {})
         self._conv_inputs = conv_inputs or {}  # path -> (LayerInfo, the conv's input)
         self._output = output
+        self._scores = scores or (lambda output: output)  # the class scores in a raw network output
         if indices is None:
             first = next(iter(self._activations.values()), None)
             indices = range(0 if first is None else first.shape[0])
@@ -91,7 +93,7 @@ class Recording:
     def output(self) -> torch.Tensor:
         if self._output is None:
             raise RuntimeError("this objective did not declare needs_output=True, so the network output was not computed")
-        return self._output.float()
+        return self._scores(self._output).float()
 
 
 def selected_channels(conv: nn.Conv2d, inputs: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -181,7 +183,7 @@ class LayerTap:
         output = None
         with autocast(inputs.device, self.dtype):
             try:
-                output = self.model.module(inputs)
+                output = self.model.run(inputs)
             except _Cut:
                 pass
         outputs, conv_inputs = self._outputs, self._inputs
@@ -193,6 +195,7 @@ class LayerTap:
             outputs,
             conv_inputs=conv_inputs,
             output=output,
+            scores=self.model.class_scores,
             indices=indices if indices is not None else range(inputs.shape[0]),
             resolve=self.model.layer,
             dtype=self.dtype,
