@@ -115,8 +115,9 @@ def cam(model, image, method: str = "gradcam", layer=None, target: Target = None
       methods, the gradient summed over input channels for the input methods.
     - options: ``samples`` (25) noisy copies of SmoothGrad, with noise of
       ``noise`` (0.15) times the image's range, drawn from ``seed`` (0) for each
-      image alone; ``batch_size`` (32) passes at a time for Score-CAM and
-      SmoothGrad; ``progress(done, total)``, called after each batch of those
+      image alone; ``batch_size`` passes at a time for Score-CAM and
+      SmoothGrad (default: 32 on a GPU; on the CPU 32 for small inputs, fewer
+      for large ones, 4 at 224x224, so that Stop is quick); ``progress(done, total)``, called after each batch of those
       passes; ``cancel`` (a ``threading.Event`` or a callable returning True),
       checked after each batch and during the network's passes, which stops the
       computation with :class:`Cancelled`.

@@ -40,19 +40,41 @@ class CamOptions:
     samples: int = 25
     noise: float = 0.15
     seed: int = 0
-    batch_size: int = 32
+    batch_size: int | None = None  # None: batch_for(inputs)
     progress: Callable[[int, int], None] | None = None
     cancel: object = None
 
     def __post_init__(self) -> None:
         for name in ("samples", "batch_size"):
             value = getattr(self, name)
+            if name == "batch_size" and value is None:
+                continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise TypeError(f"seed must be a whole number, got {self.seed!r}")
         if not isinstance(self.noise, (int, float)) or isinstance(self.noise, bool) or not 0 <= self.noise < float("inf"):
             raise ValueError(f"noise must be zero or a positive number (a fraction of the image's range), got {self.noise!r}")
+
+
+# On the CPU one batch of masked or noisy passes holds about this many input pixels
+# (4 images of 224x224): a batch of large inputs takes seconds there and gains little
+# from batching, and Stop waits for at most one of its operations.
+CPU_BATCH_PIXELS = 4 * 224 * 224
+
+
+def batch_for(inputs: torch.Tensor, batch_size: int | None) -> int:
+    """Passes per batch: ``batch_size`` when given; otherwise 32 on an accelerator and on the
+    CPU as many as keep a batch near :data:`CPU_BATCH_PIXELS` (4 at 224x224, 32 at 28x28).
+
+    >>> batch_for(torch.zeros(1, 3, 224, 224), None), batch_for(torch.zeros(1, 1, 28, 28), None)
+    (4, 32)
+    """
+    if batch_size is not None:
+        return batch_size
+    if inputs.device.type != "cpu":
+        return 32
+    return max(1, min(32, CPU_BATCH_PIXELS // (inputs.shape[-2] * inputs.shape[-1])))
 
 
 @dataclass

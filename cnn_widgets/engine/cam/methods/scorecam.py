@@ -8,7 +8,7 @@ the channels a uniform softmax would give. Forward passes only, one per channel.
 import torch
 import torch.nn.functional as F
 
-from ..core import captured, layer_explanation, logits_of, scale_unit, scorer, target_scores
+from ..core import batch_for, captured, layer_explanation, logits_of, scale_unit, scorer, target_scores
 from ..registry import CamMethod, Passes, register
 
 
@@ -23,7 +23,7 @@ class ScoreCam(CamMethod):
 
     def explain(self, request):
         model, inputs, steps = request.model, request.inputs, request.steps
-        batch_size = request.options.batch_size
+        batch_size = batch_for(inputs, request.options.batch_size)
         size = tuple(inputs.shape[-2:])
         with torch.no_grad():
             with captured(request.layers) as tensors:

@@ -8,7 +8,7 @@ same map on every device and wherever it sits in a batch.
 import torch
 
 from ..bases import InputGradient
-from ..core import input_explanation, logits_of, scorer, target_scores
+from ..core import batch_for, input_explanation, logits_of, scorer, target_scores
 from ..registry import CamMethod, Passes, register
 from .saliency import Saliency
 
@@ -33,12 +33,13 @@ class NoiseTunnel(CamMethod):
         score_of = scorer(request.target, indices)
         total = torch.zeros_like(inputs)
         steps.total = inputs.shape[0] * options.samples
+        batch_size = batch_for(inputs, options.batch_size)
         for i in range(inputs.shape[0]):
             generator = torch.Generator(device="cpu").manual_seed(options.seed)
             image = inputs[i : i + 1].detach()
             sigma = options.noise * float(image.max() - image.min())
-            for start in range(0, options.samples, options.batch_size):
-                count = min(options.batch_size, options.samples - start)
+            for start in range(0, options.samples, batch_size):
+                count = min(batch_size, options.samples - start)
                 draws = torch.randn((count, *image.shape[1:]), generator=generator).to(image.device, image.dtype)
                 noisy = (image + sigma * draws).requires_grad_(True)
                 with steps.watching():
