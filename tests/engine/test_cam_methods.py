@@ -16,7 +16,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torchvision
-from test_cam import GapNet, InplaceNet, pearson, peer_copy, seeded, upsampled
+from test_cam import GapNet, InplaceNet, fashion_random, pearson, peer_copy, resnet18, seeded, upsampled  # noqa: F401 (fixtures)
 from torch import nn
 
 import cnn_widgets as cw
@@ -28,12 +28,6 @@ from cnn_widgets.render import normalize
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 FAST = dict(samples=4, batch_size=16)
-
-
-@pytest.fixture(scope="module")
-def resnet18():
-    torch.manual_seed(0)
-    return cw.load_model(torchvision.models.resnet18(weights=None).eval(), input_size=(3, 96, 96))
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +63,7 @@ def test_every_method_is_registered_with_a_label_and_the_names_are_the_registry(
         register(METHODS["gradcam"])
 
 
-def test_a_new_method_is_one_registered_object(fashion_random_model):
+def test_a_new_method_is_one_registered_object(fashion_random):
     """What a new file in methods/ does: register a unit; the engine then takes its name."""
     from cnn_widgets.engine.cam.bases import GradientCam
 
@@ -82,25 +76,19 @@ def test_a_new_method_is_one_registered_object(fashion_random_model):
     register(Activations())
     try:
         x = torch.randn(1, 1, 28, 28, generator=torch.Generator().manual_seed(1))
-        result = cam_result(fashion_random_model, x, "test_activation_sum", layer="block2_conv1")[0]
+        result = cam_result(fashion_random, x, "test_activation_sum", layer="block2_conv1")[0]
         with torch.no_grad():
-            expected = fashion_random_model.module.features[:7](x).sum(dim=1)  # block2_conv1 after its ReLU
+            expected = fashion_random.module.features[:7](x).sum(dim=1)  # block2_conv1 after its ReLU
         assert result.layers == ("block2_conv1",)
         torch.testing.assert_close(result.raw, upsampled(expected.unsqueeze(1), (28, 28))[0], rtol=1e-4, atol=1e-5)
     finally:
         del METHODS["test_activation_sum"]
 
 
-@pytest.fixture(scope="module")
-def fashion_random_model():
-    torch.manual_seed(0)
-    return cw.load_model("fashion-cnn", weights=None, device="cpu")
-
-
 @pytest.mark.parametrize("method", CAM_METHODS)
-def test_each_method_runs_the_passes_it_says_it_costs(fashion_random_model, method, monkeypatch):
+def test_each_method_runs_the_passes_it_says_it_costs(fashion_random, method, monkeypatch):
     """The registry's cost is what the method does: images through the network forward, and backward."""
-    model, x = fashion_random_model, torch.randn(2, 1, 28, 28, generator=torch.Generator().manual_seed(2))
+    model, x = fashion_random, torch.randn(2, 1, 28, 28, generator=torch.Generator().manual_seed(2))
     forward = []
     handle = model.module.register_forward_pre_hook(lambda _m, args: forward.append(args[0].shape[0]))
     backward, depth = [], []
@@ -337,12 +325,12 @@ def test_an_image_gets_the_same_map_wherever_it_sits_in_a_batch(shipped, method)
     torch.testing.assert_close(in_batch, alone, rtol=1e-4, atol=1e-5 * float(alone.abs().max()))
 
 
-def test_stop_is_seen_inside_a_batch_of_masked_passes(fashion_random_model, monkeypatch):
+def test_stop_is_seen_inside_a_batch_of_masked_passes(fashion_random, monkeypatch):
     """Score-CAM checks the flag between every batch and, during a batch, at the network's
     operations, so Stop does not wait for a batch of many passes to finish."""
     monkeypatch.setattr(Steps, "interval", 0.0)  # check at every operation, for a test that cannot race
     stop, reached = threading.Event(), []
-    module = fashion_random_model.module
+    module = fashion_random.module
 
     def press_stop_during_the_second_batch(_m, _inputs, _output):
         reached.append("block1_conv1")
@@ -354,7 +342,7 @@ def test_stop_is_seen_inside_a_batch_of_masked_passes(fashion_random_model, monk
     progress = []
     try:
         with pytest.raises(Cancelled):
-            cam(fashion_random_model, torch.randn(1, 1, 28, 28), "scorecam", layer="block2_conv1", batch_size=16,
+            cam(fashion_random, torch.randn(1, 1, 28, 28), "scorecam", layer="block2_conv1", batch_size=16,
                 cancel=stop, progress=lambda done, total: progress.append(done))
     finally:
         for handle in handles:
