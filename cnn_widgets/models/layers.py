@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from .._choices import invalid_choice
 
@@ -28,6 +30,12 @@ ACTIVATIONS = (
     nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,
     nn.Hardswish, nn.Hardtanh, nn.Hardsigmoid, nn.Sigmoid, nn.Tanh, nn.Softplus,
 )
+# The same as functions, for activations applied in a hand-written forward (GoogLeNet's F.relu).
+_FUNCTIONAL_ACTIVATIONS = {
+    F.relu: "ReLU", torch.relu: "ReLU", torch.relu_: "ReLU", torch.Tensor.relu: "ReLU", torch.Tensor.relu_: "ReLU",
+    F.relu6: "ReLU6", F.leaky_relu: "LeakyReLU", F.elu: "ELU", F.gelu: "GELU", F.silu: "SiLU", F.mish: "Mish",
+    F.hardswish: "Hardswish", torch.sigmoid: "Sigmoid", torch.tanh: "Tanh",
+}
 # Modules that may sit between a conv and its activation: they keep its channels and positions.
 _BETWEEN = (nn.BatchNorm2d, nn.SyncBatchNorm, nn.GroupNorm, nn.InstanceNorm2d, nn.Identity, nn.Dropout, nn.Dropout2d)
 RAW = ":raw"  # "block3_conv2:raw" is the conv's own output, before its activation
@@ -35,16 +43,16 @@ RAW = ":raw"  # "block3_conv2:raw" is the conv's own output, before its activati
 
 @dataclass(frozen=True)
 class Activation:
-    """The activation module that takes a conv's output: its module ``path``, and which of
-    its calls in one forward pass it is (``call``; ResNet blocks call one ReLU several times)."""
+    """Where a conv's output is read after its activation: the module at ``path`` (the
+    activation module itself, or for a functional activation such as GoogLeNet's
+    ``F.relu`` the smallest module that returns its result), which of its calls in one
+    forward pass (``call``; ResNet blocks call one ReLU several times), and the
+    activation's ``kind`` (``"ReLU"``)."""
 
     path: str
     call: int
+    kind: str
     module: nn.Module = field(repr=False, compare=False)
-
-    @property
-    def kind(self) -> str:
-        return type(self.module).__name__
 
 
 @dataclass(frozen=True)
@@ -264,7 +272,9 @@ def dry_run(module: nn.Module, example: torch.Tensor) -> DryRun:
 
     - a conv's *activation* is the first activation module whose input is the conv's
       output, directly or after BatchNorm-like modules, unchanged in between (a residual
-      ``out += identity`` before the ReLU means no activation follows the conv);
+      ``out += identity`` before the ReLU means no activation follows the conv); an
+      activation function called in a ``forward`` counts too, read at the smallest
+      module that returns its result;
     - the *last spatial stage* is the last tensor with height and width above 1 not made
       by a pooling layer, named by the outermost module that returns it and whose parent
       has other children with spatial outputs (``layer4`` in a ResNet, ``features.18`` in
@@ -285,6 +295,17 @@ def dry_run(module: nn.Module, example: torch.Tensor) -> DryRun:
     chains: dict[object, str] = {}  # value -> the conv whose output it is (maybe after BatchNorm)
     spatial: list[tuple[str, int, object, bool]] = []  # (path, call, value, made by a pool)
     leaves = {sub for sub in module.modules() if next(sub.children(), None) is None}
+    functional: dict[object, tuple[str, str]] = {}  # value -> (conv, kind) of an activation function's result
+
+    class Functions(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kind = _FUNCTIONAL_ACTIVATIONS.get(func)
+            # The input's value is taken before the call: an in-place activation changes its version.
+            source = tokens.of(args[0]) if kind and args and isinstance(args[0], torch.Tensor) else None
+            result = func(*args, **(kwargs or {}))
+            if source in chains and isinstance(result, torch.Tensor):
+                functional[tokens.of(result)] = (chains[source], kind)
+            return result
 
     def before(path, sub, args):
         call = calls.get(path, 0)
@@ -297,6 +318,9 @@ def dry_run(module: nn.Module, example: torch.Tensor) -> DryRun:
         if not isinstance(output, torch.Tensor):
             return
         value = tokens.of(output)
+        if value in functional and sub is not module:
+            conv, kind = functional[value]
+            activations.setdefault(conv, Activation(path, call, kind, sub))
         if isinstance(sub, nn.Conv2d):
             if call == 0:
                 shapes[path] = tuple(output.shape[1:])
@@ -304,7 +328,7 @@ def dry_run(module: nn.Module, example: torch.Tensor) -> DryRun:
         elif sub in leaves and source in chains:
             conv = chains[source]
             if isinstance(sub, ACTIVATIONS):
-                activations.setdefault(conv, Activation(path, call, sub))
+                activations.setdefault(conv, Activation(path, call, type(sub).__name__, sub))
             elif isinstance(sub, _BETWEEN):
                 chains[value] = conv
         if sub is not module and output.dim() == 4 and min(output.shape[-2:]) > 1:
@@ -318,7 +342,7 @@ def dry_run(module: nn.Module, example: torch.Tensor) -> DryRun:
                 handles.append(sub.register_forward_hook(lambda m, a, o, path=path: after(path, m, o)))
             except RuntimeError:  # TorchScript modules take no Python hooks
                 continue
-        with torch.no_grad():
+        with torch.no_grad(), Functions():
             output = module(example)
     finally:
         for handle in handles:

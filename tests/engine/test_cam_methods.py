@@ -267,6 +267,38 @@ def test_the_activation_is_found_through_batchnorm_and_across_a_shared_relu():
     torch.testing.assert_close(recorded["conv2"].detach(), after)
 
 
+class FunctionalBlock(nn.Module):
+    """conv -> BatchNorm -> F.relu in a hand-written forward, as GoogLeNet's BasicConv2d."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.bn = nn.Conv2d(3, 6, 3, padding=1), nn.BatchNorm2d(6)
+
+    def forward(self, x):
+        return F.relu(self.bn(self.conv(x)), inplace=True)
+
+
+class FunctionalNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.block, self.head = FunctionalBlock(), nn.Linear(6, 4)
+
+    def forward(self, x):
+        return self.head(self.block(x).mean(dim=(2, 3)))
+
+
+def test_an_activation_function_in_a_forward_is_read_at_the_module_that_returns_it():
+    model = cw.load_model(seeded(FunctionalNet), input_size=(3, 12, 12))
+    activation = model.layer("block.conv").activation
+    assert (activation.path, activation.call, activation.kind) == ("block", 0, "ReLU")
+    assert model.last_stage.name == "block.conv"
+    x = torch.randn(2, 3, 12, 12, generator=torch.Generator().manual_seed(11))
+    named = cam(model, x, layer="block.conv", target=1, raw=True)
+    assert torch.equal(named, cam(model, x, layer="block", target=1, raw=True))
+    assert torch.equal(named, cam(model, x, target=1, raw=True))
+    assert not torch.allclose(named, cam(model, x, layer="block.conv:raw", target=1, raw=True))
+
+
 @pytest.mark.parametrize("name, stage", [("resnet18", "layer4"), ("mobilenet_v2", "features.18"), ("convnext_tiny", "features.7"),
                                          ("vgg16", "block5_conv3")])
 def test_the_default_layer_is_the_last_spatial_stage_and_its_name_gives_it_back(name, stage):
