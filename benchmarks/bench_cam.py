@@ -52,7 +52,7 @@ def contenders(name: str, layer: str):
     pgc_method = GradCAM(model=pgc_net, target_layers=[pgc_net.get_submodule(layer)])
 
     def ours(image, target):
-        return cam(model, image, layer=layer, target=target)
+        return cam(model, image, layer=layer + ":raw", target=target)  # the conv module itself, as the peers hook it
 
     def captum(image, target):
         attr = captum_method.attribute(image, target, relu_attributions=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from . import render
-from .engine.cam import CAM_METHODS
+from .engine.cam import METHODS
 from .models.zoo import MODEL_NAMES
 
 EPILOG = "models: " + ", ".join(MODEL_NAMES) + ", timm/<name> with the timm extra (or a path to a TorchScript file)"
@@ -94,8 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     _common(cam)
     cam.add_argument("--image", required=True, help="image path or URL, or a shipped sample name")
     cam.add_argument("--class", dest="target", default=None, help="class index or name to explain (default: the top prediction)")
-    cam.add_argument("--method", default="gradcam", choices=CAM_METHODS, help="attribution method (default gradcam)")
-    _layer(cam, required=False)
+    cam.add_argument("--method", default="gradcam", choices=list(METHODS), metavar="METHOD",
+                     help="attribution method (default gradcam): " + ", ".join(f"{m.name} ({m.label})" for m in METHODS.values()))
+    cam.add_argument("--layer", default=None, help="a conv layer's name means its output after the activation that follows it "
+                     "(block3_conv2), NAME:raw the conv's own output, and any module path works too (a ResNet's layer4); "
+                     "default: the output of the last spatial stage")
     cam.add_argument("--colormap", default="inferno", choices=render.COLORMAPS, help="heatmap colormap (default inferno)")
     cam.add_argument("--opacity", type=float, default=0.5, help="heatmap opacity over the image, 0-1 (default 0.5)")
     cam.add_argument("--size", type=int, default=256, help="longer side of the written picture in pixels (default 256)")
@@ -141,7 +144,10 @@ def _cam_picture(model, engine, args):
     height, width = seen.shape[0] * factor, seen.shape[1] * factor
     backdrop = np.asarray(Image.fromarray(seen).resize((width, height), Image.BICUBIC))
     picture = render.overlay(backdrop, render.normalize(result.map), colormap=args.colormap, opacity=args.opacity)
-    return picture, f"class {result.class_index} ({result.class_name}, p={result.probability:.2f})"
+    label = f"class {result.class_index} ({result.class_name}, p={result.probability:.2f})"
+    if result.layers:
+        label += f" at layer {', '.join(result.layers)}"
+    return picture, label, result.warning
 
 
 def _maximize_picture(model, args):
@@ -207,8 +213,10 @@ def run(args) -> str:
     elif args.command == "dream":
         return _dream(model, args)
     elif args.command == "cam":
-        picture, label = _cam_picture(model, engine, args)
+        picture, label, warning = _cam_picture(model, engine, args)
         path = render.save_png(picture, args.out)
+        if warning:
+            print(f"cnn-widgets cam: warning: {warning}", file=sys.stderr)
         return f"wrote {path} ({picture.shape[1]}x{picture.shape[0]} px): {args.method} for {label}"
     path = render.save_png(picture, args.out)
     return f"wrote {path} ({picture.shape[1]}x{picture.shape[0]} px)"

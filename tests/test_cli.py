@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from cnn_widgets.cli import main
@@ -46,6 +47,31 @@ def test_cam_writes_a_heatmap_over_the_image(tmp_path):
     plain = tmp_path / "plain.png"
     assert main(["cam", "fashion-cnn", "--image", "sneaker", "--class", "7", "--opacity", "0", "--out", str(plain)]) == 0
     assert not np.array_equal(np.asarray(Image.open(plain)), picture), "opacity 0 shows the image without the heatmap"
+
+
+def test_cam_names_its_layer_and_warns_about_a_map_that_is_zero_everywhere(tmp_path, capsys):
+    assert main(["cam", "fashion-cnn", "--image", "sneaker", "--class", "Sneaker", "--out", str(tmp_path / "a.png")]) == 0
+    captured = capsys.readouterr()
+    assert "at layer block3_conv2" in captured.out and "warning" not in captured.err
+    # The conv's own output, before its ReLU, has no positive evidence for this image: said, not silent.
+    assert main(["cam", "fashion-cnn", "--image", "sneaker", "--class", "Sneaker", "--layer", "block3_conv2:raw",
+                 "--out", str(tmp_path / "b.png")]) == 0
+    captured = capsys.readouterr()
+    assert "at layer block3_conv2:raw" in captured.out
+    assert "warning: the Grad-CAM map for Sneaker is zero everywhere" in captured.err
+
+
+def test_cam_offers_every_registered_method(tmp_path, capsys):
+    from cnn_widgets.engine import METHODS
+
+    out = subprocess.run([sys.executable, "-m", "cnn_widgets.cli", "cam", "--help"], capture_output=True, text=True).stdout
+    for method in METHODS.values():
+        assert method.name in out and method.label.split(" ")[0] in out
+    assert main(["cam", "fashion-cnn", "--image", "sneaker", "--method", "hirescam", "--out", str(tmp_path / "h.png")]) == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit:
+        main(["cam", "fashion-cnn", "--image", "sneaker", "--method", "hirescan", "--out", str(tmp_path / "x.png")])
+    assert exit.value.code == 2 and "'hirescam'" in capsys.readouterr().err
 
 
 def test_cam_bad_class_is_a_clear_error(tmp_path, capsys):

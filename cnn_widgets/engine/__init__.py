@@ -7,7 +7,7 @@ widgets show. Nothing here knows that a browser exists.
 torch.Size([32, 1, 3, 3])
 """
 from .activations import channel_stats, clear_cache, feature_maps, sort_channels
-from .cam import CAM_METHODS, CamResult, Cancelled, Prediction, cam, cam_result, predict
+from .cam import CAM_METHODS, METHODS, CamResult, Cancelled, Prediction, cam, cam_result, predict
 from .convolution import CUSTOM_KERNEL_RULE, ConvolutionStep, convolution_at, layer_input
 from .examples import DatasetExamples, dataset_examples
 from .optvis import dream, maximize, objectives, save_gif
@@ -15,6 +15,7 @@ from .weights import filter_weights
 
 __all__ = [
     "CAM_METHODS",
+    "METHODS",
     "Cancelled",
     "CUSTOM_KERNEL_RULE",
     "CamResult",

@@ -227,7 +227,7 @@ def layer_input(model, image, layer=None) -> torch.Tensor:
     with preserved(model.module, model.device), torch.no_grad():
         handle = info.module.register_forward_pre_hook(record)
         try:
-            model.module(inputs)
+            model.run(inputs)
         except _Reached:
             pass
         finally:

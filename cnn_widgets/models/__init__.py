@@ -2,7 +2,7 @@
 and the guarantee that a user's model comes back unchanged."""
 from .device import best_device, resolve_device
 from .handle import Model, as_model, load_model
-from .layers import LayerInfo
+from .layers import LayerInfo, LayerOutput
 from .state import preserved
 from .zoo import MODEL_NAMES, TORCHVISION_MODELS, WeightsUnavailableError, weights_cache_file
 
@@ -10,6 +10,7 @@ __all__ = [
     "MODEL_NAMES",
     "TORCHVISION_MODELS",
     "LayerInfo",
+    "LayerOutput",
     "Model",
     "as_model",
     "WeightsUnavailableError",

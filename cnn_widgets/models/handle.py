@@ -14,7 +14,7 @@ from . import hf_models, timm_models, torchvision_weights, zoo
 from .device import resolve_device
 from .fashion_cnn import fashion_cnn
 from .fashion_cnn import CLASSES as FASHION_CLASSES, INPUT_SIZE as FASHION_INPUT, MEAN as FASHION_MEAN, STD as FASHION_STD
-from .layers import LayerInfo, check_filters, discover_layers, resolve_layer
+from .layers import LayerInfo, LayerOutput, check_filters, discover_layers, dry_run, resolve_layer, resolve_output
 from .outputs import AmbiguousOutputError, OutputSelector, check_selector, class_scores
 from .state import model_device, preserved
 
@@ -64,6 +64,7 @@ class Model:
         self._layers: list[LayerInfo] | None = None
         self._num_outputs: int | None = None
         self._output_error: AmbiguousOutputError | None = None
+        self._last_stage: tuple[str, int] | None = None
 
     # -- layers -----------------------------------------------------------------
     @property
@@ -77,28 +78,19 @@ class Model:
         convs = [path for path, m in self.module.named_modules() if isinstance(m, nn.Conv2d)]
         if not convs:
             raise ValueError(f"model {self.name} has no Conv2d layers, so there is nothing to visualize")
-        shapes: dict[str, tuple[int, int, int]] = {}
-        handles = []
         with preserved(self.module, self.device):
-            for path, sub in self.module.named_modules():
-                if isinstance(sub, nn.Conv2d):
-                    def record(_mod, _inp, out, path=path):
-                        shapes.setdefault(path, tuple(out.shape[1:]))
-                    handles.append(sub.register_forward_hook(record))
             try:
-                with torch.no_grad():
-                    output = self.run(torch.zeros(1, *self.input_size, device=self.device))
+                # In the model's dtype, as run() gives it (float16/bfloat16 models).
+                run = dry_run(self.module, torch.zeros(1, *self.input_size, device=self.device, dtype=self.dtype))
             except Exception as error:
                 raise ValueError(
                     f"a dry run of {self.name} on an input of size {self.input_size} failed ({error}); "
                     "pass the right input_size=(channels, height, width) to load_model"
                 ) from error
-            finally:
-                for handle in handles:
-                    handle.remove()
-        self._learn_outputs(output)
+        self._learn_outputs(run.output)
+        self._last_stage = run.last_stage
         # Convs that did not run (GoogLeNet's auxiliary heads in eval mode) are not part of inference.
-        return discover_layers(self.module, shapes)
+        return discover_layers(self.module, run.shapes, run.activations)
 
     def _learn_outputs(self, output) -> None:
         """The number of classes, from the dry run's output; an ambiguous output is reported
@@ -150,6 +142,38 @@ class Model:
     def layer(self, layer: str | int | LayerInfo | nn.Module | None = None) -> LayerInfo:
         """Resolve a Keras-style name, module path, index or module to a :class:`LayerInfo`."""
         return resolve_layer(self.layers, layer)
+
+    def layer_output(self, layer) -> LayerOutput:
+        """The tensor a layer name means (one rule for every feature): a conv layer's name
+        means its output after the activation that follows it, ``name + ":raw"`` the conv's
+        own output, and any other module path (``"layer4"``) that module's output.
+
+        >>> import cnn_widgets as cw
+        >>> cw.load_model("fashion-cnn").layer_output("features.0").name
+        'block1_conv1'
+        """
+        return resolve_output(self.module, self.layers, layer)
+
+    @property
+    def last_stage(self) -> LayerOutput:
+        """The output of the network's last spatial stage (where class heatmaps look by
+        default), named so that passing its name back gives the same tensor: a ResNet's
+        ``layer4``, the ReLU after VGG's last conv (named by that conv, ``block5_conv3``).
+
+        >>> import cnn_widgets as cw
+        >>> cw.load_model("fashion-cnn").last_stage.name, cw.load_model("resnet18", weights=None).last_stage.name
+        ('block3_conv2', 'layer4')
+        """
+        layers = self.layers
+        if self._last_stage is None:
+            return layers[-1].output()
+        path, call = self._last_stage
+        for info in layers:
+            if info.activation is not None and (info.activation.path, info.activation.call) == (path, call):
+                return info.output()
+            if info.path == path:
+                return info.output(raw=True)
+        return LayerOutput(path, path, call, self.module.get_submodule(path))
 
     def filters(self, layer, filters=None) -> list[int]:
         """Validated filter indices of ``layer`` (all of them for ``None``)."""

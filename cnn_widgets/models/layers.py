@@ -4,17 +4,85 @@ Every ``nn.Conv2d`` anywhere in the module tree is a layer. Networks built as
 one ``nn.Sequential`` of convs and pools (VGG, AlexNet, the shipped
 fashion-cnn) also get Keras-style names, ``block<b>_conv<c>``, derived by
 counting pools, so ``block3_conv1`` means the first conv after the second pool.
+
+What a layer name means is decided here, once: a conv's name means what the
+conv passes on, the output of the activation that follows it (through
+BatchNorm-like layers, in-place or not), and ``name + ":raw"`` the conv's own
+output. Which activation follows which conv, and where the network's last
+spatial stage ends, are found by :func:`dry_run`, one forward pass with hooks.
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from typing import Sequence
 
+import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from .._choices import invalid_choice
 
 _POOLS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveMaxPool2d, nn.AdaptiveAvgPool2d)
+# Modules that count as "the activation that follows a conv".
+ACTIVATIONS = (
+    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,
+    nn.Hardswish, nn.Hardtanh, nn.Hardsigmoid, nn.Sigmoid, nn.Tanh, nn.Softplus,
+)
+# The same as functions, for activations applied in a hand-written forward (GoogLeNet's F.relu).
+_FUNCTIONAL_ACTIVATIONS = {
+    F.relu: "ReLU", torch.relu: "ReLU", torch.relu_: "ReLU", torch.Tensor.relu: "ReLU", torch.Tensor.relu_: "ReLU",
+    F.relu6: "ReLU6", F.leaky_relu: "LeakyReLU", F.elu: "ELU", F.gelu: "GELU", F.silu: "SiLU", F.mish: "Mish",
+    F.hardswish: "Hardswish", torch.sigmoid: "Sigmoid", torch.tanh: "Tanh",
+}
+# Modules that may sit between a conv and its activation: they keep its channels and positions.
+_BETWEEN = (nn.BatchNorm2d, nn.SyncBatchNorm, nn.GroupNorm, nn.InstanceNorm2d, nn.Identity, nn.Dropout, nn.Dropout2d)
+RAW = ":raw"  # "block3_conv2:raw" is the conv's own output, before its activation
+
+
+@dataclass(frozen=True)
+class Activation:
+    """Where a conv's output is read after its activation: the module at ``path`` (the
+    activation module itself, or for a functional activation such as GoogLeNet's
+    ``F.relu`` the smallest module that returns its result), which of its calls in one
+    forward pass (``call``; ResNet blocks call one ReLU several times), and the
+    activation's ``kind`` (``"ReLU"``)."""
+
+    path: str
+    call: int
+    kind: str
+    module: nn.Module = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class LayerOutput:
+    """The one tensor of a forward pass that a layer name means: the output of ``module``
+    (at module ``path``) at its ``call``-th call. ``name`` is the name that gives it back;
+    ``after`` names the activation when it is a conv's output after its activation
+    (``"ReLU"``), ``before`` when it is a conv's own output with an activation after it.
+
+    >>> import cnn_widgets as cw
+    >>> model = cw.load_model("fashion-cnn")
+    >>> model.layer_output("block3_conv2").describe()
+    'block3_conv2 (after ReLU, features.13)'
+    >>> model.layer_output("block3_conv2:raw").describe()
+    'block3_conv2:raw (conv output before ReLU, features.12)'
+    """
+
+    name: str
+    path: str
+    call: int
+    module: nn.Module = field(repr=False, compare=False)
+    after: str | None = None
+    before: str | None = None
+
+    def describe(self) -> str:
+        if self.after:
+            return f"{self.name} (after {self.after}, {self.path})"
+        if self.before:
+            return f"{self.name} (conv output before {self.before}, {self.path})"
+        return self.name if self.name == self.path else f"{self.name} ({self.path})"
 
 
 @dataclass(frozen=True)
@@ -31,10 +99,21 @@ class LayerInfo:
     groups: int
     output_shape: tuple[int, int, int] | None
     module: nn.Conv2d = field(repr=False, compare=False)
+    activation: Activation | None = field(default=None, repr=False, compare=False)
 
     @property
     def channels(self) -> int:
         return self.out_channels
+
+    def output(self, raw: bool = False) -> LayerOutput:
+        """What this layer's name means: the output of the activation that follows the conv
+        (when one does), or with ``raw=True`` the conv's own output (named ``name + ":raw"``)."""
+        act = self.activation
+        if act is None:
+            return LayerOutput(self.name, self.path, 0, self.module)
+        if raw:
+            return LayerOutput(self.name + RAW, self.path, 0, self.module, before=act.kind)
+        return LayerOutput(self.name, act.path, act.call, act.module, after=act.kind)
 
     @property
     def aliases(self) -> tuple[str, ...]:
@@ -71,11 +150,16 @@ def _keras_names(module: nn.Module, convs: dict[str, nn.Conv2d]) -> dict[str, st
     return {}
 
 
-def discover_layers(module: nn.Module, output_shapes: dict[str, tuple[int, int, int]] | None = None) -> list[LayerInfo]:
+def discover_layers(
+    module: nn.Module,
+    output_shapes: dict[str, tuple[int, int, int]] | None = None,
+    activations: dict[str, Activation] | None = None,
+) -> list[LayerInfo]:
     """All ``nn.Conv2d`` layers of ``module`` in registration order, with display names.
 
     With ``output_shapes`` (from a dry run), convs that did not run (GoogLeNet's
     auxiliary heads in eval mode) are left out: they are not part of inference.
+    ``activations`` (also from the dry run) says which activation follows each conv.
     """
     convs = {path: sub for path, sub in module.named_modules() if isinstance(sub, nn.Conv2d)}
     keras = _keras_names(module, convs)
@@ -95,6 +179,7 @@ def discover_layers(module: nn.Module, output_shapes: dict[str, tuple[int, int, 
                 groups=conv.groups,
                 output_shape=output_shapes.get(path) if output_shapes is not None else None,
                 module=conv,
+                activation=(activations or {}).get(path),
             )
         )
     return layers
@@ -128,6 +213,180 @@ def resolve_layer(layers: Sequence[LayerInfo], layer: "str | int | LayerInfo | n
                 return info
         raise invalid_choice("layer", layer, [i.name for i in layers] + [i.path for i in layers if i.path != i.name])
     raise TypeError(f"layer must be a name, a module path, an index or a Conv2d module, not {type(layer).__name__}")
+
+
+def resolve_output(module: nn.Module, layers: Sequence[LayerInfo], layer) -> LayerOutput:
+    """The tensor a layer name means (see :class:`LayerOutput`): a conv layer by any name
+    :func:`resolve_layer` takes (after its activation), ``name + ":raw"`` (the conv's own
+    output), or any other module of the network, by module path or as the module itself
+    (its output at its first call, such as a ResNet's ``"layer4"``).
+
+    >>> import cnn_widgets as cw
+    >>> model = cw.load_model("resnet18", weights=None)
+    >>> [resolve_output(model.module, model.layers, name).path for name in ("conv1", "conv1:raw", "layer4")]
+    ['relu', 'conv1', 'layer4']
+    """
+    if isinstance(layer, str) and layer.endswith(RAW):
+        return resolve_layer(layers, layer[: -len(RAW)]).output(raw=True)
+    if isinstance(layer, LayerOutput):
+        return layer
+    if isinstance(layer, nn.Module) and not isinstance(layer, nn.Conv2d):
+        path = next((p for p, m in module.named_modules() if m is layer), None)
+        if path is None:
+            raise ValueError(f"that {type(layer).__name__} is not part of the model")
+        return LayerOutput(path or type(layer).__name__, path, 0, layer)
+    try:
+        return resolve_layer(layers, layer).output()
+    except ValueError as error:
+        sub = _submodule(module, layer)
+        if sub is None:
+            raise ValueError(f"{error}; a conv name followed by '{RAW}' means its output before its activation, "
+                             "and any module path of the network (such as a ResNet's 'layer4') also works") from None
+        return LayerOutput(layer, layer, 0, sub)
+
+
+def _submodule(module: nn.Module, path) -> nn.Module | None:
+    if not isinstance(path, str) or not path:
+        return None
+    try:
+        return module.get_submodule(path)
+    except AttributeError:
+        return None
+
+
+@dataclass
+class DryRun:
+    """What one forward pass tells about a network: its ``output``, each conv's output
+    shape (C, H, W) and the activation that follows it, and the module path and call
+    whose output ends the last spatial stage (see :func:`dry_run`)."""
+
+    output: object
+    shapes: dict[str, tuple[int, int, int]]
+    activations: dict[str, Activation]
+    last_stage: tuple[str, int] | None
+
+
+def dry_run(module: nn.Module, example: torch.Tensor) -> DryRun:
+    """Run ``example`` through ``module`` once (no gradients) with a hook on every module,
+    following tensors by identity and version (so an in-place op makes a new value):
+
+    - a conv's *activation* is the first activation module whose input is the conv's
+      output, directly or after BatchNorm-like modules, unchanged in between (a residual
+      ``out += identity`` before the ReLU means no activation follows the conv); an
+      activation function called in a ``forward`` counts too, read at the smallest
+      module that returns its result;
+    - the *last spatial stage* is the last tensor with height and width above 1 not made
+      by a pooling layer, named by the outermost module that returns it and whose parent
+      has other children with spatial outputs (``layer4`` in a ResNet, ``features.18`` in
+      MobileNetV2, the ReLU after the last conv in VGG).
+
+    Hooks are removed afterwards; call it inside :func:`~cnn_widgets.models.preserved`.
+
+    >>> net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(inplace=True), nn.MaxPool2d(2), nn.Flatten())
+    >>> run = dry_run(net.eval(), torch.zeros(1, 1, 10, 10))
+    >>> run.shapes["0"], run.activations["0"].path, run.last_stage
+    ((4, 8, 8), '2', ('2', 0))
+    """
+    tokens = _Tokens()
+    calls: dict[str, int] = {}
+    pending: list[tuple[str, int, object]] = []
+    shapes: dict[str, tuple[int, int, int]] = {}
+    activations: dict[str, Activation] = {}
+    chains: dict[object, str] = {}  # value -> the conv whose output it is (maybe after BatchNorm)
+    spatial: list[tuple[str, int, object, bool]] = []  # (path, call, value, made by a pool)
+    leaves = {sub for sub in module.modules() if next(sub.children(), None) is None}
+    functional: dict[object, tuple[str, str]] = {}  # value -> (conv, kind) of an activation function's result
+
+    class Functions(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kind = _FUNCTIONAL_ACTIVATIONS.get(func)
+            # The input's value is taken before the call: an in-place activation changes its version.
+            source = tokens.of(args[0]) if kind and args and isinstance(args[0], torch.Tensor) else None
+            result = func(*args, **(kwargs or {}))
+            if source in chains and isinstance(result, torch.Tensor):
+                functional[tokens.of(result)] = (chains[source], kind)
+            return result
+
+    def before(path, sub, args):
+        call = calls.get(path, 0)
+        calls[path] = call + 1
+        first = args[0] if args and isinstance(args[0], torch.Tensor) else None
+        pending.append((path, call, None if first is None else tokens.of(first)))
+
+    def after(path, sub, output):
+        _, call, source = pending.pop()
+        if not isinstance(output, torch.Tensor):
+            return
+        value = tokens.of(output)
+        if value in functional and sub is not module:
+            conv, kind = functional[value]
+            activations.setdefault(conv, Activation(path, call, kind, sub))
+        if isinstance(sub, nn.Conv2d):
+            if call == 0:
+                shapes[path] = tuple(output.shape[1:])
+                chains[value] = path
+        elif sub in leaves and source in chains:
+            conv = chains[source]
+            if isinstance(sub, ACTIVATIONS):
+                activations.setdefault(conv, Activation(path, call, type(sub).__name__, sub))
+            elif isinstance(sub, _BETWEEN):
+                chains[value] = conv
+        if sub is not module and output.dim() == 4 and min(output.shape[-2:]) > 1:
+            spatial.append((path, call, value, isinstance(sub, _POOLS)))
+
+    handles = []
+    try:
+        for path, sub in module.named_modules():
+            try:
+                handles.append(sub.register_forward_pre_hook(lambda m, a, path=path: before(path, m, a)))
+                handles.append(sub.register_forward_hook(lambda m, a, o, path=path: after(path, m, o)))
+            except RuntimeError:  # TorchScript modules take no Python hooks
+                continue
+        with torch.no_grad(), Functions():
+            output = module(example)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return DryRun(output, shapes, activations, _last_stage(spatial, activations))
+
+
+def _last_stage(spatial, activations: dict[str, Activation]) -> tuple[str, int] | None:
+    pooled = {value for _, _, value, pool in spatial if pool}
+    last = next((value for _, _, value, _ in reversed(spatial) if value not in pooled), None)
+    if last is None:
+        return None
+    named = {(a.path, a.call) for a in activations.values()}
+    candidates = [(path, call) for path, call, value, _ in reversed(spatial)  # outermost first
+                  if value == last and (call == 0 or (path, call) in named)]
+    if not candidates:
+        return None
+    with_spatial = {path for path, *_ in spatial}
+    for path, call in candidates:
+        parent = path.rpartition(".")[0] if "." in path else ""
+        siblings = [p for p in with_spatial if p != path and (p.rpartition(".")[0] if "." in p else "") == parent]
+        if siblings:
+            return path, call
+    return candidates[-1]
+
+
+class _Tokens:
+    """A hashable token per tensor value: the same object at the same version gives the same
+    token; an in-place change, or a new object that reuses a freed one's id, a new one."""
+
+    def __init__(self) -> None:
+        self._refs: dict[int, tuple[weakref.ref, int]] = {}
+        self._fresh = 0
+
+    def of(self, tensor: torch.Tensor) -> tuple[int, int, int]:
+        known = self._refs.get(id(tensor))
+        if known is None or known[0]() is not tensor:
+            self._fresh += 1
+            known = self._refs[id(tensor)] = (weakref.ref(tensor), self._fresh)
+        try:
+            version = tensor._version
+        except RuntimeError:  # inference tensors keep no version
+            version = 0
+        return id(tensor), known[1], version
 
 
 def check_filters(layer: LayerInfo, filters: "int | Sequence[int] | range | None") -> list[int]:

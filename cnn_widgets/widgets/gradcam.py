@@ -1,8 +1,8 @@
 """GradCAM: where the network looks when it decides on a class.
 
 The model's top-5 predictions for an image form a clickable list; the chosen
-class's heatmap (any method of :data:`cnn_widgets.engine.CAM_METHODS`, at any
-conv layer) is laid over the image, and a second heatmap (another class, or
+class's heatmap (any method of :data:`cnn_widgets.engine.METHODS`, at any
+layer) is laid over the image, and a second heatmap (another class, or
 another method) can sit beside it for comparison.
 
 Maps come from :func:`cnn_widgets.engine.cam` and are computed in one
@@ -26,26 +26,17 @@ import traitlets
 from .. import engine, render
 from .._choices import invalid_choice
 from ..engine.activations import weights_version
-from ..engine.cam import CAM_METHODS, LAYER_METHODS, _default_layer
+from ..engine.cam import CAM_METHODS, METHODS
 from ..images import SAMPLE_NAMES, load_image, sample_image
 from ..models import Model, as_model, preserved
 from ..frontend import bundled
+from ..models.layers import RAW
 from ..models.state import model_lock
 from .base import BaseWidget, LayerChoice
 from .image_input import ImageInput
 from .tile_viewer import enlarge
 from .worker import Worker
 
-METHOD_LABELS = {
-    "gradcam": "Grad-CAM",
-    "gradcam++": "Grad-CAM++",
-    "layercam": "Layer-CAM",
-    "scorecam": "Score-CAM",
-    "saliency": "Saliency (gradient)",
-    "smoothgrad": "SmoothGrad",
-    "guided_backprop": "Guided backprop",
-    "guided_gradcam": "Guided Grad-CAM",
-}
 TOP_K = 5
 DISPLAY_SIZE = 256  # small inputs (28x28) are enlarged by an integer factor to about this size
 THUMBNAIL_SIZE = 96
@@ -68,9 +59,11 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
 
     ``image`` is anything :func:`cnn_widgets.load_image` takes, or a sample name
     (default: ``"sneaker"`` for 1-channel models, ``"cat"`` otherwise). ``method``
-    is one of :data:`cnn_widgets.engine.CAM_METHODS`; ``layer`` a conv layer
-    (default: the last one whose output is still spatial) or any module path whose
-    output is a feature map (a ResNet's ``"layer4"``); ``target`` the class
+    is one of :data:`cnn_widgets.engine.METHODS`; ``layer`` means what it means for
+    :func:`cnn_widgets.engine.cam`: a conv layer's name is the output of the activation
+    that follows it, ``name + ":raw"`` the conv's own output (both offered), and any
+    module path whose output is a feature map works too (a ResNet's ``"layer4"``);
+    default: the output of the last spatial stage (``model.last_stage``); ``target`` the class
     explained first (index or name; default: the top prediction; a new image
     starts again at its own top prediction). ``compare`` puts a second heatmap
     beside the first: ``""`` (none), another method (``"scorecam"``) or another
@@ -101,7 +94,7 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
 
     method = traitlets.Unicode("gradcam").tag(sync=True)
     method_options = traitlets.List(
-        [{"name": name, "label": METHOD_LABELS[name], "uses_layer": name in LAYER_METHODS} for name in CAM_METHODS]
+        [{"name": m.name, "label": m.label, "uses_layer": m.uses_layer} for m in METHODS.values()]
     ).tag(sync=True)
     layer = traitlets.Unicode("").tag(sync=True)
     layer_options = traitlets.List().tag(sync=True)
@@ -135,16 +128,15 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
         self._image_version = 0
         self._shown: list[np.ndarray] = []
         self._quiet = True  # no redraws while the constructor sets things up
-        default_layer = self._default_layer_name = _default_layer(self.model).name
-        options = [
-            {"name": l.name, "path": l.path, "channels": l.out_channels, "shape": list(l.output_shape or ())}
-            for l in self.model.layers
-        ]
+        options = []
+        for info in self.model.layers:  # each conv, and its own output before its activation
+            names = [info.name] + ([info.name + RAW] if info.activation is not None else [])
+            options += [{"name": name, "path": info.path, "channels": info.out_channels, "shape": list(info.output_shape or ())} for name in names]
         super().__init__(
             layer_options=options,
             class_options=list(self.model.classes),
             method=method,
-            layer=default_layer if layer is None else layer,
+            layer=self.model.last_stage.name if layer is None else layer,
             **kwargs,
         )
         first_target = None if target is None else self._class_index(target)
@@ -287,13 +279,19 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
 
     @traitlets.validate("layer")
     def _check_layer(self, proposal):
-        """A conv layer by any name the model resolves or, as for :func:`engine.cam`, any
-        module path whose output is a feature map (a ResNet's ``"layer4"``), which then
-        joins the layer choices."""
+        """A layer as :func:`engine.cam` takes it: a conv layer by any name the model
+        resolves, shown by its display name (``"features.7"`` -> ``"block2_conv2"``), the
+        same with ``":raw"``, or any module path whose output is a feature map (a
+        ResNet's ``"layer4"``), which then joins the layer choices."""
+        path = proposal["value"]
+        if isinstance(path, str) and path.endswith(RAW):
+            try:
+                return self.model.layer_output(path).name
+            except ValueError as error:
+                raise traitlets.TraitError(str(error)) from None
         try:
             return super()._check_layer(proposal)
         except traitlets.TraitError as error:
-            path = proposal["value"]
             shape = self._feature_map_shape(path)
             if shape is None:
                 raise traitlets.TraitError(f"{error}; any module path of the network whose output is a feature map (such as a ResNet's 'layer4') also works") from None
@@ -321,7 +319,7 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
         return shapes[0][1:]
 
     def _panel(self, method: str, class_index: int, layer: str | None = None) -> _Panel:
-        used = (layer or self.layer) if method in LAYER_METHODS else None
+        used = (layer or self.layer) if METHODS[method].uses_layer else None
         key = (self._image_version, method, used, class_index, weights_version(self.model))
         return _Panel(method, used, class_index, key)
 
@@ -376,11 +374,8 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
         with model_lock(self.model.module):  # reentrant: engine.cam takes it again inside
             if not wanted():
                 return None
-            # The default layer goes to the engine as None: it then takes the rectified
-            # output (after the conv's ReLU), as Grad-CAM was defined.
-            layer = None if panel.layer == self._default_layer_name else panel.layer
             heat = engine.cam(
-                self.model, inputs, method=panel.method, layer=layer, target=panel.class_index,
+                self.model, inputs, method=panel.method, layer=panel.layer, target=panel.class_index,
                 progress=progress, cancel=lambda: (cancel is not None and cancel()) or not wanted(),
             )[0]
         with self._lock:
@@ -439,7 +434,7 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
                 panel, inputs = missing[0], self._inputs
                 computing = f"computing {self._describe(panel)}…"
             report(0.0, computing)
-            passes = {"scorecam": "masked passes (one per channel)", "smoothgrad": "noisy copies"}.get(panel.method)
+            passes = METHODS[panel.method].progress_unit
 
             reached = [0, 0]
 
@@ -496,11 +491,11 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
 
     def _describe(self, panel: _Panel) -> str:
         where = f" at {panel.layer}" if panel.layer else ""
-        return f"{METHOD_LABELS[panel.method]} for {self.model.classes[panel.class_index]}{where}"
+        return f"{METHODS[panel.method].label} for {self.model.classes[panel.class_index]}{where}"
 
     def _caption(self, panel: _Panel, heat: torch.Tensor) -> str:
         probability = self._probabilities[panel.class_index] if self._probabilities else 0.0
-        text = f"{METHOD_LABELS[panel.method]} · {self.model.classes[panel.class_index]} ({100 * probability:.1f}%)"
+        text = f"{METHODS[panel.method].label} · {self.model.classes[panel.class_index]} ({100 * probability:.1f}%)"
         if panel.layer:
             text += f" · {panel.layer}"
         peak = float(heat.max())

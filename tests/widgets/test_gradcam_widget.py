@@ -72,8 +72,10 @@ def test_starts_with_the_top_five_and_explains_the_top_class(widget, fashion):
     assert (widget.method, widget.layer, widget.colormap, widget.opacity, widget.compare) == (
         "gradcam", "block3_conv2", "inferno", 0.5, "")
     assert widget.sample == "sneaker" and widget.class_options == fashion.classes
-    assert [o["name"] for o in widget.method_options] == list(engine.CAM_METHODS)
-    assert [o["name"] for o in widget.layer_options] == fashion.layer_names
+    assert [(o["name"], o["label"], o["uses_layer"]) for o in widget.method_options] == [
+        (m.name, m.label, m.uses_layer) for m in engine.METHODS.values()]
+    # Each conv (its output after the ReLU that follows it), then the conv's own output before it.
+    assert [o["name"] for o in widget.layer_options] == [n for name in fashion.layer_names for n in (name, name + ":raw")]
     # A 28x28 input is shown enlarged (9x) so the heatmap is readable.
     assert decode(widget.overlay_png).shape == (252, 252, 3)
     assert widget.overlay_caption.startswith(f"Grad-CAM · {names[0]} (")
@@ -372,3 +374,30 @@ def test_any_feature_map_module_can_be_the_layer_by_its_path():
     with pytest.raises(traitlets.TraitError, match="unknown layer 'layer9'.*module path"):
         widget.layer = "layer9"
     assert widget.layer == "layer4" and sum(o["name"] == "layer4" for o in widget.layer_options) == 1
+
+
+def test_a_layer_name_means_for_the_widget_what_it_means_for_the_engine(widget, fashion):
+    """One rule: the conv's name is the output of its ReLU (the default, by its own name),
+    NAME:raw the conv's output; the widget shows what engine.cam computes for that name."""
+    inputs = fashion.preprocess(cw.sample_image("sneaker"))
+    default = engine.cam(fashion, inputs, target=widget.target_index)[0]
+    assert widget.layer == fashion.last_stage.name == "block3_conv2"
+    assert torch.equal(widget.heatmap(), default)
+    widget.layer = "block3_conv2:raw"
+    ready(widget)
+    raw = engine.cam(fashion, inputs, layer="block3_conv2:raw", target=widget.target_index)[0]
+    assert torch.equal(widget.heatmap(), raw) and not torch.equal(raw, default)
+    assert " · block3_conv2:raw" in widget.overlay_caption
+    widget.layer = "features.12:raw"  # a module path with the suffix reads back by display name
+    assert widget.layer == "block3_conv2:raw"
+    with pytest.raises(traitlets.TraitError, match="unknown layer 'block3_conv9'"):
+        widget.layer = "block3_conv9:raw"
+
+
+def test_a_resnet_starts_at_its_last_stage():
+    torch.manual_seed(0)
+    model = cw.load_model("resnet18", weights=None, device="cpu", input_size=(3, 96, 96))
+    widget = ready(GradCAM(model, "cat"))
+    assert widget.layer == "layer4" and widget.layer_options[-1]["name"] == "layer4"
+    expected = engine.cam(model, model.preprocess(cw.sample_image("cat")), target=widget.target_index)[0]
+    torch.testing.assert_close(widget.heatmap(), expected)

@@ -169,12 +169,3 @@ def diversity(layer, groups: Sequence[int] | None = None) -> Objective:
         return (similarity * same).sum(1) / group_size
 
     return Objective(score, layers=[layer], name=f"diversity({layer})")
-
-
-def as_objective(value) -> Objective:
-    """An :class:`Objective`, or a plain callable(recording) -> scores wrapped in one (it reads no layers)."""
-    if isinstance(value, Objective):
-        return value
-    if callable(value):
-        return Objective(value)
-    raise TypeError(f"an objective must be an Objective or a callable, not {type(value).__name__}")
