@@ -149,22 +149,34 @@ def _gradient_ascent_step(model: Model, images: ImageParam, transform: Compose, 
             return None
         stop = min(start + chunk.size, count)
         try:
-            pixels = images.render(start, stop)
-            transformed = transform(pixels, draws[start:stop])
-            inputs = model.normalize(transformed).contiguous(memory_format=memory_format(draws.device))
-            scores = goal(tap.run(inputs, range(start, stop)))
-            (-scores.sum()).backward()
+            scores = _forward_backward(model, images, transform, draws, goal, tap, start, stop)
         except Exception as error:
             if not is_out_of_memory(error) or chunk.size == 1:
                 raise
+            # Outside the except block the failed attempt's tensors (its graph, held by the
+            # traceback's frames) are gone, so the smaller retry gets all of the memory back.
+            scores = None
+        if scores is None:
             for tensor in images.parameters[start:stop]:
                 tensor.grad = None
             chunk.size = max(1, chunk.size // 2)
             free_memory(draws.device)
             continue
-        values[start:stop] = scores.detach()
+        values[start:stop] = scores
         start = stop
     return values
+
+
+def _forward_backward(model: Model, images: ImageParam, transform: Compose, draws: torch.Tensor, goal: Objective,
+                      tap: LayerTap, start: int, stop: int) -> torch.Tensor:
+    """Images start..stop through the network and back; their objective values (detached).
+    Every intermediate tensor is local here, so all of it is freed when this returns or raises."""
+    pixels = images.render(start, stop)
+    transformed = transform(pixels, draws[start:stop])
+    inputs = model.normalize(transformed).contiguous(memory_format=memory_format(draws.device))
+    scores = goal(tap.run(inputs, range(start, stop)))
+    (-scores.sum()).backward()
+    return scores.detach()
 
 
 class _Chunk:
