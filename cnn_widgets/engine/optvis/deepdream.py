@@ -26,6 +26,7 @@ from PIL import Image
 from ...images import load_image, to_tensor
 from ...models import Model, as_model, resolve_device
 from ...models.state import Turns
+from ..memory import keep_freed_memory
 from .forward import LayerTap, autocast_dtype, is_cancelled, memory_format
 
 # Octaves smaller than this are skipped: deep layers of a network have no output left.
@@ -93,7 +94,8 @@ def dream(
     results: list[Image.Image] = []
     done = 0
     tap = functools.partial(LayerTap, model, [target], dtype=autocast_dtype(device, precision))
-    with Turns(model.module, device, tap) as turns:  # hands the model over between steps when a view waits
+    # Turns hands the model over between steps when a view waits; freed buffers stay in the process (engine/memory.py).
+    with keep_freed_memory(device), Turns(model.module, device, tap) as turns:
         pixels = photo
         for frame in range(frames):
             if frame > 0:

@@ -17,6 +17,7 @@ import torch
 from ..._choices import invalid_choice
 from ...models import Model, as_model, resolve_device
 from ...models.state import Turns
+from ..memory import keep_freed_memory
 from .forward import LayerTap, autocast_dtype, free_memory, is_cancelled, is_out_of_memory, memory_format
 from .objectives import Objective, channel, class_logit, diversity as diversity_objective, neuron
 from .param import ImageParam, image_size, make_image
@@ -120,7 +121,8 @@ def maximize(
     layers = [model.layer(name) for name in goal.layers]
     # The model changes hands between two steps when another view on it waits (Turns).
     tap = functools.partial(LayerTap, model, layers, cut=cut, dtype=autocast_dtype(device, precision))
-    with Turns(model.module, device, tap) as turns:
+    # Freed buffers stay in the process between steps (engine/memory.py: no unmapping and re-faulting).
+    with keep_freed_memory(device), Turns(model.module, device, tap) as turns:
         for step in range(steps):
             turns.between_steps()
             if is_cancelled(cancel):
