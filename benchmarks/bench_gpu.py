@@ -73,7 +73,8 @@ class Plan:
     probe_size: int  # matmul probe: (n x n) @ (n x n)
     probe_repeats: int
     layer_steps: int  # steps timed per layer for the projection
-    full_budget_s: float  # time allowed for the deepest layer in full
+    full_budget_s: float  # time allowed for the deepest layer in full ...
+    total_budget_s: float  # ... but less if the run as a whole would go over this
     float32_steps: int
     oom_cap_bytes: int  # GPU memory cap for the out-of-memory step (real run)
     oom_simulated_fit: int  # largest batch that "fits" (dry run: the error is simulated)
@@ -85,13 +86,13 @@ class Plan:
 
 
 GPU_PLAN = Plan(
-    model="vgg16", filters_per_layer=None, size=None, probe_size=8192, probe_repeats=10, layer_steps=5, full_budget_s=150.0, float32_steps=5,
+    model="vgg16", filters_per_layer=None, size=None, probe_size=8192, probe_repeats=10, layer_steps=5, full_budget_s=150.0, total_budget_s=420.0, float32_steps=5,
     oom_cap_bytes=4 << 30, oom_simulated_fit=0, repeats=10, cam_batch=32,
     examples=(("vgg16", 2048), ("fashion-cnn", 10000)), agreement_size=64, agreement_filters=8,
 )
 DRY_PLAN = Plan(
     model="fashion-cnn", filters_per_layer=3, size=16, probe_size=128, probe_repeats=1, layer_steps=2, full_budget_s=0.2,
-    float32_steps=2, oom_cap_bytes=0, oom_simulated_fit=2, repeats=1, cam_batch=4,
+    total_budget_s=60.0, float32_steps=2, oom_cap_bytes=0, oom_simulated_fit=2, repeats=1, cam_batch=4,
     examples=(("fashion-cnn", 32),), agreement_size=16, agreement_filters=3,
 )
 
@@ -233,11 +234,13 @@ def maximization(run: Run, model: cw.Model, peak: dict[str, float]) -> None:
     # The deepest layer in full, as long as it fits its budget.
     count = len(run.filters(deepest))
     _, per_step, _ = timed_maximize(run, model, deepest, 2)
-    steps = min(DEFAULT_STEPS, max(2, int(plan.full_budget_s / per_step)))
+    # A slower GPU than planned for: keep about two minutes for the steps after this one.
+    budget = min(plan.full_budget_s, max(plan.full_budget_s / 10, plan.total_budget_s - run.elapsed() - 120))
+    steps = min(DEFAULT_STEPS, max(2, int(budget / per_step)))
     _, per_step, total = timed_maximize(run, model, deepest, steps)
     flops = flops_per_image_step(run, model, deepest) * count
     _, per_step32, _ = timed_maximize(run, model, deepest, plan.float32_steps, precision="float32")
-    shortened = "" if steps == DEFAULT_STEPS else f" (shortened from {DEFAULT_STEPS} to fit its {plan.full_budget_s:.0f} s budget; {DEFAULT_STEPS} steps would take {per_step * DEFAULT_STEPS:.0f} s)"
+    shortened = "" if steps == DEFAULT_STEPS else f" (shortened from {DEFAULT_STEPS} to fit its {budget:.1f} s budget; {DEFAULT_STEPS} steps would take {per_step * DEFAULT_STEPS:.0f} s)"
     run.say(
         f"Full layer: {count} filters of {deepest.name}, {steps} steps{shortened}: **{total:.1f} s** in all, "
         f"{per_step * 1000:.1f} ms per step, {flops / per_step / 1e12:.1f} TFLOP/s = "
