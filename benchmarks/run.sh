@@ -13,5 +13,6 @@ fi
 .venv/bin/python benchmarks/bench_cam.py
 PYTHONPATH=.bench-site .venv/bin/python benchmarks/bench_maximize.py --threads "${THREADS:-1}"
 .venv/bin/python benchmarks/bench_memory.py
+.venv/bin/python benchmarks/bench_step_cost.py --threads "${THREADS:-1}"
 .venv/bin/python benchmarks/bench_examples.py
 .venv/bin/python benchmarks/bench_browser.py
