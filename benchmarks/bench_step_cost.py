@@ -72,7 +72,14 @@ def one_case(model, layer: str, count: int, size: int, steps: int, repeats: int)
 
 
 def main() -> None:
-    args = report.parse_threads(__doc__)
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
+    parser.add_argument("--section", default="bench_step_cost", help="BENCHMARKS.md section to write (to keep a before/after pair)")
+    parser.add_argument("--note", default="", help="appended to the section's heading, e.g. which version of the code ran")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     began = time.perf_counter()
     repeats = 3
     peak = matmul_peak()
@@ -89,11 +96,16 @@ def main() -> None:
             f"{result['wall'] * 1000:.1f} ms | {100 * result['flops'] / result['wall'] / peak:.0f} % |"
         )
         print(rows[-1], flush=True)
+    command = f".venv/bin/python benchmarks/bench_step_cost.py --threads {args.threads}"
+    if args.section != "bench_step_cost":
+        command += f" --section {args.section}"
+    if args.note:
+        command += f' --note "{args.note}"'
     body = "\n".join([
-        "## One activation-maximization step against the CPU's peak",
+        f"## One activation-maximization step against the CPU's peak{' ' + args.note if args.note else ''}",
         "",
         f"Machine: {report.machine()}, {args.threads} torch thread(s); load average {', '.join(f'{v:.1f}' for v in __import__('os').getloadavg())} "
-        f"when it ended (the 2 cores are shared with other jobs). Command: `.venv/bin/python benchmarks/bench_step_cost.py --threads {args.threads}`. "
+        f"when it ended (the 2 cores are shared with other jobs). Command: `{command}`. "
         f"Peak: best float32 matmul (1024 x 1024) of the same process, {peak / 1e9:.0f} GFLOP/s per CPU second. "
         f"Medians of {repeats} runs after a warm-up; CPU time per step = the run's user + system time / steps; "
         "wall time per step = median step-to-step time.",
@@ -105,7 +117,7 @@ def main() -> None:
         f"Total benchmark time: {time.perf_counter() - began:.0f} s.",
     ])
     print(body)
-    report.write_section("bench_step_cost", body)
+    report.write_section(args.section, body)
 
 
 if __name__ == "__main__":

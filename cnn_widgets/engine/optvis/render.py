@@ -18,7 +18,7 @@ from ..._choices import invalid_choice
 from ...models import Model, as_model, resolve_device
 from ...models.state import Turns
 from ..memory import keep_freed_memory
-from .forward import LayerTap, autocast_dtype, free_memory, is_cancelled, is_out_of_memory, memory_format
+from .forward import LayerTap, autocast_dtype, free_memory, in_layout, is_cancelled, is_out_of_memory, memory_format
 from .objectives import Objective, channel, class_logit, diversity as diversity_objective, neuron
 from .param import ImageParam, image_size, make_image
 from .streams import ImageStreams
@@ -120,7 +120,7 @@ def maximize(
     cut = truncate and not goal.needs_output
     layers = [model.layer(name) for name in goal.layers]
     # The model changes hands between two steps when another view on it waits (Turns).
-    tap = functools.partial(LayerTap, model, layers, cut=cut, dtype=autocast_dtype(device, precision))
+    tap = functools.partial(LayerTap, model, layers, cut=cut, dtype=autocast_dtype(device, precision), layout=memory_format(device))
     # Freed buffers stay in the process between steps (engine/memory.py: no unmapping and re-faulting).
     with keep_freed_memory(device), Turns(model.module, device, tap) as turns:
         for step in range(steps):
@@ -175,7 +175,7 @@ def _forward_backward(model: Model, images: ImageParam, transform: Compose, draw
     Every intermediate tensor is local here, so all of it is freed when this returns or raises."""
     pixels = images.render(start, stop)
     transformed = transform(pixels, draws[start:stop])
-    inputs = model.normalize(transformed).contiguous(memory_format=memory_format(draws.device))
+    inputs = in_layout(model.normalize(transformed), memory_format(draws.device))
     scores = goal(tap.run(inputs, range(start, stop)))
     (-scores.sum()).backward()
     return scores.detach()
