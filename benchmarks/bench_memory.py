@@ -134,8 +134,8 @@ def section(runs: dict, args, loads: list[str], seconds: float) -> str:
         f"{args.filters} filters at {args.size} px, {args.steps} steps per run; each run a fresh process, the two "
         f"settings interleaved, {args.repeats} runs each; medians. CPU time (user + system, `getrusage`) and page "
         f"faults are for the whole timed call ({args.steps} steps, the first included). Load average (1, 5, 15 min) "
-        f"before and after each round: {' / '.join(loads)}: the machine's 2 cores were shared with other jobs "
-        "(about 7 runnable processes per core), so wall times are very noisy; CPU times much less so.",
+        f"before and after each round: {' / '.join(loads)}: the machine's 2 cores were shared with other jobs, "
+        "so wall times are noisy (see each run's step time); CPU times much less so.",
         "",
         "| torch threads | freed memory | time per step (median; all runs) | CPU time | user | system | minor page faults |",
         "| ---: | --- | ---: | ---: | ---: | ---: | ---: |",
