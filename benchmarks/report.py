@@ -50,11 +50,12 @@ def machine() -> str:
     return f"{device}; Python {platform.python_version()}, torch {torch.__version__}"
 
 
-def write_section(name: str, body: str) -> None:
-    """Replace (or append) the section between <!-- NAME:start --> and <!-- NAME:end -->."""
+def write_section(name: str, body: str, path: Path = BENCHMARKS_MD) -> None:
+    """Replace (or append) the section between <!-- NAME:start --> and <!-- NAME:end --> of ``path``."""
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    text = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else HEADER
+    path = Path(path)
+    text = path.read_text() if path.exists() else HEADER
     block = f"{start}\n{body.strip()}\n{end}"
     pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
-    BENCHMARKS_MD.write_text(text)
+    path.write_text(text)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run every benchmark and refresh BENCHMARKS.md (about 15 minutes on 2 CPU cores).
+# Run every benchmark and refresh BENCHMARKS.md (about 20 minutes on 2 quiet CPU cores).
 # Lucent, the peer of the activation-maximization benchmark, pins an old kornia, so
 # it goes to its own folder (.bench-site) instead of the project's environment.
 set -euo pipefail
@@ -12,5 +12,7 @@ fi
 .venv/bin/python benchmarks/bench_feature_maps.py --threads "${THREADS:-1}"
 .venv/bin/python benchmarks/bench_cam.py
 PYTHONPATH=.bench-site .venv/bin/python benchmarks/bench_maximize.py --threads "${THREADS:-1}"
+.venv/bin/python benchmarks/bench_memory.py
+.venv/bin/python benchmarks/bench_step_cost.py --threads "${THREADS:-1}"
 .venv/bin/python benchmarks/bench_examples.py
 .venv/bin/python benchmarks/bench_browser.py

@@ -243,6 +243,40 @@ def test_a_batch_that_runs_out_of_memory_is_split_and_gives_the_same_images(fash
     assert torch.equal(split, maximize(fashion, "block1_conv2", [0, 1, 2, 3, 4], steps=3, size=20, batch_size=2))
 
 
+def test_a_batch_that_runs_out_of_memory_in_the_backward_pass_is_freed_before_the_smaller_retry(fashion):
+    # On a GPU the retry needs the memory the failed attempt held: its activations must be gone by then.
+    import weakref
+
+    early = []  # per forward pass: (batch size, block1_conv2's input, which its backward keeps, weakly)
+    held_at_retry = []
+
+    def backward_runs_out_of_memory(_grad):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated in the backward pass)")
+
+    def keep_a_weak_reference(_module, inputs):
+        if early and early[-1][0] > 2:  # the forward pass after a failed one
+            held_at_retry.append(early[-1][1]() is not None)
+        early.append((inputs[0].shape[0], weakref.ref(inputs[0])))
+
+    def fail_halfway_back(_module, inputs):  # before block1_conv2's backward has run
+        if inputs[0].shape[0] > 2:
+            inputs[0].register_hook(backward_runs_out_of_memory)
+
+    fashion.layers
+    handles = [
+        fashion.layer("block1_conv2").module.register_forward_pre_hook(keep_a_weak_reference),
+        fashion.layer("block2_conv1").module.register_forward_pre_hook(fail_halfway_back),
+    ]
+    try:
+        images = maximize(fashion, "block2_conv1", [0, 1, 2, 3, 4], steps=2, size=20)
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert [size for size, _ in early[:4]] == [5, 2, 2, 1], "the backward pass fails for 5 images; halves go on"
+    assert held_at_retry == [False], "the failed attempt's activations are released before the retry"
+    assert images.shape == (5, 1, 20, 20)
+
+
 def test_the_objective_reads_the_conv_output_the_network_computes(fashion):
     from cnn_widgets.engine.optvis.forward import LayerTap
 

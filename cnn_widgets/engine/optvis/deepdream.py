@@ -25,7 +25,8 @@ from PIL import Image
 
 from ...models import Model, as_model, resolve_device
 from ...models.state import Turns
-from .forward import LayerTap, autocast_dtype, is_cancelled, memory_format
+from ..memory import keep_freed_memory
+from .forward import LayerTap, autocast_dtype, in_layout, is_cancelled, memory_format
 
 # Octaves smaller than this are skipped: deep layers of a network have no output left.
 MIN_OCTAVE_SIDE = 16
@@ -88,8 +89,9 @@ def dream(
 
     results: list[Image.Image] = []
     done = 0
-    tap = functools.partial(LayerTap, model, [target], dtype=autocast_dtype(device, precision))
-    with Turns(model.module, device, tap) as turns:  # hands the model over between steps when a view waits
+    tap = functools.partial(LayerTap, model, [target], dtype=autocast_dtype(device, precision), layout=memory_format(device))
+    # Turns hands the model over between steps when a view waits; freed buffers stay in the process (engine/memory.py).
+    with keep_freed_memory(device), Turns(model.module, device, tap) as turns:
         pixels = photo
         for frame in range(frames):
             if frame > 0:
@@ -140,7 +142,7 @@ class _Dreamer:
         shift_y, shift_x = torch.randint(-self.jitter, self.jitter + 1, (2,), generator=self.generator).tolist()
         pixels = pixels.detach().requires_grad_(True)
         shifted = torch.roll(pixels, (shift_y, shift_x), dims=(2, 3))
-        inputs = self.model.normalize(shifted).contiguous(memory_format=memory_format(pixels.device))
+        inputs = in_layout(self.model.normalize(shifted), memory_format(pixels.device))
         recording = self.tap.run(inputs)
         if self.chosen is None:
             score = F.relu(recording.activation(self.target)).pow(2).mean()

@@ -23,6 +23,7 @@ from torch import nn
 
 from ...models import Model
 from ...models.layers import LayerInfo
+from ...models.state import channels_last
 
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 
@@ -134,20 +135,28 @@ class LayerTap:
     ``run(inputs, indices)`` returns a :class:`Recording`. The deepest layer keeps its
     input (its conv is computed by the Recording, as needed); other layers keep a copy
     of their output. With ``cut=True`` the forward pass stops at the deepest layer.
+    ``layout=torch.channels_last`` also switches the conv weights to that layout for the
+    block (see :func:`memory_format`): with a 1-channel input the input's layout is
+    ambiguous, and only the weights' layout makes oneDNN run the network in NHWC.
     The caller owns the :func:`cnn_widgets.models.preserved` block.
     """
 
-    def __init__(self, model: Model, layers: Iterable[LayerInfo], cut: bool = True, dtype: torch.dtype | None = None) -> None:
+    def __init__(self, model: Model, layers: Iterable[LayerInfo], cut: bool = True, dtype: torch.dtype | None = None,
+                 layout: torch.memory_format | None = None) -> None:
         self.model = model
         self.layers = {info.path: info for info in layers}
         self.deepest = max(self.layers.values(), key=lambda info: info.index) if self.layers else None
         self.cut = cut and self.deepest is not None
         self.dtype = dtype
+        self._layout = contextlib.ExitStack()
+        self._channels_last = layout == torch.channels_last
         self._outputs: dict[str, torch.Tensor] = {}
         self._inputs: dict = {}
         self._handles: list = []
 
     def __enter__(self) -> "LayerTap":
+        if self._channels_last:
+            self._layout.enter_context(channels_last(self.model.module))
         for path, info in self.layers.items():
             if info is self.deepest:
                 self._handles.append(info.module.register_forward_pre_hook(self._keep_input(info)))
@@ -160,6 +169,7 @@ class LayerTap:
             handle.remove()
         self._handles.clear()
         self._outputs, self._inputs = {}, {}
+        self._layout.close()
 
     def _keep_output(self, path: str):
         def hook(_module, _inputs, output):
@@ -241,6 +251,20 @@ def memory_format(device: torch.device) -> torch.memory_format:
     torch.channels_last
     """
     return torch.contiguous_format if device.type == "mps" else torch.channels_last
+
+
+def in_layout(tensor: torch.Tensor, layout: torch.memory_format) -> torch.Tensor:
+    """``tensor`` (N, C, H, W) in memory layout ``layout``, also when C is 1: there
+    ``.contiguous(memory_format=torch.channels_last)`` keeps the default strides (both
+    layouts are "contiguous"), and convolutions then run the whole network in the default
+    layout. Differentiable.
+
+    >>> in_layout(torch.zeros(2, 1, 3, 4), torch.channels_last).stride()
+    (12, 1, 4, 1)
+    """
+    if layout == torch.channels_last and tensor.dim() == 4 and tensor.shape[1] == 1 and tensor.stride(1) != 1:
+        return torch.empty_like(tensor, memory_format=torch.channels_last).copy_(tensor)
+    return tensor.contiguous(memory_format=layout)
 
 
 def is_cancelled(cancel) -> bool:

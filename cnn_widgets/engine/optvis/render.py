@@ -17,7 +17,8 @@ import torch
 from ..._choices import invalid_choice
 from ...models import Model, as_model, resolve_device
 from ...models.state import Turns
-from .forward import LayerTap, autocast_dtype, free_memory, is_cancelled, is_out_of_memory, memory_format
+from ..memory import keep_freed_memory
+from .forward import LayerTap, autocast_dtype, free_memory, in_layout, is_cancelled, is_out_of_memory, memory_format
 from .objectives import Objective, channel, class_logit, diversity as diversity_objective, neuron
 from .param import ImageParam, image_size, make_image
 from .streams import ImageStreams
@@ -119,8 +120,9 @@ def maximize(
     cut = truncate and not goal.needs_output
     layers = [model.layer(name) for name in goal.layers]
     # The model changes hands between two steps when another view on it waits (Turns).
-    tap = functools.partial(LayerTap, model, layers, cut=cut, dtype=autocast_dtype(device, precision))
-    with Turns(model.module, device, tap) as turns:
+    tap = functools.partial(LayerTap, model, layers, cut=cut, dtype=autocast_dtype(device, precision), layout=memory_format(device))
+    # Freed buffers stay in the process between steps (engine/memory.py: no unmapping and re-faulting).
+    with keep_freed_memory(device), Turns(model.module, device, tap) as turns:
         for step in range(steps):
             turns.between_steps()
             if is_cancelled(cancel):
@@ -149,22 +151,34 @@ def _gradient_ascent_step(model: Model, images: ImageParam, transform: Compose, 
             return None
         stop = min(start + chunk.size, count)
         try:
-            pixels = images.render(start, stop)
-            transformed = transform(pixels, draws[start:stop])
-            inputs = model.normalize(transformed).contiguous(memory_format=memory_format(draws.device))
-            scores = goal(tap.run(inputs, range(start, stop)))
-            (-scores.sum()).backward()
+            scores = _forward_backward(model, images, transform, draws, goal, tap, start, stop)
         except Exception as error:
             if not is_out_of_memory(error) or chunk.size == 1:
                 raise
+            # Outside the except block the failed attempt's tensors (its graph, held by the
+            # traceback's frames) are gone, so the smaller retry gets all of the memory back.
+            scores = None
+        if scores is None:
             for tensor in images.parameters[start:stop]:
                 tensor.grad = None
             chunk.size = max(1, chunk.size // 2)
             free_memory(draws.device)
             continue
-        values[start:stop] = scores.detach()
+        values[start:stop] = scores
         start = stop
     return values
+
+
+def _forward_backward(model: Model, images: ImageParam, transform: Compose, draws: torch.Tensor, goal: Objective,
+                      tap: LayerTap, start: int, stop: int) -> torch.Tensor:
+    """Images start..stop through the network and back; their objective values (detached).
+    Every intermediate tensor is local here, so all of it is freed when this returns or raises."""
+    pixels = images.render(start, stop)
+    transformed = transform(pixels, draws[start:stop])
+    inputs = in_layout(model.normalize(transformed), memory_format(draws.device))
+    scores = goal(tap.run(inputs, range(start, stop)))
+    (-scores.sum()).backward()
+    return scores.detach()
 
 
 class _Chunk:
