@@ -7,17 +7,22 @@ widgets show. Nothing here knows that a browser exists.
 torch.Size([32, 1, 3, 3])
 """
 from .activations import channel_stats, clear_cache, feature_maps, sort_channels
+from .atlas import Atlas, atlas, open_atlas
 from .cam import CAM_METHODS, CamResult, Cancelled, Prediction, cam, cam_result, predict
 from .examples import DatasetExamples, dataset_examples
 from .optvis import dream, maximize, objectives, save_gif
+from .receptive_field import ReceptiveField, receptive_fields
 from .weights import filter_weights
 
 __all__ = [
+    "Atlas",
     "CAM_METHODS",
     "Cancelled",
     "CamResult",
+    "ReceptiveField",
     "DatasetExamples",
     "Prediction",
+    "atlas",
     "cam",
     "cam_result",
     "channel_stats",
@@ -28,7 +33,9 @@ __all__ = [
     "filter_weights",
     "maximize",
     "objectives",
+    "open_atlas",
     "predict",
+    "receptive_fields",
     "save_gif",
     "sort_channels",
 ]

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ..models import as_model, preserved
+from ..models.state import _HOOK_DICTS
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,11 @@ def _averaging_copy(module: nn.Module, one_channel: bool) -> nn.Module:
                     sub.bias.zero_()
     for param in probe.parameters():
         param.requires_grad_(False)
+    for sub in probe.modules():  # the user's hooks were copied too: they must not see the probe
+        for name in _HOOK_DICTS:
+            hooks = getattr(sub, name, None)
+            if hooks:
+                hooks.clear()
     return probe
 
 
