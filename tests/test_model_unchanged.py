@@ -42,19 +42,7 @@ CALLS = {
     "atlas (receptive-field probe on a copy, crops, store)": _atlas,
 }
 
-FAILING_def _atlas(net):
-    import tempfile
-    from pathlib import Path
-
-    from PIL import Image
-
-    folder = Path(tempfile.mkdtemp())
-    for i in range(6):
-        Image.fromarray((torch.rand(32, 32, 3) * 255).byte().numpy()).save(folder / f"{i}.png")
-    engine.atlas(_model(net), folder, folder / "atlas", k=2, workers=1, progress=False)
-
-
-CALLS = {
+FAILING_CALLS = {
     "unknown layer": (lambda net: engine.feature_maps(_model(net), IMAGE, layers="block9_conv1"), ValueError),
     "filter out of range": (lambda net: _model(net).filters("block1_conv1", [8]), ValueError),
     "bad image": (lambda net: engine.feature_maps(_model(net), b"not an image"), ValueError),

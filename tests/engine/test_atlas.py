@@ -199,3 +199,12 @@ def test_bad_arguments_are_clear_errors_and_the_model_is_unchanged(tmp_path, fol
         open_atlas(tmp_path / "b").examples("block2_conv1", 0)
     manifest = json.loads((tmp_path / "b" / "atlas.json").read_text())
     assert [layer["name"] for layer in manifest["layers"]] == ["block1_conv1"]
+
+
+def test_the_command_line_says_what_is_wrong_with_the_data(tmp_path, capsys):
+    from cnn_widgets.cli import main
+
+    (tmp_path / "empty").mkdir()
+    assert main(["atlas", "fashion-cnn", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "atlas")]) == 2
+    assert "no images" in capsys.readouterr().err
+    assert not (tmp_path / "atlas").exists()
