@@ -53,10 +53,11 @@ def store_files(store: Path) -> dict[str, bytes]:
     return {path.relative_to(store).as_posix(): path.read_bytes() for path in sorted(store.rglob("*")) if path.is_file()}
 
 
-def run_ranks(folder: Path, out: Path, world: int, die_after: int | None = None) -> subprocess.CompletedProcess:
+def run_ranks(folder: Path, out: Path, world: int, die_after: int | None = None, restarts: int = 0) -> subprocess.CompletedProcess:
     """``torchrun --nproc_per_node=world`` of atlas_rank.py (gloo); with ``die_after``,
-    rank 1 dies after that many images and torchrun stops the other rank."""
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={world}",
+    rank 1 dies after that many images and torchrun stops the other rank (and, with
+    ``restarts``, starts both again)."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={world}", f"--max-restarts={restarts}",
                str(Path(__file__).with_name("atlas_rank.py")), str(folder), str(out)]
     return subprocess.run(command + ([str(die_after)] if die_after is not None else []), capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(REPOSITORY)}, timeout=600)
@@ -143,6 +144,14 @@ def test_a_run_killed_midway_resumes_to_the_same_store(tmp_path, folder, referen
     assert share <= saved["next_batch"] * 16 < share + 48, "rank 1 checkpointed part of its share before it died"
     done = run_ranks(folder, out, world=2)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert store_files(out) == store_files(reference)
+
+
+def test_torchrun_restarts_a_dead_rank_and_the_store_is_the_same(tmp_path, folder, reference):
+    out = tmp_path / "restarted"
+    done = run_ranks(folder, out, world=2, die_after=48, restarts=1)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "failed (exitcode: 3)" in done.stderr, "rank 1 died once"
     assert store_files(out) == store_files(reference)
 
 
