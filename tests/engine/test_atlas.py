@@ -217,3 +217,26 @@ def test_the_command_line_says_what_is_wrong_with_the_data(tmp_path, capsys):
     assert main(["atlas", "fashion-cnn", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "atlas")]) == 2
     assert "no images" in capsys.readouterr().err
     assert not (tmp_path / "atlas").exists()
+
+
+def test_one_process_stopped_resumes_and_a_checkpoint_of_another_run_is_not_used(tmp_path, folder, reference):
+    model = cw.load_model("fashion-cnn", device="cpu")
+    out = tmp_path / "stopped"
+
+    def stop_after_4_batches(done, total):
+        if done >= 64:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atlas(model, folder, out, **{**OPTIONS, "progress": stop_after_4_batches})
+    assert torch.load(out / "checkpoints" / "rank0-of-1.pt", weights_only=True)["next_batch"] == 2, "saved every 2 batches"
+    reports = []
+    atlas(model, folder, out, **{**OPTIONS, "progress": lambda done, total: reports.append((done, total))})
+    assert reports[0] == (48, COUNT), "resumed after the 2 saved batches (32 images)"
+    assert store_files(out) == store_files(reference)
+
+    with pytest.raises(KeyboardInterrupt):
+        atlas(model, folder, out, **{**OPTIONS, "k": 3, "progress": stop_after_4_batches})
+    with pytest.warns(UserWarning, match="different run"):
+        atlas(model, folder, out, **OPTIONS)  # k=4 again: the k=3 checkpoint must not be resumed
+    assert store_files(out) == store_files(reference)
