@@ -105,8 +105,10 @@ def atlas(
         mine = range(rank * batches // world, (rank + 1) * batches // world)
         run = _run_key(model, dataset, chosen, k, batch_size, world)
         checkpoint = out / CHECKPOINTS / f"rank{rank}-of-{world}.pt"
-        if rank == 0:
-            (out / MANIFEST).unlink(missing_ok=True)  # the manifest is written last: it marks a finished store
+        if rank == 0 and (out / MANIFEST).exists():  # a finished store is replaced, not mixed with the new one
+            for part in ("layers", "crops"):
+                shutil.rmtree(out / part, ignore_errors=True)
+            (out / MANIFEST).unlink()  # the manifest is written last: it marks a finished store
         top = RunningTopK({info.name: info.out_channels for info in chosen}, k, compute)
         next_batch = _resume(checkpoint, run, top, mine)
         first_image, last_image = mine.start * batch_size, min(mine.stop * batch_size, count)

@@ -240,3 +240,11 @@ def test_one_process_stopped_resumes_and_a_checkpoint_of_another_run_is_not_used
     with pytest.warns(UserWarning, match="different run"):
         atlas(model, folder, out, **OPTIONS)  # k=4 again: the k=3 checkpoint must not be resumed
     assert store_files(out) == store_files(reference)
+
+
+def test_a_new_run_replaces_a_finished_store(tmp_path, folder):
+    model = cw.load_model("fashion-cnn", device="cpu")
+    atlas(model, folder, tmp_path / "atlas", layers=["block1_conv1", "block2_conv1"], **OPTIONS)
+    atlas(model, folder, tmp_path / "atlas", layers=["block1_conv1"], **OPTIONS)
+    assert sorted(p.name for p in (tmp_path / "atlas" / "layers").iterdir()) == ["features.0.json"]
+    assert sorted(p.name for p in (tmp_path / "atlas" / "crops").iterdir()) == ["features.0"]
