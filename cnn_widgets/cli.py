@@ -7,6 +7,8 @@
     cnn-widgets dream fashion-cnn --image ankle_boot --layer block2_conv2 --frames 8 --out dream.gif
     cnn-widgets cam fashion-cnn --image sneaker --method gradcam --out heatmap.png
     cnn-widgets html notebooks/quickstart.ipynb --out quickstart.html
+    cnn-widgets atlas fashion-cnn --data images/ --out atlas/
+    torchrun --nproc_per_node=2 -m cnn_widgets.cli atlas resnet18 --data shards/ --out atlas/
 """
 from __future__ import annotations
 
@@ -103,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     cam.add_argument("--opacity", type=float, default=0.5, help="heatmap opacity over the image, 0-1 (default 0.5)")
     cam.add_argument("--size", type=int, default=256, help="longer side of the written picture in pixels (default 256)")
 
+    _atlas_parser(commands)
+
     page = commands.add_parser(
         "html", help="a saved notebook as an HTML page whose widgets show offline",
         description="Convert a saved notebook to HTML. Widgets with saved state (a notebook run by "
@@ -113,9 +117,53 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# -- atlas: the top dataset examples of every unit, on one or many processes (torchrun) --------
+
+
+def _atlas_parser(commands) -> None:
+    atlas = commands.add_parser(
+        "atlas", help="top dataset examples of every conv unit, with receptive-field crops, written to a store",
+        description="The top-k images of a dataset for every unit (channel) of every conv layer, where the "
+        "response is strongest, its value and the receptive-field crop, written to the folder --out "
+        "(format: docs/atlas.md). Run it under torchrun to scan on several processes, GPUs or nodes; "
+        "rerun the same command to resume from the checkpoints of a run that stopped.",
+        epilog=EPILOG,
+    )
+    _common(atlas, out_help="folder of the store (created; checkpoints are kept there while it runs)")
+    atlas.add_argument("--data", required=True, help="a folder of images (the class is the folder name), a .tar shard, a folder of shards, or a glob like 'shards/*.tar' (WebDataset layout)")
+    atlas.add_argument("--layers", default=None, help="comma-separated conv layers (default: all)")
+    atlas.add_argument("--k", type=int, default=9, help="examples per unit (default 9)")
+    atlas.add_argument("--batch-size", type=int, default=64, help="images per batch and process (default 64)")
+    atlas.add_argument("--workers", type=int, default=None, help="DataLoader decoding processes per rank (default: the CPUs per rank, up to 8)")
+    atlas.add_argument("--crop-size", type=int, default=128, help="longest side of a stored crop in pixels (default 128)")
+    atlas.add_argument("--checkpoint-every", type=int, default=100, help="batches between checkpoints of each rank (default 100)")
+    atlas.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _atlas(model, args) -> str:
+    from .engine.atlas import atlas, open_atlas
+
+    layers = [name.strip() for name in args.layers.split(",")] if args.layers else None
+    manifest = atlas(model, args.data, args.out, layers=layers, k=args.k, batch_size=args.batch_size, workers=args.workers,
+                     crop_size=args.crop_size, checkpoint_every=args.checkpoint_every, progress=not args.no_progress)
+    store = open_atlas(args.out)
+    units = sum(layer["units"] for layer in store.manifest["layers"])
+    return f"wrote {manifest}: top {store.manifest['k']} of {store.manifest['data']['images']} images for {units} units in {len(store.layer_names)} layers"
+
+
+# -- loading models and images ------------------------------------------------------------
+
+
 def _load(args):
+    import os
+
     from .models import load_model
 
+    if args.command == "atlas" and args.device == "auto" and "LOCAL_RANK" in os.environ:
+        import torch
+
+        if torch.cuda.is_available():  # under torchrun: one GPU per process
+            args.device = f"cuda:{int(os.environ['LOCAL_RANK']) % torch.cuda.device_count()}"
     weights = None if args.weights.lower() == "none" else args.weights
     return load_model(args.model, weights=weights, device=args.device)
 
@@ -193,6 +241,8 @@ def run(args) -> str:
         path = export_notebook_html(args.notebook, args.out)
         return f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)"
     model = _load(args)
+    if args.command == "atlas":
+        return _atlas(model, args)
     if args.command == "layers":
         rows = [f"{'#':>3}  {'name':<24} {'module path':<28} {'in':>5} {'out':>5}  kernel  output"]
         for layer in model.layers:

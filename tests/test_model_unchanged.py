@@ -19,6 +19,18 @@ def _model(net):
     return cw.load_model(net, input_size=(3, 32, 32), classes=["a", "b", "c", "d"])
 
 
+def _atlas(net):
+    import tempfile
+    from pathlib import Path
+
+    from PIL import Image
+
+    folder = Path(tempfile.mkdtemp())
+    for i in range(6):
+        Image.fromarray((torch.rand(32, 32, 3) * 255).byte().numpy()).save(folder / f"{i}.png")
+    engine.atlas(_model(net), folder, folder / "atlas", k=2, workers=1, progress=False)
+
+
 CALLS = {
     "load_model and layers": lambda net: _model(net).layers,
     "filter_weights": lambda net: engine.filter_weights(_model(net), "block2_conv1"),
@@ -27,6 +39,7 @@ CALLS = {
     "FeatureMaps widget": lambda net: cw.FeatureMaps(_model(net), IMAGE, layer="block2_conv1").save_png("/dev/null"),
     "FilterWeights widget": lambda net: cw.FilterWeights(_model(net), layer="block1_conv1"),
     "dataset_examples (channels_last weights while it runs)": lambda net: engine.dataset_examples(_model(net), torch.rand(20, 3, 32, 32), k=3, cache=False),
+    "atlas (receptive-field probe on a copy, crops, store)": _atlas,
 }
 
 FAILING_CALLS = {

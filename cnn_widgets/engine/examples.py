@@ -107,6 +107,93 @@ def _strongest(output: torch.Tensor) -> tuple[tuple[torch.Tensor, torch.Tensor],
     return (strongest.values, strongest.indices), w
 
 
+class RunningTopK:
+    """The best ``k`` images per channel of each layer, updated batch by batch.
+
+    Order is by strongest response, ties broken by the smaller image index, so the
+    result does not depend on how the images were split into batches or processes.
+    Candidates must arrive in increasing image index (a scan does), which lets one
+    stable sort on the values keep that tie order. Tensors stay on ``device``.
+
+    >>> top = RunningTopK({"conv": 2}, k=2)
+    >>> top.update("conv", torch.tensor([[1.0, 5.0], [3.0, 5.0]]), torch.tensor([[0, 1], [2, 3]]), first_index=0)
+    >>> top.indices["conv"].tolist(), top.values["conv"].tolist()
+    ([[1, 0], [0, 1]], [[3.0, 1.0], [5.0, 5.0]])
+    """
+
+    def __init__(self, channels: dict[str, int], k: int, device: torch.device | str = "cpu") -> None:
+        self.k = k
+        self.values = {name: torch.empty((c, 0), device=device) for name, c in channels.items()}
+        self.indices = {name: torch.empty((c, 0), dtype=torch.long, device=device) for name, c in channels.items()}
+        self.places = {name: torch.empty((c, 0), dtype=torch.long, device=device) for name, c in channels.items()}
+
+    def update(self, name: str, strongest: torch.Tensor, where: torch.Tensor, first_index: int) -> None:
+        """Offer a batch: ``strongest`` and ``where`` (B, C) for images ``first_index`` onwards."""
+        strongest = torch.nan_to_num(strongest.float(), nan=float("-inf"))
+        count, channels = strongest.shape
+        device = self.values[name].device
+        indices = torch.arange(first_index, first_index + count, device=device).expand(channels, -1)
+        self._keep(name, torch.cat([self.values[name], strongest.T.to(device)], 1),
+                   torch.cat([self.indices[name], indices], 1),
+                   torch.cat([self.places[name], where.T.to(device)], 1), presorted=True)
+
+    def _keep(self, name: str, values, indices, places, presorted: bool) -> None:
+        if not presorted:  # order by index first, so that the stable sort below breaks ties by it
+            order = indices.argsort(dim=1, stable=True)
+            values, indices, places = values.gather(1, order), indices.gather(1, order), places.gather(1, order)
+        order = values.sort(dim=1, descending=True, stable=True).indices[:, : self.k]
+        self.values[name], self.indices[name], self.places[name] = values.gather(1, order), indices.gather(1, order), places.gather(1, order)
+
+    def merge(self, values: torch.Tensor, indices: torch.Tensor, places: torch.Tensor, name: str) -> None:
+        """Fold in other candidates (C, n) for layer ``name``, in any index order (another process's top-k)."""
+        device = self.values[name].device
+        self._keep(name, torch.cat([self.values[name], values.to(device)], 1), torch.cat([self.indices[name], indices.to(device)], 1),
+                   torch.cat([self.places[name], places.to(device)], 1), presorted=False)
+
+    def state(self) -> dict[str, dict[str, torch.Tensor]]:
+        """Plain CPU tensors, for ``torch.save`` (load with ``weights_only=True``)."""
+        return {part: {name: t.cpu() for name, t in getattr(self, part).items()} for part in ("values", "indices", "places")}
+
+    def load_state(self, state: dict[str, dict[str, torch.Tensor]]) -> None:
+        for part in ("values", "indices", "places"):
+            current = getattr(self, part)
+            for name in current:
+                current[name] = state[part][name].to(current[name].device)
+
+
+def scan(
+    model, batches, layers, top: RunningTopK, device: torch.device, progress: Callable[[int], None] | None = None, cancel=None
+) -> dict[str, int]:
+    """The scanner behind dataset examples and the atlas: feed ``batches`` of
+    (index of the first image, pixels (B, C, H, W): floats in [0, 1] or uint8) through the model and
+    update ``top`` with each channel's strongest response per image and where it is.
+    ``cancel`` is checked before each batch (:class:`cnn_widgets.engine.Cancelled`).
+
+    The caller owns the :func:`preserved` block that put the model on ``device``.
+    Returns each layer's output width (positions are row * width + column).
+    """
+    nhwc = device.type != "mps"  # channels_last: about 1.5x faster convolutions on the CPU
+    layout = torch.channels_last if nhwc else torch.contiguous_format
+    widths = {}
+    with channels_last(model.module, enabled=nhwc), torch.no_grad():
+        for first_index, pixels in batches:
+            if is_cancelled(cancel):
+                raise Cancelled("the dataset scan was cancelled")
+            pixels = pixels.to(device, non_blocking=True)
+            if pixels.dtype == torch.uint8:  # decoded files travel as bytes, 4x less than floats
+                pixels = pixels.float().div_(255)
+            batch = model.normalize(pixels.float()).contiguous(memory_format=layout)
+            # Strongest response per image and channel, and where: taken inside the hook,
+            # so no full activation is copied.
+            outputs = record_activations(model, batch, layers, reduce=_strongest)
+            for info in layers:
+                (strongest, where), widths[info.name] = outputs[info.path]  # (B, C) each
+                top.update(info.name, strongest.float(), where, first_index)  # float32 for half models too
+            if progress is not None:
+                progress(len(batch))
+    return widths
+
+
 def dataset_examples(
     model,
     images,
@@ -145,34 +232,20 @@ def dataset_examples(
     key = (weights_version(model), _fingerprint(pixels), tuple(info.path for info in chosen), k)
     if cache and key in _cache:
         return _cache[key]
-    best_values = {info.name: torch.full((info.out_channels, 0), float("-inf")) for info in chosen}
-    best_indices = {info.name: torch.zeros((info.out_channels, 0), dtype=torch.long) for info in chosen}
-    best_flat = {info.name: torch.zeros((info.out_channels, 0), dtype=torch.long) for info in chosen}
-    widths = {}
-    nhwc = model.device.type != "mps"  # channels_last: about 1.5x faster convolutions on the CPU
-    layout = torch.channels_last if nhwc else torch.contiguous_format
-    with preserved(model.module, model.device), channels_last(model.module, enabled=nhwc), torch.no_grad():
-        for start in range(0, count, batch_size):
-            if is_cancelled(cancel):
-                raise Cancelled("the dataset scan was cancelled")
-            batch = model.normalize(pixels[start : start + batch_size].to(model.device)).contiguous(memory_format=layout)
-            # Strongest response per image and channel, and where: taken inside the hook,
-            # so no full activation is copied.
-            outputs = record_activations(model, batch, chosen, reduce=_strongest)
-            for info in chosen:
-                (strongest, where), widths[info.name] = outputs[info.path]  # (B, C) each
-                strongest = strongest.float()
-                values = torch.cat([best_values[info.name], strongest.T.cpu()], dim=1)
-                indices = torch.cat([best_indices[info.name], torch.arange(start, start + len(batch)).expand(strongest.shape[1], -1)], dim=1)
-                places = torch.cat([best_flat[info.name], where.T.cpu()], dim=1)
-                top = values.topk(min(k, values.shape[1]), dim=1)
-                best_values[info.name] = top.values
-                best_indices[info.name] = indices.gather(1, top.indices)
-                best_flat[info.name] = places.gather(1, top.indices)
-            if progress is not None:
-                progress(min(start + batch_size, count), count)
-    positions = {name: torch.stack([flat // widths[name], flat % widths[name]], dim=-1) for name, flat in best_flat.items()}
-    result = DatasetExamples(best_indices, best_values, positions, pixels, k)
+    top = RunningTopK({info.name: info.out_channels for info in chosen}, k)
+    done = 0
+
+    def report(count: int) -> None:
+        nonlocal done
+        done += count
+        if progress is not None:
+            progress(done, len(pixels))
+
+    batches = ((start, pixels[start : start + batch_size]) for start in range(0, count, batch_size))
+    with preserved(model.module, model.device):
+        widths = scan(model, batches, chosen, top, model.device, report, cancel=cancel)
+    positions = {name: torch.stack([flat // widths[name], flat % widths[name]], dim=-1) for name, flat in top.places.items()}
+    result = DatasetExamples(top.indices, top.values, positions, pixels, k)
     if cache:
         _cache.clear()  # one dataset at a time: the pixels can be large
         _cache[key] = result

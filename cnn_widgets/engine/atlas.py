@@ -1,0 +1,371 @@
+"""An atlas of every unit: the top-k dataset examples of every conv channel of a
+model over a dataset on disk, with their receptive-field crops, written to an
+open store (JSON manifests plus WebP crops; the format is in docs/atlas.md).
+
+It scales out on ``torch.distributed`` as launched by ``torchrun``: each rank
+scans a contiguous share of the dataset's batches with the same scanner as
+:func:`cnn_widgets.engine.dataset_examples`, keeps a running top-k per unit on
+its device, checkpoints it now and then, and the ranks merge exactly at the end
+(order by response, ties by global image index), so one process, two, or a run
+killed and resumed all write the same store.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import sys
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from PIL import Image
+
+from ..models import as_model, preserved
+from ..models.device import resolve_device
+from ..render.encode import encode
+from .examples import RunningTopK, scan
+from .image_files import ImageFiles
+from .receptive_field import receptive_fields
+
+FORMAT = "cnn-widgets-atlas"
+VERSION = 1
+MANIFEST = "atlas.json"
+CHECKPOINTS = "checkpoints"
+_NO_IMAGE = torch.iinfo(torch.long).max  # pads a rank's top-k that saw fewer than k images
+
+
+def atlas(
+    model,
+    data: "str | os.PathLike",
+    out: "str | os.PathLike",
+    *,
+    layers=None,
+    k: int = 9,
+    batch_size: int = 64,
+    workers: int | None = None,
+    crop_size: int = 128,
+    checkpoint_every: int = 100,
+    device: "str | torch.device | None" = None,
+    progress: "bool | Callable[[int, int], None]" = True,
+) -> Path:
+    """Write the atlas of ``model`` over the images at ``data`` to the folder ``out``.
+
+    For every unit (channel) of every conv layer (or of ``layers``): the ``k``
+    images with the strongest response anywhere in the layer's output (the conv's
+    own output, before its activation), where it is, its value, and the crop of
+    the input under the unit's receptive field. ``data``: an image folder (class
+    = folder name) or WebDataset tar shards (see
+    :class:`~cnn_widgets.engine.image_files.ImageFiles`), decoded by ``workers``
+    DataLoader processes (default: the CPUs per process, up to 8).
+
+    Run under ``torchrun`` (or inside an initialized process group), each process
+    scans its share and the results are merged; every ``checkpoint_every`` batches
+    each rank saves its state under ``out/checkpoints``, and a rerun with the same
+    arguments resumes from there. ``progress``: True draws a bar per rank on
+    stderr (images/s and the time left); a callable gets ``(done, total)`` images of
+    this rank after each batch. Returns the path of the manifest, ``out/atlas.json``.
+
+    >>> import tempfile, numpy as np, cnn_widgets as cw
+    >>> from PIL import Image
+    >>> from cnn_widgets.models.datasets import load_fashion_mnist
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> for i, picture in enumerate(load_fashion_mnist("test")[0][:20].numpy()):
+    ...     Image.fromarray(picture).save(folder / f"{i:02d}.png")
+    >>> manifest = atlas(cw.load_model("fashion-cnn"), folder, folder / "atlas", layers=["block1_conv1"], k=3, progress=False)
+    >>> store = open_atlas(folder / "atlas")
+    >>> len(store.examples("block1_conv1", 0)), store.crops("block1_conv1", 0).size
+    (3, (9, 3))
+    """
+    model = as_model(model)
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        raise ValueError(f"k must be a positive int, got {k!r}")
+    for name, value in (("batch_size", batch_size), ("crop_size", crop_size), ("checkpoint_every", checkpoint_every)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    chosen = list(model.layers) if layers is None else [model.layer(layer) for layer in ([layers] if isinstance(layers, (str, int)) else layers)]
+    channels, height, width = model.input_size
+    dataset = ImageFiles(data, channels, (height, width))
+    out = Path(out)
+    count = len(dataset)
+    k = min(k, count)
+
+    owns_group = _join_process_group(model, device)
+    try:
+        rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+        compute = _rank_device(model, device)
+        if workers is None:
+            workers = max(1, min(8, (os.cpu_count() or 2) // world))
+        batches = math.ceil(count / batch_size)
+        mine = range(rank * batches // world, (rank + 1) * batches // world)
+        run = _run_key(model, dataset, chosen, k, batch_size, world)
+        checkpoint = out / CHECKPOINTS / f"rank{rank}-of-{world}.pt"
+        if rank == 0 and (out / MANIFEST).exists():  # a finished store is replaced, not mixed with the new one
+            for part in ("layers", "crops"):
+                shutil.rmtree(out / part, ignore_errors=True)
+            (out / MANIFEST).unlink()  # the manifest is written last: it marks a finished store
+        top = RunningTopK({info.name: info.out_channels for info in chosen}, k, compute)
+        next_batch = _resume(checkpoint, run, top, mine)
+        first_image, last_image = mine.start * batch_size, min(mine.stop * batch_size, count)
+
+        def checkpointed(loader):
+            done = next_batch
+            for batch_indices, pixels in loader:
+                yield int(batch_indices[0]), pixels
+                done += 1  # resumed here once the scanner has folded the batch in
+                if (done - mine.start) % checkpoint_every == 0 or done == mine.stop:
+                    _save(checkpoint, {"run": run, "next_batch": done, "top": top.state()})
+
+        report, close = _progress(progress, rank, world, last_image - first_image, min(next_batch * batch_size, count) - first_image)
+        try:
+            if next_batch < mine.stop:
+                loader = torch.utils.data.DataLoader(
+                    dataset,
+                    batch_sampler=[list(range(b * batch_size, min((b + 1) * batch_size, count))) for b in range(next_batch, mine.stop)],
+                    num_workers=workers,
+                    pin_memory=compute.type == "cuda",
+                )
+                with preserved(model.module, compute):
+                    widths = scan(model, checkpointed(loader), chosen, top, compute, report)
+            else:
+                widths = {}
+        finally:
+            close()
+        widths = {info.name: info.output_shape[2] for info in chosen} | widths
+        if world > 1:
+            _merge(top, chosen, k)
+        fields = receptive_fields(model, chosen)
+        examples = {info.name: _unit_examples(top, info.name, widths[info.name], dataset, fields[info.name], (height, width)) for info in chosen}
+        # Crops: each rank writes the layers dealt to it, then rank 0 writes the manifests.
+        for position, info in enumerate(chosen):
+            if position % world == rank:
+                _write_crops(out, info, examples[info.name], dataset, crop_size, workers)
+        if world > 1:
+            dist.barrier()
+        if rank == 0:
+            for info in chosen:
+                _write_json(out / "layers" / f"{info.path}.json", {"layer": info.name, "path": info.path, "units": examples[info.name]})
+            _write_json(out / MANIFEST, _manifest(model, dataset, chosen, fields, k, crop_size))
+            shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
+        if world > 1:
+            dist.barrier()
+        return out / MANIFEST
+    finally:
+        if owns_group:
+            dist.destroy_process_group()
+
+
+# -- processes and devices ---------------------------------------------------------------
+
+
+def _join_process_group(model, device) -> bool:
+    """Under torchrun (WORLD_SIZE > 1) with no process group yet: start one, NCCL on
+    GPUs and gloo on CPUs, rendezvous from torchrun's environment. True if we did."""
+    if dist.is_initialized() or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return False
+    cuda = _wanted_device(model, device).type == "cuda"
+    if cuda:
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group("nccl" if cuda else "gloo")
+    return True
+
+
+def _wanted_device(model, device) -> torch.device:
+    return model.device if device is None else resolve_device(device)
+
+
+def _rank_device(model, device) -> torch.device:
+    wanted = _wanted_device(model, device)
+    if wanted.type == "cuda" and dist.is_initialized() and dist.get_world_size() > 1:
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", torch.cuda.current_device())))
+    return wanted
+
+
+def _merge(top: RunningTopK, chosen, k: int) -> None:
+    """Every rank gets the exact top-k over all ranks (same order everywhere)."""
+    world = dist.get_world_size()
+    for info in chosen:
+        parts = []
+        for tensor, fill in ((top.values[info.name], float("-inf")), (top.indices[info.name], _NO_IMAGE), (top.places[info.name], 0)):
+            padded = torch.full((tensor.shape[0], k), fill, dtype=tensor.dtype, device=tensor.device)
+            padded[:, : tensor.shape[1]] = tensor
+            gathered = [torch.empty_like(padded) for _ in range(world)]
+            dist.all_gather(gathered, padded)
+            parts.append(torch.cat(gathered, dim=1))
+        top.values[info.name] = top.values[info.name][:, :0]
+        top.indices[info.name] = top.indices[info.name][:, :0]
+        top.places[info.name] = top.places[info.name][:, :0]
+        top.merge(*parts, name=info.name)
+
+
+# -- checkpoints -------------------------------------------------------------------------
+
+
+def _run_key(model, dataset: ImageFiles, chosen, k: int, batch_size: int, world: int) -> str:
+    """What a checkpoint must match to be resumed: model weights, data, layers, k, batches, ranks."""
+    digest = hashlib.blake2b(digest_size=16)
+    for name, tensor in model.module.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().to("cpu").contiguous().numpy().tobytes() if tensor.dtype != torch.bfloat16 else tensor.float().cpu().numpy().tobytes())
+    layers = ",".join(info.path for info in chosen)
+    return f"weights={digest.hexdigest()} data={dataset.fingerprint()} layers={layers} k={k} batch_size={batch_size} world={world}"
+
+
+def _resume(checkpoint: Path, run: str, top: RunningTopK, mine: range) -> int:
+    if not checkpoint.exists():
+        return mine.start
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    if state.get("run") != run:
+        warnings.warn(f"{checkpoint} is from a different run (other model, data or options); starting this rank afresh", stacklevel=3)
+        return mine.start
+    top.load_state(state["top"])
+    return int(state["next_batch"])
+
+
+def _save(path: Path, state: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    torch.save(state, partial)
+    os.replace(partial, path)  # a rank killed mid-write leaves the previous checkpoint intact
+
+
+def _progress(progress, rank: int, world: int, total: int, initial: int):
+    if callable(progress):
+        done = initial
+
+        def report(count: int) -> None:
+            nonlocal done
+            done += count
+            progress(done, total)
+
+        return report, lambda: None
+    if not progress:
+        return None, lambda: None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, initial=initial, desc=f"atlas rank {rank}/{world}", unit="img", position=rank, file=sys.stderr, dynamic_ncols=True)
+    return bar.update, bar.close
+
+
+# -- the store ---------------------------------------------------------------------------
+
+
+def _unit_examples(top: RunningTopK, name: str, width: int, dataset: ImageFiles, field, size) -> list[list[dict]]:
+    values, indices, places = top.values[name].cpu(), top.indices[name].cpu(), top.places[name].cpu()
+    units = []
+    for unit in range(values.shape[0]):
+        rows = []
+        for value, index, place in zip(values[unit].tolist(), indices[unit].tolist(), places[unit].tolist()):
+            row, column = divmod(place, width)
+            record = dataset.records[index]
+            rows.append({
+                "image": index, "id": record.id, "label": record.label, "value": value if math.isfinite(value) else None,
+                "row": row, "column": column, "crop": list(field.crop_box(row, column, *size)),
+            })
+        units.append(rows)
+    return units
+
+
+def _write_crops(out: Path, info, units: list[list[dict]], dataset: ImageFiles, crop_size: int, workers: int) -> None:
+    """One WebP per unit: its k crops side by side, best first, each at the field's size
+    (scaled down to at most ``crop_size`` pixels on its longer side)."""
+    folder = out / "crops" / info.path
+    folder.mkdir(parents=True, exist_ok=True)
+    wanted = sorted({example["image"] for unit in units for example in unit})
+    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, wanted), batch_size=64, num_workers=min(workers, max(1, len(wanted) // 64)))
+    pixels = {}
+    for indices, batch in loader:
+        pixels.update(zip(indices.tolist(), batch.permute(0, 2, 3, 1).numpy()))
+    for unit, examples in enumerate(units):
+        tiles = []
+        for example in examples:
+            top, left, height, width = example["crop"]
+            tile = pixels[example["image"]][top : top + height, left : left + width]
+            scale = min(1.0, crop_size / max(height, width))
+            if scale < 1.0:
+                picture = Image.fromarray(tile.squeeze(-1) if tile.shape[-1] == 1 else tile)
+                tile = np.asarray(picture.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.BOX))
+                tile = tile[..., None] if tile.ndim == 2 else tile
+            tiles.append(tile)
+        strip = np.concatenate(tiles, axis=1)
+        (folder / f"{unit}.webp").write_bytes(encode(strip.squeeze(-1) if strip.shape[-1] == 1 else strip, "webp", quality=90))
+
+
+def _manifest(model, dataset: ImageFiles, chosen, fields, k: int, crop_size: int) -> dict:
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "model": {"name": model.name, "weights": model.weights, "input_size": list(model.input_size), "mean": list(model.mean), "std": list(model.std)},
+        "data": {"kind": dataset.kind, "images": len(dataset), "fingerprint": dataset.fingerprint()},
+        "k": k,
+        "response": "the conv layer's own output (before its activation), strongest over positions",
+        "crop_size": crop_size,
+        "layers": [
+            {
+                "name": info.name, "path": info.path, "units": info.out_channels, "output_shape": list(info.output_shape),
+                "receptive_field": fields[info.name].as_dict(),
+                "examples": f"layers/{info.path}.json", "crops": f"crops/{info.path}/{{unit}}.webp",
+            }
+            for info in chosen
+        ],
+    }
+
+
+def _write_json(path: Path, content) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(content, indent=1, allow_nan=False) + "\n")
+    os.replace(partial, path)
+
+
+class Atlas:
+    """A finished atlas store, read back: the manifest, each unit's examples and crops.
+
+    Made by :func:`open_atlas`; see :func:`atlas` for an example.
+    """
+
+    def __init__(self, folder: Path, manifest: dict) -> None:
+        self.folder = folder
+        self.manifest = manifest
+        self._layers = {layer["name"]: layer for layer in manifest["layers"]} | {layer["path"]: layer for layer in manifest["layers"]}
+        self._units: dict[str, list] = {}
+
+    @property
+    def layer_names(self) -> list[str]:
+        return [layer["name"] for layer in self.manifest["layers"]]
+
+    def _layer(self, layer: str) -> dict:
+        if layer not in self._layers:
+            raise ValueError(f"layer {layer!r} is not in this atlas; valid choices: {', '.join(self.layer_names)}")
+        return self._layers[layer]
+
+    def examples(self, layer: str, unit: int) -> list[dict]:
+        """The unit's top examples, best first: image index and id, label, value, row, column, crop box."""
+        entry = self._layer(layer)
+        if not 0 <= unit < entry["units"]:
+            raise ValueError(f"unit must be in 0-{entry['units'] - 1} for {layer}, got {unit}")
+        if entry["name"] not in self._units:
+            self._units[entry["name"]] = json.loads((self.folder / entry["examples"]).read_text())["units"]
+        return self._units[entry["name"]][unit]
+
+    def crops(self, layer: str, unit: int) -> Image.Image:
+        """The unit's crops side by side (one picture, best first)."""
+        self.examples(layer, unit)  # validates
+        return Image.open(self.folder / self._layer(layer)["crops"].format(unit=unit))
+
+
+def open_atlas(store: "str | os.PathLike") -> Atlas:
+    """Open a finished atlas store (see :func:`atlas` for an example)."""
+    folder = Path(store)
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise FileNotFoundError(f"no finished atlas at {folder} (no {MANIFEST}; a run still going or stopped has only checkpoints)")
+    manifest = json.loads(path.read_text())
+    if manifest.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a cnn-widgets atlas manifest")
+    return Atlas(folder, manifest)
