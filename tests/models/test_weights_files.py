@@ -33,7 +33,6 @@ def cache(tmp_path, monkeypatch):
     """An empty torchvision cache of this test's own, and no network."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
     monkeypatch.setenv("CNN_WIDGETS_OFFLINE", "1")
-    zoo._verified.clear()
     return tmp_path
 
 
