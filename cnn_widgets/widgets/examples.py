@@ -8,6 +8,7 @@ image with the filter's activation map over it and a box where it peaks.
 from __future__ import annotations
 
 import atexit
+import html
 import threading
 import weakref
 
@@ -38,6 +39,11 @@ def _stop_scans() -> None:
     _exiting.set()
     for view in list(_scans):
         view.wait(timeout=10)
+
+
+def _error_html(error: Exception) -> str:
+    """An error for the caption, as text (a module name or a message may hold any characters)."""
+    return f"<span style='color:#8b1a1a'>{html.escape(f'{type(error).__name__}: {error}')}</span>"
 
 
 class DatasetExamples(StaticPicture, ipywidgets.VBox):
@@ -93,7 +99,7 @@ class DatasetExamples(StaticPicture, ipywidgets.VBox):
         except _Exiting:
             pass
         except Exception as error:  # shown in the widget
-            self.caption.value = f"<span style='color:#8b1a1a'>{type(error).__name__}: {error}</span>"
+            self.caption.value = _error_html(error)
 
     def _draw(self) -> None:
         if self._examples is None:
@@ -101,7 +107,7 @@ class DatasetExamples(StaticPicture, ipywidgets.VBox):
         try:
             picture, text = self.render(self.layer, self.filter_index)
         except Exception as error:  # shown in the widget
-            self.caption.value = f"<span style='color:#8b1a1a'>{type(error).__name__}: {error}</span>"
+            self.caption.value = _error_html(error)
             return
         self.picture_widget.value = render.encode_png(picture)
         self.caption.value = text
@@ -128,7 +134,7 @@ class DatasetExamples(StaticPicture, ipywidgets.VBox):
         labels = [f"#{index} · {value:.2g}" for index, value, _ in top]
         picture = render.grid(np.stack(tiles), columns=min(3, len(tiles)), padding=2, labels=labels)
         caption = (
-            f"<b>{info.name}</b>, filter {filter_index}: the {len(top)} of {len(self._examples.pixels):,} images that excite it most "
+            f"<b>{html.escape(info.name)}</b>, filter {filter_index}: the {len(top)} of {len(self._examples.pixels):,} images that excite it most "
             "(strongest response boxed; its activation map in color)"
         )
         return picture, caption

@@ -7,6 +7,8 @@ network's conv layers (name, channels, output size) sits above the tabs.
 """
 from __future__ import annotations
 
+import html
+
 import ipywidgets
 import traitlets
 
@@ -64,7 +66,7 @@ class Explorer(StaticPicture, ipywidgets.VBox):
             views.append(self.examples)
             titles.append("Dataset examples")
         self.tabs = ipywidgets.Tab(children=views, titles=titles)
-        super().__init__(children=[ipywidgets.HTML(f"<b>{model.name}</b> · conv layers (click to select)"), self.overview, self.tabs], **kwargs)
+        super().__init__(children=[ipywidgets.HTML(f"<b>{html.escape(model.name)}</b> · conv layers (click to select)"), self.overview, self.tabs], **kwargs)
         self.add_class("cw-explorer")  # its views report leaving the whole Explorer, not one tab
         self.layer = start
         # One selection for every view: the links keep each pair in step both ways.
