@@ -28,6 +28,9 @@ PLACEHOLDER = 200  # light gray for filters not optimized yet
 class ActivationMaximization(TileViewer, Runnable):
     """Images that maximize each filter of a layer, computed in the background.
 
+    ``filters``: which filters to optimize, as text (``"0-15"``, ``"3, 7, 12"``);
+    by default the first 16, or all of a layer with fewer.
+
     >>> import cnn_widgets as cw
     >>> widget = cw.ActivationMaximization(cw.load_model("fashion-cnn"), layer="block2_conv1", filters="0-3", steps=8)
     >>> widget.run(wait=True)
@@ -49,7 +52,7 @@ class ActivationMaximization(TileViewer, Runnable):
 
     _GRID_TRAITS = ("layer", "filters", "steps", "size", "preset", "seed")
 
-    def __init__(self, model, layer=None, filters: str = "0-15", steps: int = 128, size: int | None = None, **kwargs) -> None:
+    def __init__(self, model, layer=None, filters: str | None = None, steps: int = 128, size: int | None = None, **kwargs) -> None:
         self._results: dict[tuple, np.ndarray] = {}
         self._previews: dict[tuple, np.ndarray] = {}
         self._version = 0
@@ -57,6 +60,9 @@ class ActivationMaximization(TileViewer, Runnable):
         model = as_model(model)
         if size is None:  # small models at their own size, ImageNet-sized ones at 128 px
             size = model.input_size[1] if model.input_size[1] <= 64 else 128
+        if filters is None:  # the first 16 filters, or all of a layer that has fewer
+            count = model.layer(layer if layer is not None else 0).out_channels
+            filters = f"0-{min(16, count) - 1}"
         super().__init__(model, layer=layer, filters=str(filters), steps=steps, size=size, **kwargs)
         self.on_msg(self._handle_run_messages)
 
