@@ -92,14 +92,14 @@ class FeatureMaps(ImageInput, TileViewer):
 
     def _normalized(self, maps) -> np.ndarray:
         """Display values of the whole layer, kept until the layer, image or mode changes."""
-        key = (self.layer, self.normalization, self.image_name)
+        key = (self.layer, self.normalization, self._maps_key)
         if getattr(self, "_values_key", None) != key:
             self._values, self._values_key = render.normalize(maps, mode=self.normalization), key
         return self._values
 
     def _stats(self, maps) -> dict:
         """Per-channel statistics of the current layer, computed once per layer and image."""
-        key = (self.layer, self.image_name)
+        key = (self.layer, self._maps_key)
         if getattr(self, "_stats_key", None) != key:
             self._layer_stats, self._stats_key = {k: v.tolist() for k, v in engine.channel_stats(maps).items()}, key
         return self._layer_stats

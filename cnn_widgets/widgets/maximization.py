@@ -11,6 +11,8 @@ import numpy as np
 import traitlets
 
 from .. import render
+from .._bounded import BoundedCache
+from ..engine.activations import weights_version
 from ..engine.optvis import maximize
 from ..models import as_model
 from ..models.layers import parse_filters
@@ -22,6 +24,7 @@ PRESETS = {
     "high": {"param": "fourier", "transforms": "standard"},  # Olah et al. 2017: 1/f Fourier, robust transforms
     "basic": {"param": "pixel", "transforms": "none"},  # the seeds' method: plain pixels, gradient ascent
 }
+RESULTS_BYTES = 64_000_000  # optimized images kept per widget (a 128 px image: 49 kB)
 PLACEHOLDER = 200  # light gray for filters not optimized yet
 
 
@@ -53,8 +56,8 @@ class ActivationMaximization(TileViewer, Runnable):
     _GRID_TRAITS = ("layer", "filters", "steps", "size", "preset", "seed")
 
     def __init__(self, model, layer=None, filters: str | None = None, steps: int = 128, size: int | None = None, **kwargs) -> None:
-        self._results: dict[tuple, np.ndarray] = {}
-        self._previews: dict[tuple, np.ndarray] = {}
+        self._results = BoundedCache(max_bytes=RESULTS_BYTES)  # finished images, per _key
+        self._previews = BoundedCache(max_bytes=RESULTS_BYTES)  # images of a run in progress
         self._version = 0
         self._history: list[np.ndarray] = []  # the grid at each preview of the last run
         model = as_model(model)
@@ -95,7 +98,8 @@ class ActivationMaximization(TileViewer, Runnable):
             return list(range(min(16, count)))
 
     def _key(self, filter_index: int) -> tuple:
-        return (self.model.layer(self.layer).path, filter_index, self.steps, self.size, self.preset, self.seed)
+        # The weights' version: images optimized before the weights changed are not shown as current.
+        return (self.model.layer(self.layer).path, filter_index, self.steps, self.size, self.preset, self.seed, weights_version(self.model))
 
     def image(self, filter_index: int) -> np.ndarray | None:
         """The optimized image (H, W, 3) uint8 of a filter with the current settings, if computed."""
