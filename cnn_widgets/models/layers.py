@@ -7,6 +7,8 @@ counting pools, so ``block3_conv1`` means the first conv after the second pool.
 """
 from __future__ import annotations
 
+import operator
+
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -130,34 +132,24 @@ def resolve_layer(layers: Sequence[LayerInfo], layer: "str | int | LayerInfo | n
     raise TypeError(f"layer must be a name, a module path, an index or a Conv2d module, not {type(layer).__name__}")
 
 
-def check_filters(layer: LayerInfo, filters: "int | Sequence[int] | range | None") -> list[int]:
-    """Filter indices for ``layer`` as a list; ``None`` means all of them."""
-    count = layer.out_channels
-    if filters is None:
-        return list(range(count))
-    if isinstance(filters, bool):
-        raise TypeError("filters must be an int, a list of ints or a range")
-    if isinstance(filters, int):
-        filters = [filters]
-    chosen = [int(f) for f in filters]
-    bad = [f for f in chosen if not 0 <= f < count]
-    if bad:
-        raise ValueError(f"filter index {bad[0]} is out of range for layer {layer.name}, which has {count} filters (valid: 0-{count - 1})")
-    if not chosen:
-        raise ValueError(f"no filters chosen; layer {layer.name} has filters 0-{count - 1}")
-    return chosen
+def check_filters(layer: LayerInfo, filters: "int | str | Sequence[int] | range | None") -> list[int]:
+    """Filter indices for ``layer`` as a list (see :func:`parse_filters`); ``None`` means all of them."""
+    return parse_filters(filters, layer.out_channels, layer=layer.name)
 
 
-def parse_filters(spec: "str | int | Sequence[int] | None", count: int) -> list[int]:
-    """Filter indices from a spec like ``"all"``, ``"0-15"`` or ``"3, 7, 20-23"`` (or a list).
+def parse_filters(spec: "str | int | Sequence[int] | None", count: int, layer: str | None = None) -> list[int]:
+    """Filter indices from an index, a list or range of indices, or a text like
+    ``"12"``, ``"0-15"``, ``"3, 7, 20-23"`` or ``"all"``; ``None`` means all.
+    Booleans and fractional numbers are refused, not truncated.
 
     >>> parse_filters("0-3, 9", 16)
     [0, 1, 2, 3, 9]
+    >>> parse_filters("12", 16)
+    [12]
     """
+    where = f" for layer {layer}, which has {count} filters" if layer else f"; this layer has {count} filters"
     if spec is None or (isinstance(spec, str) and spec.strip().lower() in ("", "all")):
         return list(range(count))
-    if isinstance(spec, int):
-        spec = [spec]
     if isinstance(spec, str):
         chosen: list[int] = []
         for part in spec.replace(";", ",").split(","):
@@ -166,17 +158,33 @@ def parse_filters(spec: "str | int | Sequence[int] | None", count: int) -> list[
                 continue
             try:
                 if "-" in part:
-                    low, high = part.split("-", 1)
-                    chosen.extend(range(int(low), int(high) + 1))
+                    low, high = (int(bound) for bound in part.split("-", 1))
+                    if high < low:
+                        raise ValueError
+                    chosen.extend(range(low, high + 1))
                 else:
                     chosen.append(int(part))
             except ValueError:
-                raise ValueError(f"cannot read filters {spec!r}: write 'all', a range like '0-15', or a list like '3, 7, 20-23'") from None
-        spec = chosen
-    chosen = [int(f) for f in spec]
+                raise ValueError(
+                    f"cannot read filters {spec!r}: write 'all', an index like '12', a range like '0-15', or a list like '3, 7, 20-23'"
+                ) from None
+    elif isinstance(spec, (list, tuple, range)) or (hasattr(spec, "__iter__") and getattr(spec, "ndim", 1) != 0):
+        chosen = [_filter_index(item) for item in spec]
+    else:  # one index (NumPy and torch integer scalars too)
+        chosen = [_filter_index(spec)]
     bad = [f for f in chosen if not 0 <= f < count]
     if bad:
-        raise ValueError(f"filter index {bad[0]} is out of range; this layer has {count} filters (valid: 0-{count - 1})")
+        raise ValueError(f"filter index {bad[0]} is out of range{where} (valid: 0-{count - 1})")
     if not chosen:
         raise ValueError(f"no filters chosen; valid: 0-{count - 1}, a range like '0-15', or 'all'")
     return list(dict.fromkeys(chosen))
+
+
+def _filter_index(value) -> int:
+    """One filter index: an int (NumPy and torch integers too), never a bool or a float."""
+    if isinstance(value, bool) or str(getattr(value, "dtype", "")) in ("bool", "torch.bool"):
+        raise TypeError(f"filters must be int indices, got the bool {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"filters must be int indices (or a text like '0-15'), got {value!r} ({type(value).__name__})") from None

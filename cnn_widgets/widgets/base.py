@@ -12,6 +12,7 @@ from pathlib import Path
 import anywidget
 import traitlets
 
+from .._choices import check_keywords
 from . import static
 from .static import StaticPicture
 
@@ -52,6 +53,7 @@ class BaseWidget(StaticPicture, anywidget.AnyWidget):
     busy = traitlets.Bool(False).tag(sync=True)
 
     def __init__(self, *args, **kwargs) -> None:
+        check_keywords(type(self), kwargs)  # a misspelled option raises instead of being dropped
         super().__init__(*args, **kwargs)
         self.on_msg(_on_left)
 

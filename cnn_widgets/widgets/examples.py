@@ -22,6 +22,7 @@ from PIL import Image, ImageDraw
 from .. import render
 from ..engine.activations import record_activations
 from ..engine.examples import dataset_examples
+from .._choices import check_keywords
 from ..models import as_model, preserved
 from .static import StaticPicture
 
@@ -62,6 +63,7 @@ class DatasetExamples(StaticPicture, ipywidgets.VBox):
     filter_index = traitlets.Int(0)
 
     def __init__(self, model, dataset, layer=None, k: int = 9, **kwargs) -> None:
+        check_keywords(type(self), kwargs)
         self.model = as_model(model)
         self.dataset, self.k = dataset, k
         self._examples = None

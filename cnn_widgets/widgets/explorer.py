@@ -12,6 +12,7 @@ import html
 import ipywidgets
 import traitlets
 
+from .._choices import check_keywords
 from ..models import as_model
 from .static import StaticPicture
 from .deepdream import DeepDream
@@ -43,6 +44,7 @@ class Explorer(StaticPicture, ipywidgets.VBox):
     filter_index = traitlets.Int(0)
 
     def __init__(self, model, image=None, layer=None, dataset="auto", **kwargs) -> None:
+        check_keywords(type(self), kwargs)
         model = as_model(model)
         start = model.layer(layer if layer is not None else 0).name
         self.model = model

@@ -142,15 +142,16 @@ class _Dreamer:
 
     def step(self, pixels: torch.Tensor) -> torch.Tensor:
         shift_y, shift_x = torch.randint(-self.jitter, self.jitter + 1, (2,), generator=self.generator).tolist()
-        pixels = pixels.detach().requires_grad_(True)
-        shifted = torch.roll(pixels, (shift_y, shift_x), dims=(2, 3))
-        inputs = self.model.normalize(shifted).contiguous(memory_format=memory_format(pixels.device))
-        recording = self.tap.run(inputs)
-        if self.chosen is None:
-            score = F.relu(recording.activation(self.target)).pow(2).mean()
-        else:
-            score = recording.channels(self.target, torch.tensor([self.chosen])).mean()
-        (gradient,) = torch.autograd.grad(score, pixels)
+        with torch.enable_grad():  # gradients are the method, even inside the caller's torch.no_grad()
+            pixels = pixels.detach().requires_grad_(True)
+            shifted = torch.roll(pixels, (shift_y, shift_x), dims=(2, 3))
+            inputs = self.model.normalize(shifted).contiguous(memory_format=memory_format(pixels.device))
+            recording = self.tap.run(inputs)
+            if self.chosen is None:
+                score = F.relu(recording.activation(self.target)).pow(2).mean()
+            else:
+                score = recording.channels(self.target, torch.tensor([self.chosen])).mean()
+            (gradient,) = torch.autograd.grad(score, pixels)
         gradient = smooth(gradient, self.smoothing)
         gradient = gradient / (gradient.abs().mean() + 1e-8)
         return (pixels + self.step_size * gradient).clamp(0, 1).detach()

@@ -149,11 +149,12 @@ def _gradient_ascent_step(model: Model, images: ImageParam, transform: Compose, 
             return None
         stop = min(start + chunk.size, count)
         try:
-            pixels = images.render(start, stop)
-            transformed = transform(pixels, draws[start:stop])
-            inputs = model.normalize(transformed).contiguous(memory_format=memory_format(draws.device))
-            scores = goal(tap.run(inputs, range(start, stop)))
-            (-scores.sum()).backward()
+            with torch.enable_grad():  # gradients are the method, even inside the caller's torch.no_grad()
+                pixels = images.render(start, stop)
+                transformed = transform(pixels, draws[start:stop])
+                inputs = model.normalize(transformed).contiguous(memory_format=memory_format(draws.device))
+                scores = goal(tap.run(inputs, range(start, stop)))
+                (-scores.sum()).backward()
         except Exception as error:
             if not is_out_of_memory(error) or chunk.size == 1:
                 raise

@@ -1,0 +1,54 @@
+"""Bad or unusual input either works as a reader would expect or fails with an
+error that names the parameter and the valid choices: filter texts mean what
+they say, bools and fractions are not taken as indices, the engine makes its own
+gradients inside torch.no_grad(), and misspelled widget options raise."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import cnn_widgets as cw
+from cnn_widgets import engine
+
+
+def test_a_filter_text_means_those_filters(fashion, one_thread):
+    twelve = engine.maximize(fashion, "block1_conv1", "12", steps=2)
+    assert twelve.shape[0] == 1
+    assert torch.equal(twelve, engine.maximize(fashion, "block1_conv1", [12], steps=2))
+    assert engine.maximize(fashion, "block1_conv1", "0-15", steps=1, size=16).shape[0] == 16
+    assert fashion.filters("block1_conv1", np.int64(3)) == [3]
+
+
+@pytest.mark.parametrize("bad", [True, 1.0, [0, 1.5], [False], np.float32(2)])
+def test_bools_and_fractions_are_not_filter_indices(fashion, bad):
+    with pytest.raises(TypeError, match="filters must be int indices"):
+        fashion.filters("block1_conv1", bad)
+
+
+def test_unreadable_filter_texts_say_how_to_write_them(fashion):
+    for text in ("twelve", "5-2", "1-x"):
+        with pytest.raises(ValueError, match=r"cannot read filters .*a range like '0-15'"):
+            engine.maximize(fashion, "block1_conv1", text, steps=1)
+
+
+def test_the_engine_makes_its_own_gradients_inside_no_grad(fashion, one_thread):
+    with torch.no_grad():
+        images = engine.maximize(fashion, "block1_conv1", [0], steps=2)
+        frames = engine.dream(fashion, cw.sample_image("sneaker"), "block1_conv1", octaves=1, steps=1)
+        assert not torch.is_grad_enabled()
+    assert images.shape[0] == 1 and len(frames) == 1
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda m: cw.GradCAM(m, "sneaker", metod="scorecam"), r"GradCAM\(\) got an unexpected keyword argument 'metod'; did you mean 'method'"),
+        (lambda m: cw.FeatureMaps(m, "sneaker", colourmap="gray"), r"unexpected keyword argument 'colourmap'; did you mean 'colormap'"),
+        (lambda m: cw.ActivationMaximization(m, step=3), r"unexpected keyword argument 'step'; did you mean 'steps'"),
+        (lambda m: cw.Explorer(m, "sneaker", dataset=None, layr=1), r"Explorer\(\) got an unexpected keyword argument 'layr'; did you mean 'layer'"),
+    ],
+)
+def test_misspelled_widget_options_raise_with_close_matches(fashion, make, message):
+    with pytest.raises(TypeError, match=message):
+        make(fashion)
