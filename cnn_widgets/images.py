@@ -55,6 +55,8 @@ def load_image(
     if not (isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and 0 < timeout < float("inf")):
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
     image = _open(source, max_bytes, timeout)
+    if image.width == 0 or image.height == 0:
+        raise ValueError(f"the image is empty ({image.width}x{image.height} pixels); pass a picture at least 1x1")
     return _convert(image, mode)
 
 

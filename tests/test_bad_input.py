@@ -52,3 +52,22 @@ def test_the_engine_makes_its_own_gradients_inside_no_grad(fashion, one_thread):
 def test_misspelled_widget_options_raise_with_close_matches(fashion, make, message):
     with pytest.raises(TypeError, match=message):
         make(fashion)
+
+
+def test_bad_settings_say_which_parameter_and_leave_the_widget_as_it_was(fashion):
+    maps = cw.FeatureMaps(fashion, "sneaker")
+    with pytest.raises(Exception, match=r"unknown sort_by 'Mean'; did you mean 'mean'\? Valid choices: index, mean, max, positive"):
+        maps.sort_by = "Mean"
+    assert maps.sort_by == "index" and not maps.error
+    with pytest.raises(ValueError, match=r"the image is empty \(0x0 pixels\)"):
+        cw.DeepDream(fashion, np.zeros((0, 0), np.uint8))
+    with pytest.raises(ValueError, match="smoothing must be a finite number >= 0"):
+        engine.dream(fashion, cw.sample_image("sneaker"), "block1_conv1", smoothing=float("inf"))
+    with pytest.raises(ValueError, match="the dataset is empty"):
+        engine.dataset_examples(fashion, torch.zeros(0, 1, 28, 28))
+    with pytest.raises(ValueError, match="batch_size must be a positive int, got -1"):
+        engine.dataset_examples(fashion, torch.zeros(4, 1, 28, 28), batch_size=-1)
+
+
+def test_one_layer_may_be_a_numpy_integer(fashion):
+    assert list(engine.feature_maps(fashion, cw.sample_image("sneaker"), layers=np.int64(1))) == ["block1_conv2"]

@@ -96,8 +96,8 @@ def feature_maps(model, image, layers=None, *, cache: bool = True) -> dict[str, 
     model = as_model(model)
     if layers is None:
         chosen = list(model.layers)
-    elif isinstance(layers, (str, int, LayerInfo)):
-        chosen = [model.layer(layers)]
+    elif isinstance(layers, (str, int, LayerInfo)) or not hasattr(layers, "__iter__") or getattr(layers, "ndim", 1) == 0:
+        chosen = [model.layer(layers)]  # one layer (a NumPy or torch integer too)
     else:
         chosen = [model.layer(layer) for layer in layers]
     inputs = model.preprocess(image)

@@ -120,6 +120,8 @@ def resolve_layer(layers: Sequence[LayerInfo], layer: "str | int | LayerInfo | n
         raise ValueError("that module is not one of this model's Conv2d layers; valid choices: " + ", ".join(i.name for i in layers))
     if isinstance(layer, bool):
         raise invalid_choice("layer", layer, [i.name for i in layers])
+    if not isinstance(layer, (int, str)) and hasattr(layer, "__index__") and str(getattr(layer, "dtype", "")) not in ("bool", "torch.bool"):
+        layer = operator.index(layer)  # a NumPy or torch integer
     if isinstance(layer, int):
         if -len(layers) <= layer < len(layers):
             return layers[layer]

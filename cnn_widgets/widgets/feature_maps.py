@@ -38,6 +38,10 @@ class FeatureMaps(ImageInput, TileViewer):
 
     _GRID_TRAITS = ("layer", "normalization", "colormap", "sort_by", "image_name")
 
+    @traitlets.validate("sort_by")
+    def _check_sort_by(self, proposal):
+        return self._check_choice("sort_by", proposal["value"], self.sort_options)
+
     def __init__(self, model, image=None, layer=None, **kwargs) -> None:
         self._picture = None
         self._inputs = None

@@ -253,8 +253,8 @@ def _check_settings(octaves, octave_scale, steps, step_size, jitter, smoothing, 
         raise ValueError(f"step_size must be positive, got {step_size!r}")
     if not integer(jitter) or jitter < 0:
         raise ValueError(f"jitter must be an integer >= 0 (pixels), got {jitter!r}")
-    if not smoothing >= 0:
-        raise ValueError(f"smoothing must be >= 0 (sigma in pixels), got {smoothing!r}")
+    if not 0 <= smoothing < float("inf"):
+        raise ValueError(f"smoothing must be a finite number >= 0 (sigma in pixels), got {smoothing!r}")
     if not integer(frames) or frames < 1:
         raise ValueError(f"frames must be an integer >= 1, got {frames!r}")
     if not zoom >= 1:
