@@ -21,7 +21,7 @@ import report  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 
 SCENARIOS = {
-    "images": "100 images (224x224 random photos) through one FeatureMaps of vgg11 (random weights), layer block1_conv1",
+    "images": "100 images (random 64x64 photos) through one FeatureMaps of vgg11 (random weights, 64x64 input), layer block1_conv1",
     "modules": "20 bare modules (25 MB of parameters each) created, passed to engine.feature_maps and dropped",
 }
 
@@ -42,11 +42,11 @@ def rss():
     return process.memory_info().rss
 
 if scenario == "images":
-    model = cw.load_model("vgg11", weights=None, device="cpu")
-    maps = cw.FeatureMaps(model, rng.integers(0, 256, (224, 224, 3), dtype=np.uint8), layer="block1_conv1")
+    model = cw.load_model("vgg11", weights=None, device="cpu", input_size=(3, 64, 64))
+    maps = cw.FeatureMaps(model, rng.integers(0, 256, (64, 64, 3), dtype=np.uint8), layer="block1_conv1")
     before = rss()
     for _ in range(100):
-        maps.set_image(rng.integers(0, 256, (224, 224, 3), dtype=np.uint8))
+        maps.set_image(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
         maps._redraw_grid()
         assert not maps.error, maps.error
     after = rss()

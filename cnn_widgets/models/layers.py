@@ -135,14 +135,14 @@ def resolve_layer(layers: Sequence[LayerInfo], layer: "str | int | LayerInfo | n
 
 
 def check_filters(layer: LayerInfo, filters: "int | str | Sequence[int] | range | None") -> list[int]:
-    """Filter indices for ``layer`` as a list (see :func:`parse_filters`); ``None`` means all of them."""
-    return parse_filters(filters, layer.out_channels, layer=layer.name)
+    """Filter indices for ``layer`` as a list, repeats kept (see :func:`parse_filters`); ``None`` means all of them."""
+    return parse_filters(filters, layer.out_channels, layer=layer.name, unique=False)
 
 
-def parse_filters(spec: "str | int | Sequence[int] | None", count: int, layer: str | None = None) -> list[int]:
+def parse_filters(spec: "str | int | Sequence[int] | None", count: int, layer: str | None = None, unique: bool = True) -> list[int]:
     """Filter indices from an index, a list or range of indices, or a text like
     ``"12"``, ``"0-15"``, ``"3, 7, 20-23"`` or ``"all"``; ``None`` means all.
-    Booleans and fractional numbers are refused, not truncated.
+    Booleans and fractional numbers are refused, not truncated. ``unique``: drop repeats.
 
     >>> parse_filters("0-3, 9", 16)
     [0, 1, 2, 3, 9]
@@ -179,7 +179,7 @@ def parse_filters(spec: "str | int | Sequence[int] | None", count: int, layer: s
         raise ValueError(f"filter index {bad[0]} is out of range{where} (valid: 0-{count - 1})")
     if not chosen:
         raise ValueError(f"no filters chosen; valid: 0-{count - 1}, a range like '0-15', or 'all'")
-    return list(dict.fromkeys(chosen))
+    return list(dict.fromkeys(chosen)) if unique else chosen
 
 
 def _filter_index(value) -> int:
