@@ -65,7 +65,8 @@ print(json.dumps({"grew_mb": (after - before) / 1e6}))
 
 def measure(checkout: Path, scenario: str) -> float:
     env = {**os.environ, "PYTHONPATH": str(checkout)}
-    result = subprocess.run([sys.executable, "-c", _CHILD, scenario], env=env, capture_output=True, text=True, check=True)
+    # cwd: `python -c` puts the working folder first on sys.path, before PYTHONPATH.
+    result = subprocess.run([sys.executable, "-c", _CHILD, scenario], env=env, cwd=checkout, capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])["grew_mb"]
 
 

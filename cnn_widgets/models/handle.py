@@ -306,8 +306,8 @@ def as_model(model: "Model | nn.Module | str") -> Model:
     Bare modules are wrapped once and remembered while they live (their layers are
     found once); a module the caller drops is freed.
 
-    >>> import cnn_widgets as cw
-    >>> net = cw.load_model("fashion-cnn").module
+    >>> from torch import nn
+    >>> net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())
     >>> as_model(net).layers is as_model(net).layers
     True
     """
