@@ -71,3 +71,15 @@ def test_bad_settings_say_which_parameter_and_leave_the_widget_as_it_was(fashion
 
 def test_one_layer_may_be_a_numpy_integer(fashion):
     assert list(engine.feature_maps(fashion, cw.sample_image("sneaker"), layers=np.int64(1))) == ["block1_conv2"]
+
+
+def test_filter_weights_of_a_spectral_norm_conv_in_train_mode_leave_it_unchanged():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.utils.parametrizations.spectral_norm(torch.nn.Conv2d(3, 4, 3)), torch.nn.ReLU())
+    net.train()
+    before = {name: value.clone() for name, value in net.state_dict().items()}
+    kernels = engine.filter_weights(net, 0)
+    assert kernels.shape == (4, 3, 3, 3)
+    after = net.state_dict()
+    assert [name for name in before if not torch.equal(before[name], after[name])] == []
+    assert net.training
