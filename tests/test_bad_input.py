@@ -83,3 +83,25 @@ def test_filter_weights_of_a_spectral_norm_conv_in_train_mode_leave_it_unchanged
     after = net.state_dict()
     assert [name for name in before if not torch.equal(before[name], after[name])] == []
     assert net.training
+
+
+class SharedConv(torch.nn.Module):
+    """One conv applied twice: its weight is shared by the two uses (a tied weight)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first = torch.nn.Conv2d(4, 4, 3, padding=1)
+        self.second = torch.nn.Conv2d(4, 4, 3, padding=1)
+        self.second.weight = self.first.weight
+        self.head = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 2))
+
+    def forward(self, x):
+        return self.head(self.second(torch.relu(self.first(x))))
+
+
+def test_a_weight_shared_by_two_convs_keeps_its_layout_after_dataset_examples():
+    torch.manual_seed(0)
+    net = SharedConv()
+    strides = net.first.weight.stride()
+    engine.dataset_examples(cw.load_model(net, input_size=(4, 8, 8)), torch.rand(4, 4, 8, 8), k=2, cache=False)
+    assert net.first.weight.stride() == strides and net.first.weight.is_contiguous()

@@ -219,7 +219,8 @@ def channels_last(module: nn.Module, enabled: bool = True) -> Iterator[nn.Module
         if enabled:
             with torch.no_grad():
                 for sub in module.modules():
-                    if isinstance(sub, nn.Conv2d) and sub.weight.dim() == 4:
+                    # A weight shared by two convs is swapped once (twice, its "original" would be the swapped one).
+                    if isinstance(sub, nn.Conv2d) and sub.weight.dim() == 4 and all(sub.weight is not w for w, _ in swapped):
                         original = sub.weight.data
                         sub.weight.data = original.contiguous(memory_format=torch.channels_last)
                         swapped.append((sub.weight, original))
