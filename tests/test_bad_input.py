@@ -105,3 +105,25 @@ def test_a_weight_shared_by_two_convs_keeps_its_layout_after_dataset_examples():
     strides = net.first.weight.stride()
     engine.dataset_examples(cw.load_model(net, input_size=(4, 8, 8)), torch.rand(4, 4, 8, 8), k=2, cache=False)
     assert net.first.weight.stride() == strides and net.first.weight.is_contiguous()
+
+
+class GrowingMemory(torch.nn.Module):
+    """A model whose forward pass resizes one of its buffers (a running memory)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 4, 3)
+        self.register_buffer("memory", torch.zeros(2))
+        self.head = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 2))
+
+    def forward(self, x):
+        self.memory.resize_(self.memory.numel() + 1)
+        return self.head(self.conv(x))
+
+
+def test_a_buffer_resized_by_the_forward_pass_comes_back_with_the_rest_of_the_model():
+    net = GrowingMemory().train()
+    maps = engine.feature_maps(cw.load_model(net, input_size=(1, 8, 8)), torch.rand(1, 1, 8, 8))
+    assert maps["conv"].shape == (4, 6, 6)
+    assert net.memory.shape == (2,) and torch.equal(net.memory, torch.zeros(2))
+    assert net.training and net.conv.training
