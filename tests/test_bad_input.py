@@ -127,3 +127,26 @@ def test_a_buffer_resized_by_the_forward_pass_comes_back_with_the_rest_of_the_mo
     assert maps["conv"].shape == (4, 6, 6)
     assert net.memory.shape == (2,) and torch.equal(net.memory, torch.zeros(2))
     assert net.training and net.conv.training
+
+
+def test_a_qat_prepared_model_comes_back_with_its_observers_unchanged():
+    import warnings
+
+    import torch.ao.quantization as quantization
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        quantization.QuantStub(), torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(), torch.nn.Linear(4, 2), quantization.DeQuantStub(),
+    )
+    net.qconfig = quantization.get_default_qat_qconfig("fbgemm")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quantization.prepare_qat(net.train(), inplace=True)
+    net(torch.rand(2, 3, 16, 16))  # the observers have seen something
+    before = {name: value.clone() for name, value in net.state_dict().items()}
+    model = cw.load_model(net, input_size=(3, 16, 16))
+    engine.feature_maps(model, torch.rand(1, 3, 16, 16) * 5)
+    engine.filter_weights(model, 0)
+    after = net.state_dict()
+    assert [name for name in before if not torch.equal(before[name], after[name])] == []

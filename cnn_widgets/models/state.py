@@ -90,7 +90,8 @@ def _restore(module: nn.Module, snap: _Snapshot) -> None:
         with torch.no_grad():
             if buffer.shape != saved.shape:  # resized during the forward pass (resize_, .data =)
                 buffer.data = saved
-            elif buffer._version != version:
+            # By value too: fused fake-quant observers (QAT) write buffers without bumping their version.
+            elif buffer._version != version or not torch.equal(buffer, saved):
                 buffer.copy_(saved)
 
     def restore_hooks(sub, name, hooks) -> None:
