@@ -1,7 +1,7 @@
 """Memory stays bounded: a bare module passed to the engine is freed once its
 caller drops it, a FeatureMaps widget fed 100 images holds at most its cache's
 bytes, and pictures drawn before an in-place change of the weights are not shown
-again after it. Figures: BENCHMARKS.md (benchmarks/bench_memory.py)."""
+again after it. Figures: BENCHMARKS.md (benchmarks/bench_memory_bounds.py)."""
 from __future__ import annotations
 
 import gc

@@ -4,7 +4,7 @@ Python process and reports how much its resident memory grew (after
 ``gc.collect()``), for this checkout and optionally for another one
 (``--baseline /path/to/checkout``, e.g. the main branch before the fix).
 
-    .venv/bin/python benchmarks/bench_memory.py --baseline /work/main
+    .venv/bin/python benchmarks/bench_memory_bounds.py --baseline /work/main
 """
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def main() -> None:
         base = f"{measure(args.baseline, scenario):+.0f} MB" if args.baseline else "not measured"
         rows.append(f"| {what} | {ours:+.0f} MB | {base} |")
         print(rows[-1], flush=True)
-    command = "python benchmarks/bench_memory.py" + (f" --baseline {args.baseline}" if args.baseline else "")
+    command = "python benchmarks/bench_memory_bounds.py" + (f" --baseline {args.baseline}" if args.baseline else "")
     body = (
         "## Memory: caches bounded, dropped models freed\n\n"
         f"Machine: {report.machine()}. Command: `{command}`: each scenario in a fresh process, "
@@ -90,7 +90,7 @@ def main() -> None:
         "256 MB of feature maps (`engine.activations.CACHE_BYTES`); a bare module passed to the engine is freed when "
         "its caller drops it. `tests/test_memory.py` checks both."
     )
-    report.write_section("bench_memory", body)
+    report.write_section("bench_memory_bounds", body)
 
 
 if __name__ == "__main__":
