@@ -170,14 +170,30 @@ def _picture_base64(widget) -> str | None:
 
 def _fragment(spec: dict, png: str | None, first: bool) -> str:
     """One widget: its saved state, a PNG shown until (or unless) the script runs."""
-    payload = json.dumps(spec, separators=(",", ":")).replace("</", "<\\/")
-    fallback = f'<img class="cw-static-fallback" alt="saved widget" src="data:image/png;base64,{png}">' if png else ""
+    payload = script_json(spec)
+    fallback = f'<img class="cw-static-fallback" alt="saved widget" src="data:image/png;base64,{html.escape(png)}">' if png else ""
     loader = f"<script>\n{bundled('static_page.js').read_text()}\n</script>" if first else "<script>window.cnnWidgetsStatic && window.cnnWidgetsStatic.mountAll()</script>"
     note = '<p class="cw-static-note">A saved view: run the notebook to change it (the controls need Python).</p>'
     return (
         f'<div class="cw-static">{note}<div class="cw-static-view"></div>{fallback}'
         f'<script type="{STATIC_MIME}">{payload}</script></div>\n{loader}'
     )
+
+
+def script_json(value) -> str:
+    """``value`` as JSON that is safe inside an HTML ``<script>`` element.
+
+    ``<``, ``>`` and ``&`` become ``\\u003c``-style escapes (so no ``</script>`` or
+    ``<!--`` in a class name can end or change the element), and so do U+2028/U+2029.
+    The result is still JSON that parses to ``value``.
+
+    >>> script_json({"name": "</script><!--"})
+    '{"name":"\\\\u003c/script\\\\u003e\\\\u003c!--"}'
+    """
+    text = json.dumps(value, separators=(",", ":"))
+    for character, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(character, escape)
+    return text
 
 
 def _saved_html(saved: dict, states: dict, first: bool, png: str | None = None) -> str:
@@ -195,7 +211,7 @@ def _saved_html(saved: dict, states: dict, first: bool, png: str | None = None) 
         buffer = next((b for b in saved.get("buffers", []) if b["path"] == ["value"]), None)
         if buffer is None or buffer.get("encoding", "base64") != "base64":
             return ""
-        return f'<img class="cw-static-image" alt="" src="data:image/{html.escape(state.get("format", "png"))};base64,{buffer["data"]}">'
+        return f'<img class="cw-static-image" alt="" src="data:image/{html.escape(str(state.get("format", "png")))};base64,{html.escape(str(buffer["data"]))}">'
     if name == "ToggleButtonsModel":  # the Explorer's layer strip, as text with the choice in bold
         labels = [html.escape(label) for label in state.get("_options_labels", [])]
         chosen = state.get("index")

@@ -2,8 +2,12 @@
 for the small images shipped with the package."""
 from __future__ import annotations
 
+import http.client
 import io
 import os
+import socket
+import threading
+import time
 import urllib.request
 import warnings
 from pathlib import Path
@@ -23,26 +27,40 @@ FASHION_SAMPLES = (
 )
 SAMPLE_NAMES = PHOTO_SAMPLES + FASHION_SAMPLES
 MAX_PIXELS = 64_000_000  # larger images are refused as possible decompression bombs
-_URL_TIMEOUT = 20.0
+URL_MAX_BYTES = 50_000_000  # load_image(url) reads at most this much
+URL_TIMEOUT = 20.0  # seconds for a whole load_image(url): connecting, headers and body together
 
 
-def load_image(source, mode: str | None = None) -> Image.Image:
+def load_image(
+    source, mode: str | None = None, *, max_bytes: int = URL_MAX_BYTES, timeout: float = URL_TIMEOUT
+) -> Image.Image:
     """A PIL image from a path, URL, bytes, PIL image, NumPy array or tensor.
 
     ``mode`` is ``"RGB"`` or ``"L"`` (grayscale); by default grayscale stays
     grayscale and everything else (RGBA, palette, CMYK, 16-bit) becomes RGB.
     Transparent areas are composited on white.
 
+    A URL (``http://``, ``https://``) is read to at most ``max_bytes`` bytes
+    (50 MB by default) within one deadline of ``timeout`` seconds (20 by
+    default) for the whole transfer, which a slow server cannot extend; either
+    limit passed is a ValueError.
+
     >>> load_image(np.zeros((8, 8, 3), dtype=np.uint8)).size
     (8, 8)
     """
     if mode not in (None, "RGB", "L"):
         raise ValueError(f"unknown mode {mode!r}; valid choices: 'RGB', 'L' or None")
-    image = _open(source)
+    if not (isinstance(max_bytes, int) and not isinstance(max_bytes, bool) and max_bytes > 0):
+        raise ValueError(f"max_bytes must be a positive number of bytes, got {max_bytes!r}")
+    if not (isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and 0 < timeout < float("inf")):
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    image = _open(source, max_bytes, timeout)
+    if image.width == 0 or image.height == 0:
+        raise ValueError(f"the image is empty ({image.width}x{image.height} pixels); pass a picture at least 1x1")
     return _convert(image, mode)
 
 
-def _open(source) -> Image.Image:
+def _open(source, max_bytes: int = URL_MAX_BYTES, timeout: float = URL_TIMEOUT) -> Image.Image:
     if isinstance(source, Image.Image):
         return source
     if isinstance(source, np.ndarray):
@@ -59,11 +77,7 @@ def _open(source) -> Image.Image:
     if isinstance(source, (str, os.PathLike)):
         text = os.fspath(source)
         if text.startswith(("http://", "https://")):
-            try:
-                with urllib.request.urlopen(text, timeout=_URL_TIMEOUT) as response:
-                    return _decode(response.read(), text)
-            except OSError as error:
-                raise ValueError(f"could not fetch image from {text}: {error}") from error
+            return _decode(_fetch(text, max_bytes, timeout), text)
         path = Path(text).expanduser()
         if not path.is_file():
             raise FileNotFoundError(f"no image file at {path}")
@@ -71,6 +85,103 @@ def _open(source) -> Image.Image:
     raise TypeError(
         f"cannot load an image from {type(source).__name__}; pass a path, URL, bytes, PIL image, NumPy array or tensor"
     )
+
+
+class _Deadline:
+    """Shuts down every socket a fetch opened once ``timeout`` seconds have passed, so
+    a server that sends one byte at a time cannot stretch the transfer (a socket
+    timeout only bounds each wait)."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.expired = threading.Event()
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(timeout, self._expire)
+        self._timer.daemon = True
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired.is_set():
+                self._shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired.set()
+            for sock in self._sockets:
+                self._shut(sock)
+
+    @staticmethod
+    def _shut(sock: socket.socket) -> None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def __enter__(self) -> "_Deadline":
+        self._timer.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._timer.cancel()
+
+
+def _watched_handlers(deadline: _Deadline) -> list:
+    """urllib handlers whose connections report their sockets to ``deadline``."""
+
+    def watched(connection_class):
+        class Watched(connection_class):
+            def connect(self):
+                super().connect()
+                deadline.watch(self.sock)
+
+        return Watched
+
+    class HTTP(urllib.request.HTTPHandler):
+        def http_open(self, request):
+            return self.do_open(watched(http.client.HTTPConnection), request)
+
+    class HTTPS(urllib.request.HTTPSHandler):
+        def https_open(self, request):
+            return self.do_open(watched(http.client.HTTPSConnection), request, context=self._context)
+
+    return [HTTP(), HTTPS()]
+
+
+def _fetch(url: str, max_bytes: int, timeout: float) -> bytes:
+    """The body of ``url``: at most ``max_bytes`` bytes, all within ``timeout`` seconds."""
+    started = time.monotonic()
+    chunks, size = [], 0
+    with _Deadline(timeout) as deadline:
+        try:
+            opener = urllib.request.build_opener(*_watched_handlers(deadline))
+            with opener.open(url, timeout=timeout) as response:
+                declared = response.headers.get("Content-Length")
+                if declared and declared.strip().isdigit() and int(declared) > max_bytes:
+                    raise ValueError(
+                        f"{url} is {int(declared):,} bytes, more than max_bytes={max_bytes:,}; "
+                        "pass a larger max_bytes to load_image if you trust it"
+                    )
+                while chunk := response.read1(1 << 16):
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise ValueError(
+                            f"{url} sent more than max_bytes={max_bytes:,} bytes; stopped reading. "
+                            "Pass a larger max_bytes to load_image if you trust it"
+                        )
+                    chunks.append(chunk)
+                    if deadline.expired.is_set():
+                        break
+        except (OSError, http.client.HTTPException) as error:
+            if not deadline.expired.is_set():
+                raise ValueError(f"could not fetch image from {url}: {error}") from error
+        if deadline.expired.is_set() or time.monotonic() - started > timeout:
+            raise ValueError(
+                f"{url} did not arrive within timeout={timeout:g} s ({size:,} bytes received); "
+                "pass a longer timeout to load_image for a slow server"
+            )
+    return b"".join(chunks)
 
 
 def _decode(data: bytes, origin: str) -> Image.Image:

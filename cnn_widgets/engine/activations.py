@@ -9,16 +9,17 @@ filters never recomputes.
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
 from typing import Iterable
 
 import torch
 
+from .._bounded import BoundedCache
 from ..models import Model, as_model, preserved
+from ..models.handle import module_token
 from ..models.layers import LayerInfo
 
-_CACHE_SIZE = 8
-_cache: "OrderedDict[tuple, dict[str, torch.Tensor]]" = OrderedDict()
+CACHE_BYTES = 256_000_000  # feature maps kept for moving between layers (VGG16, all layers: 54 MB per image)
+_cache = BoundedCache(max_bytes=CACHE_BYTES, max_items=8)
 STATISTICS = ("mean", "max", "positive")
 
 
@@ -27,8 +28,9 @@ class _Stop(Exception):
 
 
 def weights_version(model: Model) -> tuple:
-    """Changes whenever the model's parameters are written (training, loading) or it moves."""
-    return (id(model.module), sum(p._version for p in model.module.parameters()), str(model.device))
+    """Changes whenever the model's parameters are written (training, loading, an
+    in-place ``weight.mul_(-1)``) or it moves; never the same for two modules."""
+    return (module_token(model.module), sum(p._version for p in model.module.parameters()), str(model.device))
 
 
 def input_fingerprint(tensor: torch.Tensor) -> str:
@@ -94,8 +96,8 @@ def feature_maps(model, image, layers=None, *, cache: bool = True) -> dict[str, 
     model = as_model(model)
     if layers is None:
         chosen = list(model.layers)
-    elif isinstance(layers, (str, int, LayerInfo)):
-        chosen = [model.layer(layers)]
+    elif isinstance(layers, (str, int, LayerInfo)) or not hasattr(layers, "__iter__") or getattr(layers, "ndim", 1) == 0:
+        chosen = [model.layer(layers)]  # one layer (a NumPy or torch integer too)
     else:
         chosen = [model.layer(layer) for layer in layers]
     inputs = model.preprocess(image)
@@ -103,8 +105,6 @@ def feature_maps(model, image, layers=None, *, cache: bool = True) -> dict[str, 
         raise ValueError(f"feature_maps takes one image; got a batch of {inputs.shape[0]}")
     key = (weights_version(model), input_fingerprint(inputs))
     stored = _cache.get(key) if cache else None
-    if stored is not None:
-        _cache.move_to_end(key)
     needed = [info for info in chosen if stored is None or info.path not in stored]
     if needed:
         with preserved(model.module, model.device), torch.no_grad():
@@ -113,8 +113,6 @@ def feature_maps(model, image, layers=None, *, cache: bool = True) -> dict[str, 
         stored = {**(stored or {}), **fresh}
         if cache:
             _cache[key] = stored
-            while len(_cache) > _CACHE_SIZE:
-                _cache.popitem(last=False)
     return {info.name: stored[info.path] for info in chosen}
 
 

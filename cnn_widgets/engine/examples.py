@@ -223,11 +223,15 @@ def dataset_examples(
     torch.Size([32, 4])
     """
     model = as_model(model)
-    if not isinstance(k, int) or k < 1:
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
         raise ValueError(f"k must be a positive int, got {k!r}")
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     chosen = list(model.layers) if layers is None else [model.layer(layer) for layer in ([layers] if isinstance(layers, (str, int)) else layers)]
     pixels = as_pixels(images, model.input_size[0], tuple(model.input_size[1:]))
     count = len(pixels)
+    if count == 0:
+        raise ValueError("the dataset is empty: pass a folder of images, a list of images or a tensor (N, C, H, W) with N >= 1")
     k = min(k, count)
     key = (weights_version(model), _fingerprint(pixels), tuple(info.path for info in chosen), k)
     if cache and key in _cache:

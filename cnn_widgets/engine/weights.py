@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import torch
+from torch.nn.utils import parametrize
 
-from ..models import as_model
+from ..models import as_model, preserved
 
 
 def filter_weights(model, layer=None) -> torch.Tensor:
@@ -16,5 +17,11 @@ def filter_weights(model, layer=None) -> torch.Tensor:
     >>> engine.filter_weights(cw.load_model("fashion-cnn"), "block1_conv1").shape
     torch.Size([32, 1, 3, 3])
     """
-    info = as_model(model).layer(layer)
-    return info.module.weight.detach().to("cpu", torch.float32, copy=True)
+    model = as_model(model)
+    info = model.layer(layer)
+    if not parametrize.is_parametrized(info.module, "weight"):  # a plain tensor: read it, no lock needed
+        return info.module.weight.detach().to("cpu", torch.float32, copy=True)
+    # A parametrized weight is computed, and computing it can write state (spectral_norm's
+    # power iteration updates _u and _v in train mode): compute it as every engine call runs.
+    with preserved(model.module, model.device), torch.no_grad():
+        return info.module.weight.detach().to("cpu", torch.float32, copy=True)

@@ -2,6 +2,8 @@
 (input size, normalization, class names), its conv layers and its device."""
 from __future__ import annotations
 
+import copy
+import itertools
 import os
 import weakref
 from pathlib import Path
@@ -420,20 +422,51 @@ def _module_info(module: nn.Module) -> dict:
     return {}
 
 
+# A bare module's Model, without the module: a value that held its key would keep
+# the module alive for ever (WeakKeyDictionary values are strong references).
 _wrapped: "weakref.WeakKeyDictionary[nn.Module, Model]" = weakref.WeakKeyDictionary()
+_tokens: "weakref.WeakKeyDictionary[nn.Module, int]" = weakref.WeakKeyDictionary()
+_next_token = itertools.count(1)
+
+
+def module_token(module: nn.Module) -> int:
+    """A number that names ``module`` for as long as it lives and is never given to
+    another (unlike ``id``, which a new module may reuse): for cache keys.
+
+    >>> from torch import nn
+    >>> conv = nn.Conv2d(1, 1, 1)
+    >>> module_token(conv) == module_token(conv) != module_token(nn.Conv2d(1, 1, 1))
+    True
+    """
+    token = _tokens.get(module)
+    if token is None:
+        token = _tokens[module] = next(_next_token)
+    return token
 
 
 def as_model(model: "Model | nn.Module | str") -> Model:
     """The :class:`Model` for what a user passed: a Model, a zoo name or a bare nn.Module.
 
-    Bare modules are wrapped once and remembered, so repeated calls share layers and caches.
+    Bare modules are wrapped once and remembered while they live (their layers are
+    found once); a module the caller drops is freed.
+
+    >>> from torch import nn
+    >>> net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())
+    >>> as_model(net).layers is as_model(net).layers
+    True
     """
     if isinstance(model, Model):
         return model
     if isinstance(model, nn.Module):
-        wrapped = _wrapped.get(model)
-        if wrapped is None:
-            wrapped = _wrapped[model] = load_model(model)
+        remembered = _wrapped.get(model)
+        if remembered is None:
+            wrapped = load_model(model)
+            wrapped.layers  # found once, shared by every later call
+            remembered = _wrapped[model] = copy.copy(wrapped)
+            remembered.module = None
+            return wrapped
+        wrapped = copy.copy(remembered)
+        wrapped.module = model
         return wrapped
     if isinstance(model, (str, os.PathLike)):
         return load_model(model)

@@ -13,6 +13,7 @@ spatial stage ends, are found by :func:`dry_run`, one forward pass with hooks.
 """
 from __future__ import annotations
 
+import operator
 import weakref
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -203,6 +204,8 @@ def resolve_layer(layers: Sequence[LayerInfo], layer: "str | int | LayerInfo | n
         raise ValueError("that module is not one of this model's Conv2d layers; valid choices: " + ", ".join(i.name for i in layers))
     if isinstance(layer, bool):
         raise invalid_choice("layer", layer, [i.name for i in layers])
+    if not isinstance(layer, (int, str)) and hasattr(layer, "__index__") and str(getattr(layer, "dtype", "")) not in ("bool", "torch.bool"):
+        layer = operator.index(layer)  # a NumPy or torch integer
     if isinstance(layer, int):
         if -len(layers) <= layer < len(layers):
             return layers[layer]
@@ -389,34 +392,24 @@ class _Tokens:
         return id(tensor), known[1], version
 
 
-def check_filters(layer: LayerInfo, filters: "int | Sequence[int] | range | None") -> list[int]:
-    """Filter indices for ``layer`` as a list; ``None`` means all of them."""
-    count = layer.out_channels
-    if filters is None:
-        return list(range(count))
-    if isinstance(filters, bool):
-        raise TypeError("filters must be an int, a list of ints or a range")
-    if isinstance(filters, int):
-        filters = [filters]
-    chosen = [int(f) for f in filters]
-    bad = [f for f in chosen if not 0 <= f < count]
-    if bad:
-        raise ValueError(f"filter index {bad[0]} is out of range for layer {layer.name}, which has {count} filters (valid: 0-{count - 1})")
-    if not chosen:
-        raise ValueError(f"no filters chosen; layer {layer.name} has filters 0-{count - 1}")
-    return chosen
+def check_filters(layer: LayerInfo, filters: "int | str | Sequence[int] | range | None") -> list[int]:
+    """Filter indices for ``layer`` as a list, repeats kept (see :func:`parse_filters`); ``None`` means all of them."""
+    return parse_filters(filters, layer.out_channels, layer=layer.name, unique=False)
 
 
-def parse_filters(spec: "str | int | Sequence[int] | None", count: int) -> list[int]:
-    """Filter indices from a spec like ``"all"``, ``"0-15"`` or ``"3, 7, 20-23"`` (or a list).
+def parse_filters(spec: "str | int | Sequence[int] | None", count: int, layer: str | None = None, unique: bool = True) -> list[int]:
+    """Filter indices from an index, a list or range of indices, or a text like
+    ``"12"``, ``"0-15"``, ``"3, 7, 20-23"`` or ``"all"``; ``None`` means all.
+    Booleans and fractional numbers are refused, not truncated. ``unique``: drop repeats.
 
     >>> parse_filters("0-3, 9", 16)
     [0, 1, 2, 3, 9]
+    >>> parse_filters("12", 16)
+    [12]
     """
+    where = f" for layer {layer}, which has {count} filters" if layer else f"; this layer has {count} filters"
     if spec is None or (isinstance(spec, str) and spec.strip().lower() in ("", "all")):
         return list(range(count))
-    if isinstance(spec, int):
-        spec = [spec]
     if isinstance(spec, str):
         chosen: list[int] = []
         for part in spec.replace(";", ",").split(","):
@@ -425,17 +418,33 @@ def parse_filters(spec: "str | int | Sequence[int] | None", count: int) -> list[
                 continue
             try:
                 if "-" in part:
-                    low, high = part.split("-", 1)
-                    chosen.extend(range(int(low), int(high) + 1))
+                    low, high = (int(bound) for bound in part.split("-", 1))
+                    if high < low:
+                        raise ValueError
+                    chosen.extend(range(low, high + 1))
                 else:
                     chosen.append(int(part))
             except ValueError:
-                raise ValueError(f"cannot read filters {spec!r}: write 'all', a range like '0-15', or a list like '3, 7, 20-23'") from None
-        spec = chosen
-    chosen = [int(f) for f in spec]
+                raise ValueError(
+                    f"cannot read filters {spec!r}: write 'all', an index like '12', a range like '0-15', or a list like '3, 7, 20-23'"
+                ) from None
+    elif isinstance(spec, (list, tuple, range)) or (hasattr(spec, "__iter__") and getattr(spec, "ndim", 1) != 0):
+        chosen = [_filter_index(item) for item in spec]
+    else:  # one index (NumPy and torch integer scalars too)
+        chosen = [_filter_index(spec)]
     bad = [f for f in chosen if not 0 <= f < count]
     if bad:
-        raise ValueError(f"filter index {bad[0]} is out of range; this layer has {count} filters (valid: 0-{count - 1})")
+        raise ValueError(f"filter index {bad[0]} is out of range{where} (valid: 0-{count - 1})")
     if not chosen:
         raise ValueError(f"no filters chosen; valid: 0-{count - 1}, a range like '0-15', or 'all'")
-    return list(dict.fromkeys(chosen))
+    return list(dict.fromkeys(chosen)) if unique else chosen
+
+
+def _filter_index(value) -> int:
+    """One filter index: an int (NumPy and torch integers too), never a bool or a float."""
+    if isinstance(value, bool) or str(getattr(value, "dtype", "")) in ("bool", "torch.bool"):
+        raise TypeError(f"filters must be int indices, got the bool {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"filters must be int indices (or a text like '0-15'), got {value!r} ({type(value).__name__})") from None

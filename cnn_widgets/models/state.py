@@ -64,7 +64,18 @@ def _take(module: nn.Module) -> _Snapshot:
 
 
 def _restore(module: nn.Module, snap: _Snapshot) -> None:
-    for param, (version, device) in snap.param_versions.items():
+    """Put back every part of the snapshot. Each part is restored on its own, so one
+    that cannot be (a buffer the forward pass resized in a way that cannot be undone)
+    leaves the others restored; then one error says what could not be."""
+    failures: list[str] = []
+
+    def attempt(what: str, action) -> None:
+        try:
+            action()
+        except Exception as error:  # restore everything else first, report at the end
+            failures.append(f"{what}: {error}")
+
+    def check_param(param, version, device) -> None:
         if param.device != device:
             param.data = param.data.to(device)
         elif param._version != version:  # pragma: no cover - would be an engine bug
@@ -72,28 +83,42 @@ def _restore(module: nn.Module, snap: _Snapshot) -> None:
                 "cnn-widgets internal error: a parameter of the model was modified in place; "
                 "please report this with the call that caused it"
             )
-    for param, flag in snap.requires_grad.items():
-        param.requires_grad_(flag)
-    for param, grad in snap.grads.items():
-        param.grad = grad
-    with torch.no_grad():
-        for (sub, name), (buffer, version, saved) in snap.buffers.items():
-            # A move to the compute device replaced the dict entry, not the tensor.
-            sub._buffers[name] = buffer
-            if buffer._version != version:
+
+    def restore_buffer(sub, name, buffer, version, saved) -> None:
+        # A move to the compute device replaced the dict entry, not the tensor.
+        sub._buffers[name] = buffer
+        with torch.no_grad():
+            if buffer.shape != saved.shape:  # resized during the forward pass (resize_, .data =)
+                buffer.data = saved
+            # By value too: fused fake-quant observers (QAT) write buffers without bumping their version.
+            elif buffer._version != version or not torch.equal(buffer, saved):
                 buffer.copy_(saved)
-    for (sub, name), hooks in snap.hooks.items():
+
+    def restore_hooks(sub, name, hooks) -> None:
         current = getattr(sub, name)
         for key in list(current.keys()):
             if key not in hooks:
                 del current[key]
         for key, hook in hooks.items():
             current[key] = hook
+
+    for param, (version, device) in snap.param_versions.items():
+        attempt("a parameter", lambda param=param, version=version, device=device: check_param(param, version, device))
+    for param, flag in snap.requires_grad.items():
+        attempt("requires_grad", lambda param=param, flag=flag: param.requires_grad_(flag))
+    for param, grad in snap.grads.items():
+        attempt(".grad", lambda param=param, grad=grad: setattr(param, "grad", grad))
+    for (sub, name), (buffer, version, saved) in snap.buffers.items():
+        attempt(f"buffer {name!r}", lambda sub=sub, name=name, buffer=buffer, version=version, saved=saved: restore_buffer(sub, name, buffer, version, saved))
+    for (sub, name), hooks in snap.hooks.items():
+        attempt("hooks", lambda sub=sub, name=name, hooks=hooks: restore_hooks(sub, name, hooks))
     for sub, flag in snap.full_hooks.items():
         if flag is not None or hasattr(sub, "_is_full_backward_hook"):
             sub._is_full_backward_hook = flag
     for sub, flag in snap.training.items():
         sub.training = flag
+    if failures:
+        raise RuntimeError("the model could not be fully restored after the call: " + "; ".join(failures))
 
 
 class ModelLock:
@@ -271,7 +296,8 @@ def channels_last(module: nn.Module, enabled: bool = True) -> Iterator[nn.Module
         if enabled:
             with torch.no_grad():
                 for sub in module.modules():
-                    if isinstance(sub, nn.Conv2d) and sub.weight.dim() == 4:
+                    # A weight shared by two convs is swapped once (twice, its "original" would be the swapped one).
+                    if isinstance(sub, nn.Conv2d) and sub.weight.dim() == 4 and all(sub.weight is not w for w, _ in swapped):
                         original = sub.weight.data
                         sub.weight.data = original.contiguous(memory_format=torch.channels_last)
                         swapped.append((sub.weight, original))

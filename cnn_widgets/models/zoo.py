@@ -2,7 +2,9 @@
 work offline once cached, and the shipped fashion-cnn."""
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import socket
 import urllib.parse
 import warnings
@@ -56,6 +58,11 @@ def weights_cache_file(name: str, weights=None) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urllib.parse.urlparse(url).path)
 
 
+def _published_file_names() -> set[str]:
+    """The file names of the zoo's published ImageNet weights (``vgg16-397923af.pth``, ...)."""
+    return {os.path.basename(urllib.parse.urlparse(_weights_enum(name).url).path) for name in TORCHVISION_MODELS}
+
+
 def _reachable(url: str, timeout: float) -> bool:
     """Whether a TCP connection to the URL's host opens within ``timeout`` seconds."""
     if os.environ.get("CNN_WIDGETS_OFFLINE", "") not in ("", "0"):
@@ -72,20 +79,64 @@ def imagenet_state_dict(name: str, timeout: float = 3.0, weights=None) -> dict[s
     """ImageNet weights of a torchvision architecture, from the cache or downloaded
     (``weights``: one of its torchvision weight enums; its DEFAULT when None).
 
-    Fails within ``timeout`` seconds on a machine that cannot reach the download
-    host, with a :class:`WeightsUnavailableError` naming the file and the folder.
+    The file is loaded as data (tensors only, never arbitrary pickles) and must
+    match the SHA-256 prefix its torchvision file name carries. Fails within
+    ``timeout`` seconds on a machine that cannot reach the download host, with a
+    :class:`WeightsUnavailableError` naming the file and the folder.
     """
     weights = weights or _weights_enum(name)
     target = weights_cache_file(name, weights)
-    if not target.exists() and not _reachable(weights.url, timeout):
-        raise WeightsUnavailableError(
-            f"ImageNet weights for {name} are not cached and cannot be downloaded from here.\n"
-            f"Download {weights.url}\n"
-            f"on a machine with internet access and put the file at\n  {target}\n"
-            f"(folder {target.parent}; set TORCH_HOME to use another cache folder), "
-            f"or pass weights='path/to/file.pth', or weights=None for random weights."
+    if not target.exists():
+        if not _reachable(weights.url, timeout):
+            raise WeightsUnavailableError(
+                f"ImageNet weights for {name} are not cached and cannot be downloaded from here.\n"
+                f"Download {weights.url}\n"
+                f"on a machine with internet access and put the file at\n  {target}\n"
+                f"(folder {target.parent}; set TORCH_HOME to use another cache folder), "
+                f"or pass weights='path/to/file.pth', or weights=None for random weights."
+            )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Checks the hash prefix before the file takes its final name.
+        torch.hub.download_url_to_file(weights.url, str(target), hash_prefix=expected_hash_prefix(target), progress=True)
+    check_weights_hash(target, weights.url)
+    return load_state_dict_file(target)
+
+
+def expected_hash_prefix(path: str | os.PathLike) -> str | None:
+    """The SHA-256 prefix a torchvision weights file name carries (``vgg16-397923af.pth``), or None."""
+    match = re.search(r"-([a-f0-9]{6,})\.", os.path.basename(path))
+    return match.group(1) if match else None
+
+
+_verified: dict[tuple[str, int, int], bool] = {}  # (path, size, mtime) of files whose hash matched
+
+
+def check_weights_hash(path: str | os.PathLike, url: str | None = None) -> None:
+    """Refuse a weights file whose SHA-256 does not start with the prefix in its name.
+
+    A matching file is remembered (by path, size and modification time) so that
+    loading it again does not read it twice.
+    """
+    path = Path(path)
+    prefix = expected_hash_prefix(path)
+    if prefix is None:
+        return
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key in _verified:
+        return
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    actual = digest.hexdigest()
+    if not actual.startswith(prefix):
+        source = f"\nDownload it again from {url} and replace the file." if url else ""
+        raise ValueError(
+            f"the weights file {path} is not the published one: its SHA-256 starts with {actual[:len(prefix)]}, "
+            f"its name says {prefix}. It may be damaged, incomplete or replaced; it was not loaded.{source}"
         )
-    return weights.get_state_dict(progress=target.exists() is False, check_hash=False)
+    _verified[key] = True
 
 
 def build_torchvision(name: str) -> nn.Module:
@@ -99,14 +150,31 @@ def build_torchvision(name: str) -> nn.Module:
 
 
 def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """A state_dict from a local file, loaded safely (tensors only, never arbitrary pickles)."""
+    """A state_dict from a local file, loaded safely (tensors only, never arbitrary pickles).
+
+    A file named like one of torchvision's published weights (``vgg16-397923af.pth``)
+    must also match the SHA-256 prefix in its name.
+    """
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"weights file {path} does not exist")
+    if path.name in _published_file_names():  # a torchvision download copied by hand: check it too
+        check_weights_hash(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises several types for non-checkpoints
-        raise ValueError(f"{path} is not a PyTorch state_dict file that can be loaded safely: {error}") from error
+        # torch's message advises weights_only=False, which would run the file's code: keep only the reason.
+        text = str(error)
+        unsupported = re.search(r"Unsupported global: (GLOBAL \S+)", text)
+        if unsupported:
+            reason = f"it holds objects other than tensors ({unsupported.group(1)})"
+        elif "Weights only load failed" in text:
+            reason = "it is not a file written by torch.save"
+        else:
+            reason = text.splitlines()[0] if text else type(error).__name__
+        raise ValueError(
+            f"{path} cannot be loaded safely as a PyTorch state_dict (tensors only, never code): {reason}"
+        ) from error
     for key in ("state_dict", "model_state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import anywidget
 import traitlets
 
+from .._choices import check_keywords
 from . import static
 from .static import StaticPicture
 
@@ -25,6 +26,7 @@ class BaseWidget(StaticPicture, anywidget.AnyWidget):
     busy = traitlets.Bool(False).tag(sync=True)
 
     def __init__(self, *args, **kwargs) -> None:
+        check_keywords(type(self), kwargs)  # a misspelled option raises instead of being dropped
         super().__init__(*args, **kwargs)
         self.on_msg(_on_left)
 

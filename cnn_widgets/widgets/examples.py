@@ -7,6 +7,8 @@ image with the filter's activation map over it and a box where it peaks.
 """
 from __future__ import annotations
 
+import html
+
 import ipywidgets
 import numpy as np
 import torch
@@ -18,11 +20,17 @@ from .. import render
 from ..engine import Cancelled
 from ..engine.activations import record_activations
 from ..engine.examples import dataset_examples
+from .._choices import check_keywords
 from ..models import as_model, preserved
 from .static import StaticPicture
 from .worker import Worker
 
 EXAMPLE_SIZE = 112  # pixels per example in the picture
+
+
+def _error_html(error: Exception) -> str:
+    """An error for the caption, as text (a module name or a message may hold any characters)."""
+    return f"<span style='color:#8b1a1a'>{html.escape(f'{type(error).__name__}: {error}')}</span>"
 
 
 class DatasetExamples(StaticPicture, ipywidgets.VBox):
@@ -41,6 +49,7 @@ class DatasetExamples(StaticPicture, ipywidgets.VBox):
     filter_index = traitlets.Int(0)
 
     def __init__(self, model, dataset, layer=None, k: int = 9, **kwargs) -> None:
+        check_keywords(type(self), kwargs)
         self.model = as_model(model)
         self.dataset, self.k = dataset, k
         self._examples = None
@@ -77,7 +86,7 @@ class DatasetExamples(StaticPicture, ipywidgets.VBox):
         except Cancelled:
             raise
         except Exception as error:  # shown in the widget
-            self.caption.value = f"<span style='color:#8b1a1a'>{type(error).__name__}: {error}</span>"
+            self.caption.value = _error_html(error)
 
     def _draw(self) -> None:
         if self._examples is None:
@@ -85,7 +94,7 @@ class DatasetExamples(StaticPicture, ipywidgets.VBox):
         try:
             picture, text = self.render(self.layer, self.filter_index)
         except Exception as error:  # shown in the widget
-            self.caption.value = f"<span style='color:#8b1a1a'>{type(error).__name__}: {error}</span>"
+            self.caption.value = _error_html(error)
             return
         self.picture_widget.value = render.encode_png(picture)
         self.caption.value = text
@@ -112,7 +121,7 @@ class DatasetExamples(StaticPicture, ipywidgets.VBox):
         labels = [f"#{index} · {value:.2g}" for index, value, _ in top]
         picture = render.grid(np.stack(tiles), columns=min(3, len(tiles)), padding=2, labels=labels)
         caption = (
-            f"<b>{info.name}</b>, filter {filter_index}: the {len(top)} of {len(self._examples.pixels):,} images that excite it most "
+            f"<b>{html.escape(info.name)}</b>, filter {filter_index}: the {len(top)} of {len(self._examples.pixels):,} images that excite it most "
             "(strongest response boxed; its activation map in color)"
         )
         return picture, caption

@@ -7,9 +7,12 @@ network's conv layers (name, channels, output size) sits above the tabs.
 """
 from __future__ import annotations
 
+import html
+
 import ipywidgets
 import traitlets
 
+from .._choices import check_keywords
 from ..models import as_model
 from .static import StaticPicture
 from .deepdream import DeepDream
@@ -41,6 +44,7 @@ class Explorer(StaticPicture, ipywidgets.VBox):
     filter_index = traitlets.Int(0)
 
     def __init__(self, model, image=None, layer=None, dataset="auto", **kwargs) -> None:
+        check_keywords(type(self), kwargs)
         model = as_model(model)
         start = model.layer(layer if layer is not None else 0).name
         self.model = model
@@ -64,7 +68,7 @@ class Explorer(StaticPicture, ipywidgets.VBox):
             views.append(self.examples)
             titles.append("Dataset examples")
         self.tabs = ipywidgets.Tab(children=views, titles=titles)
-        super().__init__(children=[ipywidgets.HTML(f"<b>{model.name}</b> · conv layers (click to select)"), self.overview, self.tabs], **kwargs)
+        super().__init__(children=[ipywidgets.HTML(f"<b>{html.escape(model.name)}</b> · conv layers (click to select)"), self.overview, self.tabs], **kwargs)
         self.add_class("cw-explorer")  # its views report leaving the whole Explorer, not one tab
         self.layer = start
         # One selection for every view: the links keep each pair in step both ways.

@@ -38,6 +38,10 @@ class FeatureMaps(ImageInput, TileViewer):
 
     _GRID_TRAITS = ("layer", "normalization", "colormap", "sort_by", "image_name")
 
+    @traitlets.validate("sort_by")
+    def _check_sort_by(self, proposal):
+        return self._check_choice("sort_by", proposal["value"], self.sort_options)
+
     def __init__(self, model, image=None, layer=None, **kwargs) -> None:
         self._picture = None
         self._inputs = None
@@ -92,14 +96,14 @@ class FeatureMaps(ImageInput, TileViewer):
 
     def _normalized(self, maps) -> np.ndarray:
         """Display values of the whole layer, kept until the layer, image or mode changes."""
-        key = (self.layer, self.normalization, self.image_name)
+        key = (self.layer, self.normalization, self._maps_key)
         if getattr(self, "_values_key", None) != key:
             self._values, self._values_key = render.normalize(maps, mode=self.normalization), key
         return self._values
 
     def _stats(self, maps) -> dict:
         """Per-channel statistics of the current layer, computed once per layer and image."""
-        key = (self.layer, self.image_name)
+        key = (self.layer, self._maps_key)
         if getattr(self, "_stats_key", None) != key:
             self._layer_stats, self._stats_key = {k: v.tolist() for k, v in engine.channel_stats(maps).items()}, key
         return self._layer_stats

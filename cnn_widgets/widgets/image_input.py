@@ -8,10 +8,22 @@ A widget that mixes this in defines ``set_image(image, name)``, declares the
 """
 from __future__ import annotations
 
+import traitlets
+
+from .._choices import invalid_choice
+from ..images import SAMPLE_NAMES
+
 MAX_UPLOAD_BYTES = 20_000_000
 
 
 class ImageInput:
+    @traitlets.validate("sample")
+    def _check_sample(self, proposal):
+        """Only a shipped sample's name (or "" for the user's own image): never a path or URL."""
+        if proposal["value"] not in ("", *SAMPLE_NAMES):
+            raise traitlets.TraitError(str(invalid_choice("sample", proposal["value"], SAMPLE_NAMES)))
+        return proposal["value"]
+
     def _default_sample(self) -> str:
         """A shipped sample that suits the model: a garment for grayscale models, a cat otherwise."""
         return "sneaker" if self.model.input_size[0] == 1 else "cat"

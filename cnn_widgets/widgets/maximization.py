@@ -11,6 +11,8 @@ import numpy as np
 import traitlets
 
 from .. import render
+from .._bounded import BoundedCache
+from ..engine.activations import weights_version
 from ..engine.optvis import maximize
 from ..models import as_model
 from ..models.layers import parse_filters
@@ -22,11 +24,15 @@ PRESETS = {
     "high": {"param": "fourier", "transforms": "standard"},  # Olah et al. 2017: 1/f Fourier, robust transforms
     "basic": {"param": "pixel", "transforms": "none"},  # the seeds' method: plain pixels, gradient ascent
 }
+RESULTS_BYTES = 64_000_000  # optimized images kept per widget (a 128 px image: 49 kB)
 PLACEHOLDER = 200  # light gray for filters not optimized yet
 
 
 class ActivationMaximization(TileViewer, RunControls):
     """Images that maximize each filter of a layer, computed in the background.
+
+    ``filters``: which filters to optimize, as text (``"0-15"``, ``"3, 7, 12"``);
+    by default the first 16, or all of a layer with fewer.
 
     >>> import cnn_widgets as cw
     >>> widget = cw.ActivationMaximization(cw.load_model("fashion-cnn"), layer="block2_conv1", filters="0-3", steps=8)
@@ -49,15 +55,18 @@ class ActivationMaximization(TileViewer, RunControls):
 
     _GRID_TRAITS = ("layer", "filters", "steps", "size", "preset", "seed")
 
-    def __init__(self, model, layer=None, filters: str = "0-15", steps: int = 128, size: int | None = None, **kwargs) -> None:
-        self._results: dict[tuple, np.ndarray] = {}
-        self._previews: dict[tuple, np.ndarray] = {}
+    def __init__(self, model, layer=None, filters: str | None = None, steps: int = 128, size: int | None = None, **kwargs) -> None:
+        self._results = BoundedCache(max_bytes=RESULTS_BYTES)  # finished images, per _key
+        self._previews = BoundedCache(max_bytes=RESULTS_BYTES)  # images of a run in progress
         self._version = 0
         self._history: list[np.ndarray] = []  # the grid at each preview of the last run
         self._stopped_at: dict[tuple, int] = {}  # filters whose run was stopped: the last step reached
         model = as_model(model)
         if size is None:  # small models at their own size, ImageNet-sized ones at 128 px
             size = model.input_size[1] if model.input_size[1] <= 64 else 128
+        if filters is None:  # the first 16 filters, or all of a layer that has fewer
+            count = model.layer(layer if layer is not None else 0).out_channels
+            filters = f"0-{min(16, count) - 1}"
         super().__init__(model, layer=layer, filters=str(filters), steps=steps, size=size, **kwargs)
 
     @traitlets.validate("filters")
@@ -89,7 +98,8 @@ class ActivationMaximization(TileViewer, RunControls):
             return list(range(min(16, count)))
 
     def _key(self, filter_index: int) -> tuple:
-        return (self.model.layer(self.layer).path, filter_index, self.steps, self.size, self.preset, self.seed)
+        # The weights' version: images optimized before the weights changed are not shown as current.
+        return (self.model.layer(self.layer).path, filter_index, self.steps, self.size, self.preset, self.seed, weights_version(self.model))
 
     def image(self, filter_index: int) -> np.ndarray | None:
         """The optimized image (H, W, 3) uint8 of a filter with the current settings, if computed."""

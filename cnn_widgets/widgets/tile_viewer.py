@@ -13,13 +13,16 @@ import numpy as np
 import traitlets
 
 from .. import render
+from .._bounded import BoundedCache
 from .._choices import invalid_choice
+from ..engine.activations import weights_version
 from ..models import Model, as_model
 from .base import BaseWidget, LayerChoice
 
 GRID_WIDTH = 720  # pixels the grid aims to fill, whatever the number of tiles
 MIN_TILE, MAX_TILE = 12, 96
 ENLARGED = 256
+GRID_CACHE_BYTES = 64_000_000  # drawn grids kept per widget, for going back to a layer or setting
 LABEL_MIN_WIDTH = 28  # narrower tiles go without a printed filter number (the tooltip has it)  # the enlarged view is at least this many pixels on its longer side
 
 
@@ -50,7 +53,7 @@ class TileViewer(LayerChoice, BaseWidget):
             {"name": l.name, "path": l.path, "channels": l.out_channels, "shape": list(l.output_shape or ())}
             for l in self.model.layers
         ]
-        self._grid_cache: dict[tuple, tuple] = {}
+        self._grid_cache = BoundedCache(max_bytes=GRID_CACHE_BYTES)
         super().__init__(layer=info.name, layer_options=options, filter_count=info.out_channels, **kwargs)
         self._prepare()
         self._redraw_grid()
@@ -96,18 +99,37 @@ class TileViewer(LayerChoice, BaseWidget):
         self._show_errors(self._draw_enlarged)
 
     def _grid_key(self) -> tuple:
-        return tuple(getattr(self, name) for name in self._GRID_TRAITS)
+        # The weights' version: a grid drawn before training or an in-place change is not reused.
+        return (*(getattr(self, name) for name in self._GRID_TRAITS), weights_version(self.model))
+
+    def refresh(self) -> None:
+        """Draw again from the model as it is now, after its weights changed (a
+        training step, ``conv.weight.mul_(-1)``, a loaded state_dict).
+
+        >>> import cnn_widgets as cw, torch
+        >>> model = cw.load_model("fashion-cnn")
+        >>> view = cw.FilterWeights(model, layer="block1_conv1")
+        >>> before = view.grid_png
+        >>> with torch.no_grad():
+        ...     _ = model.module.features[0].weight.mul_(-1)
+        >>> view.refresh(); view.grid_png != before
+        True
+        >>> with torch.no_grad():
+        ...     _ = model.module.features[0].weight.mul_(-1)
+        """
+        self._redraw_grid()
 
     def _redraw_grid(self) -> None:
         self._show_errors(self._draw_grid)
 
     def _draw_grid(self) -> None:
         key = self._grid_key()
-        if key not in self._grid_cache:
+        drawn = self._grid_cache.get(key)
+        if drawn is None:
             tiles, titles, order = self._grid_tiles()
             picture, layout = self._stitch(tiles, self._columns(), [f"#{f}" for f in order])
-            self._grid_cache[key] = (render.encode_png(picture), layout, titles, order, picture)
-        png, layout, titles, order, _ = self._grid_cache[key]
+            drawn = self._grid_cache[key] = (render.encode_png(picture), layout, titles, order, picture)
+        png, layout, titles, order, self._grid_picture = drawn
         self.title = self._title()
         with self.hold_sync():
             self.grid_png, self.grid_layout, self.tile_titles, self.tile_order = png, layout, titles, order
@@ -147,7 +169,7 @@ class TileViewer(LayerChoice, BaseWidget):
     # -- saving -------------------------------------------------------------------------
     def picture(self) -> np.ndarray:
         """What the widget shows: the grid and, beside it, the enlarged tile (uint8 RGB)."""
-        grid_picture = self._grid_cache[self._grid_key()][4]
+        grid_picture = self._grid_picture
         tile = self._enlarged_picture
         height = max(grid_picture.shape[0], tile.shape[0])
         canvas = np.full((height, grid_picture.shape[1] + 16 + tile.shape[1], 3), 255, np.uint8)

@@ -3,6 +3,7 @@ with the right shapes, Keras-style names point at the right modules, and
 weights load from the cache or a local file."""
 from __future__ import annotations
 
+import hashlib
 import time
 
 import pytest
@@ -147,11 +148,17 @@ def test_offline_switch_never_touches_the_network(tmp_path, monkeypatch):
 def test_cached_imagenet_weights_load_without_network(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     monkeypatch.setenv("CNN_WIDGETS_OFFLINE", "1")
+    monkeypatch.setattr(zoo.socket, "create_connection", lambda *a, **k: pytest.fail("network used"))
     torch.manual_seed(2)
     reference = cw.load_model("resnet18", weights=None, device="cpu").module
+    saved = tmp_path / "resnet18.pth"
+    torch.save(reference.state_dict(), saved)
+    # A cached file must match the SHA-256 prefix in its name: publish this one under its own hash.
+    weights = zoo._weights_enum("resnet18")
+    monkeypatch.setattr(weights.value, "url", f"https://download.pytorch.org/models/resnet18-{hashlib.sha256(saved.read_bytes()).hexdigest()[:8]}.pth")
     cached = zoo.weights_cache_file("resnet18")
     cached.parent.mkdir(parents=True)
-    torch.save(reference.state_dict(), cached)
+    saved.rename(cached)
     model = cw.load_model("resnet18", device="cpu")
     assert model.weights == "imagenet"
     assert torch.equal(model.module.fc.weight, reference.fc.weight)

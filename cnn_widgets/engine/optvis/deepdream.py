@@ -140,15 +140,16 @@ class _Dreamer:
 
     def step(self, pixels: torch.Tensor) -> torch.Tensor:
         shift_y, shift_x = torch.randint(-self.jitter, self.jitter + 1, (2,), generator=self.generator).tolist()
-        pixels = pixels.detach().requires_grad_(True)
-        shifted = torch.roll(pixels, (shift_y, shift_x), dims=(2, 3))
-        inputs = in_layout(self.model.normalize(shifted), memory_format(pixels.device))
-        recording = self.tap.run(inputs)
-        if self.chosen is None:
-            score = F.relu(recording.activation(self.target)).pow(2).mean()
-        else:
-            score = recording.channels(self.target, torch.tensor([self.chosen])).mean()
-        (gradient,) = torch.autograd.grad(score, pixels)
+        with torch.enable_grad():  # gradients are the method, even inside the caller's torch.no_grad()
+            pixels = pixels.detach().requires_grad_(True)
+            shifted = torch.roll(pixels, (shift_y, shift_x), dims=(2, 3))
+            inputs = in_layout(self.model.normalize(shifted), memory_format(pixels.device))
+            recording = self.tap.run(inputs)
+            if self.chosen is None:
+                score = F.relu(recording.activation(self.target)).pow(2).mean()
+            else:
+                score = recording.channels(self.target, torch.tensor([self.chosen])).mean()
+            (gradient,) = torch.autograd.grad(score, pixels)
         gradient = smooth(gradient, self.smoothing)
         gradient = gradient / (gradient.abs().mean() + 1e-8)
         return (pixels + self.step_size * gradient).clamp(0, 1).detach()
@@ -253,8 +254,8 @@ def _check_settings(octaves, octave_scale, steps, step_size, jitter, smoothing, 
         raise ValueError(f"step_size must be positive, got {step_size!r}")
     if not integer(jitter) or jitter < 0:
         raise ValueError(f"jitter must be an integer >= 0 (pixels), got {jitter!r}")
-    if not smoothing >= 0:
-        raise ValueError(f"smoothing must be >= 0 (sigma in pixels), got {smoothing!r}")
+    if not 0 <= smoothing < float("inf"):
+        raise ValueError(f"smoothing must be a finite number >= 0 (sigma in pixels), got {smoothing!r}")
     if not integer(frames) or frames < 1:
         raise ValueError(f"frames must be an integer >= 1, got {frames!r}")
     if not zoom >= 1:

@@ -151,7 +151,8 @@ def _gradient_ascent_step(model: Model, images: ImageParam, transform: Compose, 
             return None
         stop = min(start + chunk.size, count)
         try:
-            scores = _forward_backward(model, images, transform, draws, goal, tap, start, stop)
+            with torch.enable_grad():  # gradients are the method, even inside the caller's torch.no_grad()
+                scores = _forward_backward(model, images, transform, draws, goal, tap, start, stop)
         except Exception as error:
             if not is_out_of_memory(error) or chunk.size == 1:
                 raise
