@@ -10,7 +10,7 @@ from .activations import channel_stats, clear_cache, feature_maps, sort_channels
 from .cam import CAM_METHODS, METHODS, CamResult, Cancelled, Prediction, cam, cam_result, predict
 from .convolution import CUSTOM_KERNEL_RULE, ConvolutionStep, convolution_at, layer_input
 from .examples import DatasetExamples, dataset_examples
-from .optvis import dream, maximize, objectives, save_gif
+from .optvis import dream, maximize, objectives
 from .weights import filter_weights
 
 __all__ = [
@@ -35,6 +35,5 @@ __all__ = [
     "maximize",
     "objectives",
     "predict",
-    "save_gif",
     "sort_channels",
 ]

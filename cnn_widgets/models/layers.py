@@ -398,13 +398,7 @@ def check_filters(layer: LayerInfo, filters: "int | Sequence[int] | range | None
         raise TypeError("filters must be an int, a list of ints or a range")
     if isinstance(filters, int):
         filters = [filters]
-    chosen = [int(f) for f in filters]
-    bad = [f for f in chosen if not 0 <= f < count]
-    if bad:
-        raise ValueError(f"filter index {bad[0]} is out of range for layer {layer.name}, which has {count} filters (valid: 0-{count - 1})")
-    if not chosen:
-        raise ValueError(f"no filters chosen; layer {layer.name} has filters 0-{count - 1}")
-    return chosen
+    return _in_range(filters, count, f" for layer {layer.name}, which has {count} filters", f"layer {layer.name} has filters 0-{count - 1}")
 
 
 def parse_filters(spec: "str | int | Sequence[int] | None", count: int) -> list[int]:
@@ -432,10 +426,15 @@ def parse_filters(spec: "str | int | Sequence[int] | None", count: int) -> list[
             except ValueError:
                 raise ValueError(f"cannot read filters {spec!r}: write 'all', a range like '0-15', or a list like '3, 7, 20-23'") from None
         spec = chosen
-    chosen = [int(f) for f in spec]
+    return list(dict.fromkeys(_in_range(spec, count, f"; this layer has {count} filters", f"valid: 0-{count - 1}, a range like '0-15', or 'all'")))
+
+
+def _in_range(filters, count: int, which: str, valid: str) -> list[int]:
+    """``filters`` as ints, each checked to be a filter of a layer with ``count`` filters."""
+    chosen = [int(f) for f in filters]
     bad = [f for f in chosen if not 0 <= f < count]
     if bad:
-        raise ValueError(f"filter index {bad[0]} is out of range; this layer has {count} filters (valid: 0-{count - 1})")
+        raise ValueError(f"filter index {bad[0]} is out of range{which} (valid: 0-{count - 1})")
     if not chosen:
-        raise ValueError(f"no filters chosen; valid: 0-{count - 1}, a range like '0-15', or 'all'")
-    return list(dict.fromkeys(chosen))
+        raise ValueError(f"no filters chosen; {valid}")
+    return chosen
