@@ -24,7 +24,7 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 def rank_run(model_name: str, data: str, out: str, timings: str, batch_size: int) -> None:
     """One torchrun rank: the atlas, recording when this rank started and finished scanning."""
     import cnn_widgets as cw
-    from cnn_widgets.engine.atlas import atlas
+    from cnn_widgets.atlas import atlas
 
     model = cw.load_model(model_name, weights=None if model_name != "fashion-cnn" else "default", device="cpu")
     rank = int(os.environ.get("RANK", "0"))
@@ -97,7 +97,7 @@ def main() -> None:
     body = (
         "## Atlas: top-9 dataset examples of every unit, with crops\n\n"
         f"Machine: {report.machine()}. Command: `.venv/bin/python benchmarks/bench_atlas.py` "
-        "(each configuration is one `torchrun --nproc_per_node=N` run of `engine.atlas`, gloo between the processes).\n\n"
+        "(each configuration is one `torchrun --nproc_per_node=N` run of `cnn_widgets.atlas.atlas`, gloo between the processes).\n\n"
         "| model, data | processes | torch threads per process | batch per process | scan (all ranks, from the call to the last batch) | whole command (start-up, scan, merge, receptive fields, crops, store) | scan vs 1 process, 2 threads |\n"
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n" + "\n".join(rows) + "\n\n"
         "Each process has one DataLoader decoding worker per core it owns (2 for one process, 1 each for two). "

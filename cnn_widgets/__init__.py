@@ -8,11 +8,12 @@
 from .export import export_notebook_html, save_html
 from .images import SAMPLE_NAMES, load_image, sample_image
 from .models import MODEL_NAMES, LayerInfo, Model, WeightsUnavailableError, best_device, load_model
-from .widgets import ActivationMaximization, ConvolutionExplainer, DatasetExamples, DeepDream, Explorer, FeatureMaps, FilterWeights, GradCAM
 
 __version__ = "0.1.0"
 
-__all__ = [
+# The widgets (and with them anywidget, ipywidgets and IPython) load on first use (PEP 562),
+# so `import cnn_widgets.engine` and the command line never import a browser's toolkit.
+_WIDGETS = (
     "ActivationMaximization",
     "ConvolutionExplainer",
     "DatasetExamples",
@@ -21,6 +22,25 @@ __all__ = [
     "FeatureMaps",
     "FilterWeights",
     "GradCAM",
+)
+
+
+def __getattr__(name: str):
+    if name in _WIDGETS:
+        from . import widgets
+
+        value = getattr(widgets, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'cnn_widgets' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WIDGETS))
+
+
+__all__ = [
+    *_WIDGETS,
     "MODEL_NAMES",
     "SAMPLE_NAMES",
     "LayerInfo",

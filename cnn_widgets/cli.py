@@ -141,7 +141,7 @@ def _atlas_parser(commands) -> None:
 
 
 def _atlas(model, args) -> str:
-    from .engine.atlas import atlas, open_atlas
+    from .atlas import atlas, open_atlas
 
     layers = [name.strip() for name in args.layers.split(",")] if args.layers else None
     manifest = atlas(model, args.data, args.out, layers=layers, k=args.k, batch_size=args.batch_size, workers=args.workers,
@@ -181,17 +181,13 @@ def _stitch(tiles, args, labels=None):
 
 
 def _cam_picture(model, engine, args):
-    """The heatmap over the image as the model saw it, upscaled to about ``args.size`` pixels."""
-    from PIL import Image
-
+    """The heatmap over the image as the model saw it, enlarged to about ``args.size`` pixels
+    (the GradCAM widget's picture: both are :func:`render.heatmap_overlay`)."""
     target = int(args.target) if args.target is not None and args.target.lstrip("-").isdigit() else args.target
     image = _image(args.image)
     result = engine.cam_result(model, image, method=args.method, layer=args.layer, target=target, k=1)
     seen = render.to_uint8_image(model.deprocess(model.preprocess(image))[0].cpu())
-    factor = max(1, args.size // max(seen.shape[:2]))
-    height, width = seen.shape[0] * factor, seen.shape[1] * factor
-    backdrop = np.asarray(Image.fromarray(seen).resize((width, height), Image.BICUBIC))
-    picture = render.overlay(backdrop, render.normalize(result.map), colormap=args.colormap, opacity=args.opacity)
+    picture = render.heatmap_overlay(seen, result.map, size=args.size, colormap=args.colormap, opacity=args.opacity)
     label = f"class {result.class_index} ({result.class_name}, p={result.probability:.2f})"
     if result.layers:
         label += f" at layer {', '.join(result.layers)}"
@@ -201,15 +197,14 @@ def _cam_picture(model, engine, args):
 def _maximize_picture(model, args):
     from tqdm import tqdm
 
-    from .engine.optvis import maximize
+    from .engine.optvis import QUALITY_PRESETS, maximize
     from .models.layers import parse_filters
-    from .widgets.maximization import PRESETS
 
     filters = parse_filters(args.filters, model.layer(args.layer).out_channels)
     size = args.size or (model.input_size[1] if model.input_size[1] <= 64 else 128)
     with tqdm(total=args.steps, desc=f"maximize {len(filters)} filters", unit="step", file=sys.stderr) as bar:
         images = maximize(model, args.layer, filters, steps=args.steps, size=size, seed=args.seed,
-                          progress=lambda step, values, images: bar.update(1), **PRESETS[args.quality])
+                          progress=lambda step, values, images: bar.update(1), **QUALITY_PRESETS[args.quality])
     tiles = np.stack([render.to_uint8_image(image) for image in images])
     return _stitch(tiles, args, [f"filter {f}" for f in filters])
 
@@ -217,7 +212,7 @@ def _maximize_picture(model, args):
 def _dream(model, args) -> str:
     from tqdm import tqdm
 
-    from .engine.optvis import dream, save_gif
+    from .engine.optvis import dream
 
     if args.out.suffix.lower() not in (".gif", ".png"):
         raise ValueError(f"--out must end in .gif (all frames) or .png (last frame), not {args.out.suffix or 'nothing'}")
@@ -226,7 +221,7 @@ def _dream(model, args) -> str:
                        octave_scale=args.octave_scale, steps=args.steps, frames=args.frames, zoom=args.zoom,
                        seed=args.seed, progress=lambda done, total, frame: bar.update(done - bar.n))
     if args.out.suffix.lower() == ".gif":
-        path = save_gif(frames, args.out)
+        path = render.save_gif(frames, args.out)
     else:
         path = render.save_png(np.asarray(frames[-1].convert("RGB")), args.out)
     return f"wrote {path} ({len(frames)} frame{'s' if len(frames) > 1 else ''}, {frames[-1].width}x{frames[-1].height} px)"

@@ -34,6 +34,12 @@ def make_user_model() -> nn.Module:
     return net
 
 
+# Every hook dictionary a module has in this version of torch (forward, forward-pre, with kwargs,
+# always-called, backward, backward-pre, state_dict and load_state_dict hooks): read from torch,
+# not copied from the library, so a kind of hook that preserved() forgets shows up here.
+HOOK_DICTS = tuple(sorted(name for name, value in vars(nn.Module()).items() if "hook" in name and isinstance(value, dict)))
+
+
 def snapshot(module: nn.Module) -> dict:
     """Everything the model-unchanged guarantee covers, deep-copied."""
     return {
@@ -43,8 +49,9 @@ def snapshot(module: nn.Module) -> dict:
         "grad_ids": {n: id(p.grad) for n, p in module.named_parameters()},
         "param_ids": {n: id(p) for n, p in module.named_parameters()},
         "training": {n: m.training for n, m in module.named_modules()},
+        # Which hooks (by handle id, in order) and which functions: a hook swapped for another shows.
         "hooks": {
-            n: tuple(len(getattr(m, name)) for name in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks"))
+            n: tuple((name, tuple(getattr(m, name).items())) for name in HOOK_DICTS) + (getattr(m, "_is_full_backward_hook", None),)
             for n, m in module.named_modules()
         },
         "devices": {n: p.device for n, p in module.named_parameters()},

@@ -91,3 +91,19 @@ def test_dream_writes_a_gif_with_every_frame(tmp_path):
     assert main(["dream", "fashion-cnn", "--image", "bag", "--layer", "block2_conv1", "--frames", "3", "--octaves", "2", "--steps", "2", "--zoom", "1.2", "--out", str(out)]) == 0
     gif = Image.open(out)
     assert gif.n_frames == 3 and gif.size == (28, 28)
+
+
+@pytest.mark.parametrize("method", ["gradcam", "saliency"])
+def test_cam_writes_the_same_picture_the_gradcam_widget_shows(tmp_path, method):
+    """One heatmap overlay (render.heatmap_overlay) for both: the same image, class, method,
+    colormap and opacity give the same pixels, to the last bit."""
+    import cnn_widgets as cw
+
+    out = tmp_path / "cam.png"
+    assert main(["cam", "fashion-cnn", "--image", "sneaker", "--class", "Sneaker", "--method", method,
+                 "--colormap", "viridis", "--opacity", "0.6", "--out", str(out)]) == 0
+    widget = cw.GradCAM(cw.load_model("fashion-cnn"), "sneaker", method=method, target="Sneaker", colormap="viridis", opacity=0.6)
+    shown = widget.picture()
+    written = np.asarray(Image.open(out).convert("RGB"))
+    assert written.shape == shown.shape
+    assert np.array_equal(written, shown)

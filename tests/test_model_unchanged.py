@@ -9,8 +9,9 @@ import torch
 
 import cnn_widgets as cw
 from cnn_widgets import engine
+from cnn_widgets.atlas import atlas
 
-from model_state import assert_unchanged, make_user_model, snapshot
+from model_state import HOOK_DICTS, assert_unchanged, make_user_model, snapshot
 
 IMAGE = torch.rand(32, 32, 3).numpy()
 
@@ -28,7 +29,7 @@ def _atlas(net):
     folder = Path(tempfile.mkdtemp())
     for i in range(6):
         Image.fromarray((torch.rand(32, 32, 3) * 255).byte().numpy()).save(folder / f"{i}.png")
-    engine.atlas(_model(net), folder, folder / "atlas", k=2, workers=1, progress=False)
+    atlas(_model(net), folder, folder / "atlas", k=2, workers=1, progress=False)
 
 
 CALLS = {
@@ -40,6 +41,14 @@ CALLS = {
     "FilterWeights widget": lambda net: cw.FilterWeights(_model(net), layer="block1_conv1"),
     "dataset_examples (channels_last weights while it runs)": lambda net: engine.dataset_examples(_model(net), torch.rand(20, 3, 32, 32), k=3, cache=False),
     "atlas (receptive-field probe on a copy, crops, store)": _atlas,
+    "cam (Grad-CAM)": lambda net: engine.cam(_model(net), IMAGE, "gradcam", layer="block2_conv1"),
+    "cam (guided Grad-CAM: guided ReLUs while it runs)": lambda net: engine.cam(_model(net), IMAGE, "guided_gradcam"),
+    "cam (Score-CAM, batched)": lambda net: engine.cam(_model(net), IMAGE, "scorecam"),
+    "maximize": lambda net: engine.maximize(_model(net), "block2_conv1", [0, 1], steps=2, size=32),
+    "dream": lambda net: engine.dream(_model(net), IMAGE, "block2_conv1", octaves=1, steps=2),
+    "GradCAM widget": lambda net: cw.GradCAM(_model(net), IMAGE, layer="block2_conv1").save_png("/dev/null"),
+    "DeepDream widget": lambda net: cw.DeepDream(_model(net), IMAGE, layer="block2_conv1", steps=1, frames=1, octaves=1).run(wait=True),
+    "ActivationMaximization widget": lambda net: cw.ActivationMaximization(_model(net), layer="block1_conv1", filters="0-1", steps=2).run(wait=True),
 }
 
 FAILING_CALLS = {
@@ -127,3 +136,27 @@ def test_calls_from_several_threads_leave_the_model_unchanged():
         thread.join()
     assert not errors
     assert_unchanged(net, before)
+
+
+HOOKS = {
+    "forward": lambda m: m.register_forward_hook(lambda *a: None),
+    "forward with kwargs": lambda m: m.register_forward_hook(lambda *a: None, with_kwargs=True),
+    "forward, always called": lambda m: m.register_forward_hook(lambda *a: None, always_call=True),
+    "forward pre": lambda m: m.register_forward_pre_hook(lambda *a: None),
+    "forward pre with kwargs": lambda m: m.register_forward_pre_hook(lambda *a: None, with_kwargs=True),
+    "full backward": lambda m: m.register_full_backward_hook(lambda *a: None),
+    "full backward pre": lambda m: m.register_full_backward_pre_hook(lambda *a: None),
+    "state_dict": lambda m: m._register_state_dict_hook(lambda *a: None),
+    "load_state_dict post": lambda m: m.register_load_state_dict_post_hook(lambda *a: None),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(HOOKS))
+def test_the_snapshot_sees_every_kind_of_hook_left_behind(kind):
+    """The check can fail: any hook left on the model, of any kind preserved() restores, is caught."""
+    assert len(HOOK_DICTS) >= 7, "the 7 dictionaries preserved() restores, at least"
+    net = make_user_model()
+    before = snapshot(net)
+    HOOKS[kind](net.features[2])
+    with pytest.raises(AssertionError, match="hooks changed"):
+        assert_unchanged(net, before)

@@ -7,16 +7,14 @@ widgets show. Nothing here knows that a browser exists.
 torch.Size([32, 1, 3, 3])
 """
 from .activations import channel_stats, clear_cache, feature_maps, sort_channels
-from .atlas import Atlas, atlas, open_atlas
 from .cam import CAM_METHODS, METHODS, CamResult, Cancelled, Prediction, cam, cam_result, predict
 from .convolution import CUSTOM_KERNEL_RULE, ConvolutionStep, convolution_at, layer_input
 from .examples import DatasetExamples, dataset_examples
-from .optvis import dream, maximize, objectives, save_gif
+from .optvis import dream, maximize, objectives
 from .receptive_field import ReceptiveField, receptive_fields
 from .weights import filter_weights
 
 __all__ = [
-    "Atlas",
     "CAM_METHODS",
     "METHODS",
     "Cancelled",
@@ -26,7 +24,6 @@ __all__ = [
     "ReceptiveField",
     "DatasetExamples",
     "Prediction",
-    "atlas",
     "cam",
     "cam_result",
     "channel_stats",
@@ -39,9 +36,7 @@ __all__ = [
     "layer_input",
     "maximize",
     "objectives",
-    "open_atlas",
     "predict",
     "receptive_fields",
-    "save_gif",
     "sort_channels",
 ]

@@ -50,6 +50,26 @@ class DatasetExamples:
         ]
 
 
+def example_maps(model, examples: DatasetExamples, layer, filter_index: int) -> torch.Tensor:
+    """The activation maps (k, h, w) of one filter on its top images, best first, float32
+    on the CPU, as the filter's layer outputs them (not rescaled).
+
+    >>> import cnn_widgets as cw
+    >>> from cnn_widgets.models.datasets import load_fashion_mnist
+    >>> model = cw.load_model("fashion-cnn")
+    >>> examples = dataset_examples(model, load_fashion_mnist("test")[0][:100], "block2_conv1", k=3)
+    >>> example_maps(model, examples, "block2_conv1", 5).shape
+    torch.Size([3, 14, 14])
+    """
+    model = as_model(model)
+    info = model.layer(layer)
+    indices = [index for index, _, _ in examples.top(info.name, filter_index)]
+    pixels = examples.pixels[indices]
+    with preserved(model.module, model.device), torch.no_grad():
+        outputs = record_activations(model, model.normalize(pixels.to(model.device)), [info])
+    return outputs[info.path][:, filter_index].float().cpu()
+
+
 def as_pixels(images, channels: int, size: tuple[int, int] | None = None) -> torch.Tensor:
     """A dataset as float pixels (N, channels, H, W) in [0, 1].
 

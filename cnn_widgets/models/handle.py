@@ -67,6 +67,7 @@ class Model:
         self._num_outputs: int | None = None
         self._output_error: AmbiguousOutputError | None = None
         self._last_stage: tuple[str, int] | None = None
+        self._output_shapes: dict[str, tuple[int, ...]] = {}
 
     # -- layers -----------------------------------------------------------------
     @property
@@ -155,6 +156,31 @@ class Model:
         'block1_conv1'
         """
         return resolve_output(self.module, self.layers, layer)
+
+    def output_shape(self, path: str) -> tuple[int, ...]:
+        """The shape of the output of the module at ``path`` for one input (batch dimension
+        left out; ``()`` when it returns no tensor), from one forward pass on zeros, remembered.
+
+        >>> import cnn_widgets as cw
+        >>> cw.load_model("fashion-cnn").output_shape("features.13")
+        (128, 7, 7)
+        """
+        if path not in self._output_shapes:
+            try:
+                module = self.module.get_submodule(path) if isinstance(path, str) and path else None
+            except AttributeError:
+                module = None
+            if module is None:
+                raise ValueError(f"path must name a module of {self.name}, got {path!r}")
+            shapes = []
+            with preserved(self.module, self.device), torch.no_grad():
+                handle = module.register_forward_hook(lambda _m, _i, output: shapes.append(tuple(getattr(output, "shape", ()))))
+                try:
+                    self.run(torch.zeros(1, *self.input_size, device=self.device))
+                finally:
+                    handle.remove()
+            self._output_shapes[path] = shapes[0][1:] if shapes else ()
+        return self._output_shapes[path]
 
     @property
     def last_stage(self) -> LayerOutput:

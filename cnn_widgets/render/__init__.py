@@ -11,9 +11,9 @@ needed. Nothing here knows about widgets or the engine.
 b'\\x89PNG'
 """
 from cnn_widgets.render.colormaps import COLORMAPS, colorize, colormap_lut
-from cnn_widgets.render.encode import IMAGE_FORMATS, encode, encode_gif, encode_png, save_png
-from cnn_widgets.render.grids import grid, grid_layout, tile_scale, upscale
-from cnn_widgets.render.images import overlay, to_uint8_image
+from cnn_widgets.render.encode import IMAGE_FORMATS, encode, encode_gif, encode_png, save_gif, save_png
+from cnn_widgets.render.grids import enlarge, grid, grid_layout, side_by_side, tile_scale, upscale
+from cnn_widgets.render.images import heatmap_overlay, overlay, to_uint8_image
 from cnn_widgets.render.normalize import NORMALIZATIONS, normalize
 from cnn_widgets.render.weights import WEIGHT_VIEWS, weight_tiles
 
@@ -25,13 +25,17 @@ __all__ = [
     "colorize",
     "colormap_lut",
     "encode",
+    "enlarge",
     "encode_gif",
     "encode_png",
     "grid",
     "grid_layout",
+    "heatmap_overlay",
     "normalize",
     "overlay",
+    "save_gif",
     "save_png",
+    "side_by_side",
     "tile_scale",
     "to_uint8_image",
     "upscale",

@@ -68,14 +68,8 @@ def save_png(array: object, path: str | os.PathLike) -> Path:
     ...     save_png(np.zeros((2, 2, 3), dtype=np.uint8), Path(folder) / "black.png").name
     'black.png'
     """
-    target = Path(path)
-    folder = target.parent
-    if not folder.is_dir():
-        raise FileNotFoundError(f"cannot save {str(target)!r}: the folder {str(folder)!r} does not exist")
     # Encode before opening the file so that a bad array leaves no empty file behind.
-    data = encode_png(array)
-    target.write_bytes(data)
-    return target
+    return _write(encode_png(array), path)
 
 
 def encode_gif(frames: Sequence[object], duration_ms: int | Sequence[int] = 100, loop: int | None = 0) -> bytes:
@@ -103,6 +97,28 @@ def encode_gif(frames: Sequence[object], duration_ms: int | Sequence[int] = 100,
     buffer = io.BytesIO()
     images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], **options)
     return buffer.getvalue()
+
+
+def save_gif(frames: Sequence[object], path: str | os.PathLike, duration_ms: int | Sequence[int] = 100) -> Path:
+    """Write frames (uint8 arrays or PIL images) as a looping animated GIF at ``path`` and return the path.
+
+    >>> import tempfile
+    >>> frames = [np.full((4, 4, 3), value, dtype=np.uint8) for value in (0, 255)]
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     save_gif(frames, Path(folder) / "blink.gif").read_bytes()[:6]
+    b'GIF89a'
+    """
+    arrays = [np.asarray(frame.convert("RGB")) if isinstance(frame, Image.Image) else frame for frame in frames]
+    return _write(encode_gif(arrays, duration_ms=duration_ms), path)
+
+
+def _write(data: bytes, path: str | os.PathLike) -> Path:
+    target = Path(path)
+    folder = target.parent
+    if not folder.is_dir():
+        raise FileNotFoundError(f"cannot save {str(target)!r}: the folder {str(folder)!r} does not exist")
+    target.write_bytes(data)
+    return target
 
 
 def _pil_image(array: object) -> Image.Image:

@@ -39,6 +39,38 @@ def upscale(image: object, factor: int) -> np.ndarray:
     return array.repeat(factor, axis=0).repeat(factor, axis=1)
 
 
+def enlarge(picture: object, target: int) -> np.ndarray:
+    """Enlarge a tiny picture by the largest whole factor that keeps its longer side at most
+    ``target`` pixels (nearest neighbour, so pixels stay crisp); a picture already that big is
+    returned as it is.
+
+    >>> enlarge(np.zeros((28, 28, 3), dtype=np.uint8), 256).shape
+    (252, 252, 3)
+    """
+    array = as_numpy(picture)
+    factor = max(1, int(target) // max(array.shape[:2]))
+    return upscale(array, factor) if factor > 1 else array
+
+
+def side_by_side(pictures: Sequence[object], gap: int = 16) -> np.ndarray:
+    """uint8 RGB pictures (H, W, 3) in a row, top-aligned, ``gap`` white pixels apart, on white.
+
+    >>> side_by_side([np.zeros((2, 3, 3), np.uint8), np.zeros((4, 1, 3), np.uint8)], gap=2).shape
+    (4, 6, 3)
+    """
+    arrays = [as_uint8_array(picture, "picture") for picture in pictures]
+    if not arrays:
+        raise ValueError("side_by_side needs at least one picture")
+    height = max(array.shape[0] for array in arrays)
+    width = sum(array.shape[1] for array in arrays) + gap * (len(arrays) - 1)
+    canvas = np.full((height, width, 3), 255, np.uint8)
+    left = 0
+    for array in arrays:
+        canvas[: array.shape[0], left : left + array.shape[1]] = array
+        left += array.shape[1] + gap
+    return canvas
+
+
 def tile_scale(height: int, width: int, target: int = 64) -> int:
     """The integer upscaling factor that makes the longer side of a tile about ``target`` pixels (at least 1).
 

@@ -6,6 +6,8 @@ from PIL import Image
 
 from cnn_widgets.render._arrays import as_numpy, as_uint8_array
 from cnn_widgets.render.colormaps import colorize
+from cnn_widgets.render.grids import enlarge
+from cnn_widgets.render.normalize import normalize
 
 
 def to_uint8_image(tensor: object) -> np.ndarray:
@@ -70,6 +72,17 @@ def overlay(image: object, heatmap: object, colormap: str = "inferno", opacity: 
     colored = colorize(heat, colormap)
     blended = (1.0 - opacity) * base.astype(np.float32) + opacity * colored.astype(np.float32)
     return np.rint(blended).astype(np.uint8)
+
+
+def heatmap_overlay(image: object, heatmap: object, size: int = 256, colormap: str = "inferno", opacity: float = 0.5) -> np.ndarray:
+    """A class heatmap over the image the model saw: the image (uint8 RGB) enlarged by a whole
+    factor to at most ``size`` pixels (nearest neighbour), and the heatmap, scaled to [0, 1]
+    by its own range, laid over it. The GradCAM widget and ``cnn-widgets cam`` both draw this.
+
+    >>> heatmap_overlay(np.zeros((28, 28, 3), np.uint8), np.eye(7), size=256).shape
+    (252, 252, 3)
+    """
+    return overlay(enlarge(_rgb_pixels(image), size), normalize(heatmap), colormap=colormap, opacity=opacity)
 
 
 def _rgb_pixels(image: object) -> np.ndarray:

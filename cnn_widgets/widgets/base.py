@@ -9,8 +9,9 @@ from __future__ import annotations
 import anywidget
 import traitlets
 
-from .._choices import check_keywords
+from .._choices import check_keywords, invalid_choice
 from . import static
+from ..models.layers import RAW
 from .static import StaticPicture
 
 
@@ -40,6 +41,13 @@ class BaseWidget(StaticPicture, anywidget.AnyWidget):
         self.error = ""
         return result
 
+    @staticmethod
+    def _check_choice(what, value, options):
+        """A trait validator's answer: ``value`` if it is one of ``options``, else an error naming them."""
+        if value not in options:
+            raise traitlets.TraitError(str(invalid_choice(what, value, options)))
+        return value
+
 
 class LayerChoice(traitlets.HasTraits):
     """Mixin for widgets with a ``model`` and a synced ``layer`` trait: any name the
@@ -52,3 +60,12 @@ class LayerChoice(traitlets.HasTraits):
             return self.model.layer(proposal["value"]).name
         except ValueError as error:
             raise traitlets.TraitError(str(error)) from None
+
+    def _layer_options(self, raw: bool = False) -> list[dict]:
+        """The layer menu: each conv layer's name, module path, channels and output shape;
+        with ``raw``, also ``NAME:raw`` (the conv's own output) for a conv with an activation after it."""
+        options = []
+        for info in self.model.layers:
+            names = [info.name] + ([info.name + RAW] if raw and info.activation is not None else [])
+            options += [{"name": name, "path": info.path, "channels": info.out_channels, "shape": list(info.output_shape or ())} for name in names]
+        return options

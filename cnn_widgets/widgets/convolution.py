@@ -19,7 +19,7 @@ import traitlets
 
 from .. import engine, render
 from ..engine.convolution import CUSTOM_KERNEL_RULE, check_kernel, check_position
-from ..images import SAMPLE_NAMES, load_image, sample_image
+from ..images import SAMPLE_NAMES
 from ..models import Model, as_model
 from ..render import convolution as pictures
 from ..frontend import bundled
@@ -204,17 +204,11 @@ class ConvolutionExplainer(ImageInput, BaseWidget):
         >>> widget.sample
         'bag'
         """
-        if isinstance(image, str) and image in SAMPLE_NAMES:
-            name, picture = image, sample_image(image)
-        else:
-            picture = load_image(image)
+        picture, name = self._open_image(image, name)
         inputs = self.model.preprocess(picture)  # fails here, before anything shown changes
         self._inputs, self._picture = inputs, picture
-        self._image_version += 1
-        label = name or f"image {self._image_version}"
         with self.hold_sync():
-            self.sample = name if name in SAMPLE_NAMES else ""
-            self.image_name = f"{label}#{self._image_version}"
+            self._name_image(name)
         if not self._quiet:
             self._update()
 

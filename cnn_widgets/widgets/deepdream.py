@@ -20,11 +20,10 @@ import traitlets
 from PIL import Image
 
 from .. import render
-from .._choices import invalid_choice
 from ..engine.activations import weights_version
-from ..engine.optvis import dream, save_gif as write_gif
+from ..engine.optvis import dream
 from ..engine.optvis.deepdream import octave_sizes
-from ..images import SAMPLE_NAMES, load_image, sample_image
+from ..images import SAMPLE_NAMES
 from ..models import Model, as_model
 from ..frontend import bundled
 from .base import BaseWidget, LayerChoice
@@ -109,12 +108,8 @@ class DeepDream(ImageInput, LayerChoice, BaseWidget, RunControls):
         if unknown:
             raise TypeError(f"DeepDream got unknown settings {', '.join(unknown)}; valid: {', '.join(SETTINGS[1:])}")
         layers = self.model.layers
-        options = [
-            {"name": l.name, "path": l.path, "channels": l.out_channels, "shape": list(l.output_shape or ())}
-            for l in layers
-        ]
         chosen = self.model.layer(layer if layer is not None else layers[len(layers) // 2].name)
-        super().__init__(layer_options=options, layer=chosen.name, filter_count=chosen.out_channels, **settings)
+        super().__init__(layer_options=self._layer_options(), layer=chosen.name, filter_count=chosen.out_channels, **settings)
         self.set_image(self._default_sample() if image is None else image)
         self._quiet = False
         self._show_current()
@@ -128,9 +123,7 @@ class DeepDream(ImageInput, LayerChoice, BaseWidget, RunControls):
     @traitlets.validate("sample")
     def _check_sample(self, proposal):
         value = proposal["value"]
-        if value and value not in SAMPLE_NAMES:
-            raise traitlets.TraitError(str(invalid_choice("sample", value, SAMPLE_NAMES)))
-        return value
+        return self._check_choice("sample", value, SAMPLE_NAMES) if value else value
 
     @traitlets.validate("filter")
     def _check_filter(self, proposal):
@@ -200,23 +193,17 @@ class DeepDream(ImageInput, LayerChoice, BaseWidget, RunControls):
         >>> widget.sample, widget.image.mode
         ('trouser', 'L')
         """
-        if isinstance(image, str) and image in SAMPLE_NAMES:
-            name, picture = image, sample_image(image)
-        else:
-            picture = load_image(image)
+        picture, name = self._open_image(image, name)
         picture = picture.convert("L" if self.model.input_size[0] == 1 else "RGB")
         if max(picture.size) > MAX_SIDE:
             factor = MAX_SIDE / max(picture.size)
             picture = picture.resize((max(1, round(picture.width * factor)), max(1, round(picture.height * factor))), Image.LANCZOS)
         with self._lock:
-            self._image_version += 1
             self._photo = picture
-            label = name or f"image {self._image_version}"
             with self.hold_sync():
                 self.image_png = render.encode_png(self._thumbnail(picture))
                 self.photo_png = render.encode_png(self._display(picture))
-                self.image_name = f"{label}#{self._image_version}"
-                self.sample = name if name in SAMPLE_NAMES else ""
+                self._name_image(name)
         if not self._quiet:
             self._on_settings(None)
 
@@ -431,4 +418,4 @@ class DeepDream(ImageInput, LayerChoice, BaseWidget, RunControls):
             shown = list(self._shown)
         if not shown:
             raise RuntimeError("there are no dream frames yet: press Run (or call run(wait=True)) first")
-        write_gif(shown, path, duration_ms=duration_ms)
+        render.save_gif(shown, path, duration_ms=duration_ms)

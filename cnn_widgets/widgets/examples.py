@@ -11,17 +11,14 @@ import html
 
 import ipywidgets
 import numpy as np
-import torch
-import torch.nn.functional as F
 import traitlets
-from PIL import Image, ImageDraw
 
 from .. import render
 from ..engine import Cancelled
-from ..engine.activations import record_activations
-from ..engine.examples import dataset_examples
+from ..engine.examples import dataset_examples, example_maps
 from .._choices import check_keywords
-from ..models import as_model, preserved
+from ..models import as_model
+from ..render.examples import examples_picture
 from .static import StaticPicture
 from .worker import Worker
 
@@ -103,23 +100,10 @@ class DatasetExamples(StaticPicture, ipywidgets.VBox):
         """The examples of one filter as a picture (uint8 RGB) and its caption."""
         info = self.model.layer(layer)
         top = self._examples.top(info.name, filter_index)
-        indices = [index for index, _, _ in top]
-        pixels = self._examples.pixels[indices]
-        with preserved(self.model.module, self.model.device), torch.no_grad():
-            maps = record_activations(self.model, self.model.normalize(pixels.to(self.model.device)), [info])[info.path][:, filter_index].float().cpu()
-        heat = F.interpolate(maps[:, None], size=(EXAMPLE_SIZE, EXAMPLE_SIZE), mode="bilinear", align_corners=False)[:, 0]
-        heat = render.normalize(heat.clamp(min=0), mode="layer")
-        tiles = []
-        for image, values, (_, value, (row, col)) in zip(pixels, heat, top):
-            backdrop = np.asarray(Image.fromarray(render.to_uint8_image(image)).resize((EXAMPLE_SIZE, EXAMPLE_SIZE), Image.NEAREST))
-            tile = Image.fromarray(render.overlay(backdrop, values, colormap="inferno", opacity=0.45))
-            cell_h, cell_w = EXAMPLE_SIZE / maps.shape[1], EXAMPLE_SIZE / maps.shape[2]
-            y, x = (row + 0.5) * cell_h, (col + 0.5) * cell_w
-            half = max(6.0, cell_h)
-            ImageDraw.Draw(tile).rectangle([x - half, y - half, x + half, y + half], outline=(0, 220, 255), width=2)
-            tiles.append(np.asarray(tile))
+        pixels = self._examples.pixels[[index for index, _, _ in top]]
+        maps = example_maps(self.model, self._examples, info, filter_index)
         labels = [f"#{index} · {value:.2g}" for index, value, _ in top]
-        picture = render.grid(np.stack(tiles), columns=min(3, len(tiles)), padding=2, labels=labels)
+        picture = examples_picture(pixels, maps, [peak for _, _, peak in top], labels, size=EXAMPLE_SIZE)
         caption = (
             f"<b>{html.escape(info.name)}</b>, filter {filter_index}: the {len(top)} of {len(self._examples.pixels):,} images that excite it most "
             "(strongest response boxed; its activation map in color)"

@@ -26,15 +26,14 @@ import traitlets
 from .. import engine, render
 from .._choices import invalid_choice
 from ..engine.activations import weights_version
-from ..engine.cam import CAM_METHODS, METHODS
-from ..images import SAMPLE_NAMES, load_image, sample_image
-from ..models import Model, as_model, preserved
+from ..engine.cam import CAM_METHODS, METHODS, class_index
+from ..images import SAMPLE_NAMES
+from ..models import Model, as_model
 from ..frontend import bundled
 from ..models.layers import RAW
 from ..models.state import model_lock
 from .base import BaseWidget, LayerChoice
 from .image_input import ImageInput
-from .tile_viewer import enlarge
 from .worker import Worker
 
 TOP_K = 5
@@ -123,23 +122,19 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
         self._cache: OrderedDict[tuple, torch.Tensor] = OrderedDict()
         self._failed: dict[tuple, str] = {}
         self._worker = Worker("GradCAM")
-        self._inputs = self._picture = self._base = None
+        self._inputs = self._picture = self._seen = None
         self._probabilities: list[float] = []
         self._image_version = 0
         self._shown: list[np.ndarray] = []
         self._quiet = True  # no redraws while the constructor sets things up
-        options = []
-        for info in self.model.layers:  # each conv, and its own output before its activation
-            names = [info.name] + ([info.name + RAW] if info.activation is not None else [])
-            options += [{"name": name, "path": info.path, "channels": info.out_channels, "shape": list(info.output_shape or ())} for name in names]
         super().__init__(
-            layer_options=options,
+            layer_options=self._layer_options(raw=True),  # each conv, and its own output before its activation
             class_options=list(self.model.classes),
             method=method,
             layer=self.model.last_stage.name if layer is None else layer,
             **kwargs,
         )
-        first_target = None if target is None else self._class_index(target)
+        first_target = None if target is None else class_index(self.model, target)
         self.colorbar_png = self._colorbar()
         self.set_image(self._default_sample() if image is None else image)
         if first_target is not None:
@@ -192,23 +187,6 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
             f"({', '.join(CAM_METHODS)}) or another class ({', '.join(shown)})"
         )
 
-    @staticmethod
-    def _check_choice(what, value, options):
-        if value not in options:
-            raise traitlets.TraitError(str(invalid_choice(what, value, options)))
-        return value
-
-    def _class_index(self, target) -> int:
-        """A class index from an index or a class name, checked against the model's classes."""
-        classes = self.model.classes
-        if isinstance(target, str):
-            if target in classes:
-                return classes.index(target)
-            raise invalid_choice("class", target, classes, limit=20)
-        index = int(target)
-        if not 0 <= index < len(classes):
-            raise ValueError(f"class index {index} is out of range; the model has {len(classes)} classes (0-{len(classes) - 1})")
-        return index
 
     # -- the image ------------------------------------------------------------------
     @property
@@ -231,10 +209,7 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
         >>> widget.sample, widget.target_index == widget.predictions[0]["index"]
         ('trouser', True)
         """
-        if isinstance(image, str) and image in SAMPLE_NAMES:
-            name, picture = image, sample_image(image)
-        else:
-            picture = load_image(image)
+        picture, name = self._open_image(image, name)
         inputs = self.model.preprocess(picture)  # fails here, before anything shown changes
         ranked = engine.predict(self.model, inputs, k=len(self.model.classes))
         probabilities = [0.0] * len(self.model.classes)
@@ -245,15 +220,12 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
         quiet, self._quiet = self._quiet, True
         try:
             with self._lock:
-                self._image_version += 1
                 self._inputs, self._picture, self._probabilities = inputs, picture, probabilities
-                self._base = enlarge(shown, DISPLAY_SIZE)
+                self._seen = shown
                 self._failed.clear()
-                label = name or f"image {self._image_version}"
                 with self.hold_sync():
-                    self.image_png = render.encode_png(enlarge(shown, THUMBNAIL_SIZE))
-                    self.image_name = f"{label}#{self._image_version}"
-                    self.sample = name if name in SAMPLE_NAMES else ""
+                    self.image_png = render.encode_png(render.enlarge(shown, THUMBNAIL_SIZE))
+                    label = self._name_image(name)
                     self.predictions = [
                         {"index": p.index, "name": p.name, "probability": p.probability} for p in ranked[:TOP_K]
                     ]
@@ -304,19 +276,12 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
         if not isinstance(path, str) or not path:
             return None
         try:
-            module = self.model.module.get_submodule(path)
-        except AttributeError:
+            shape = self.model.output_shape(path)
+        except ValueError:
             return None
-        shapes = []
-        with preserved(self.model.module, self.model.device), torch.no_grad():
-            handle = module.register_forward_hook(lambda _m, _i, output: shapes.append(tuple(getattr(output, "shape", ()))))
-            try:
-                self.model.run(torch.zeros(1, *self.model.input_size, device=self.model.device))
-            finally:
-                handle.remove()
-        if not shapes or len(shapes[0]) != 4:
-            raise traitlets.TraitError(f"{path} outputs {shapes[0] if shapes else 'nothing'}; a heatmap layer must output (N, C, H, W) feature maps")
-        return shapes[0][1:]
+        if len(shape) != 3:
+            raise traitlets.TraitError(f"{path} outputs {shape or 'nothing'} per image; a heatmap layer must output (N, C, H, W) feature maps")
+        return shape
 
     def _panel(self, method: str, class_index: int, layer: str | None = None) -> _Panel:
         used = (layer or self.layer) if METHODS[method].uses_layer else None
@@ -345,10 +310,10 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
         method = self.method if method is None else method
         if method not in CAM_METHODS:
             raise invalid_choice("method", method, CAM_METHODS)
-        class_index = self.target_index if target is None else self._class_index(target)
+        index = self.target_index if target is None else class_index(self.model, target)
         layer_name = self.layer if layer is None else self._check_layer({"value": layer})
         with self._lock:
-            panel, inputs = self._panel(method, class_index, layer_name), self._inputs
+            panel, inputs = self._panel(method, index, layer_name), self._inputs
         return self._compute(panel, inputs)
 
     def stop(self) -> None:
@@ -478,8 +443,7 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
         for panel in panels:
             self._cache.move_to_end(panel.key)
             heat = self._cache[panel.key]
-            values = render.normalize(heat.numpy())
-            pictures.append(render.overlay(self._base, values, self.colormap, self.opacity))
+            pictures.append(render.heatmap_overlay(self._seen, heat.numpy(), DISPLAY_SIZE, self.colormap, self.opacity))
             captions.append(self._caption(panel, heat))
         self._shown = pictures
         with self.hold_sync():
@@ -524,16 +488,7 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
             if not self._shown:
                 raise RuntimeError(f"the widget has no heatmap to show yet: {self.error or 'nothing was computed'}")
             pictures = list(self._shown)
-        if len(pictures) == 1:
-            return pictures[0]
-        height = max(p.shape[0] for p in pictures)
-        width = sum(p.shape[1] for p in pictures) + GAP * (len(pictures) - 1)
-        canvas = np.full((height, width, 3), 255, np.uint8)
-        left = 0
-        for p in pictures:
-            canvas[: p.shape[0], left : left + p.shape[1]] = p
-            left += p.shape[1] + GAP
-        return canvas
+        return pictures[0] if len(pictures) == 1 else render.side_by_side(pictures, gap=GAP)
 
     def save_png(self, path) -> None:
         """Write what the widget shows (the overlay, or both overlays when comparing) to a PNG file.

@@ -2,8 +2,9 @@
 sample chosen by name (the ``sample`` trait) or a file uploaded from the
 browser (an ``{"type": "upload", "name": ...}`` message with the bytes as a buffer).
 
-A widget that mixes this in defines ``set_image(image, name)``, declares the
-``sample`` and ``image_name`` traits, and registers ``_on_sample`` and
+A widget that mixes this in defines ``set_image(image, name)`` (which opens the image
+with ``_open_image`` and names it with ``_name_image``), declares the ``sample`` and
+``image_name`` traits, starts ``_image_version`` at 0, and registers ``_on_sample`` and
 ``_on_message``.
 """
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import traitlets
 
 from .._choices import invalid_choice
-from ..images import SAMPLE_NAMES
+from ..images import SAMPLE_NAMES, load_image, sample_image
 
 MAX_UPLOAD_BYTES = 20_000_000
 
@@ -23,6 +24,22 @@ class ImageInput:
         if proposal["value"] not in ("", *SAMPLE_NAMES):
             raise traitlets.TraitError(str(invalid_choice("sample", proposal["value"], SAMPLE_NAMES)))
         return proposal["value"]
+
+    @staticmethod
+    def _open_image(image, name: str | None):
+        """(PIL image, name): a shipped sample by its name, or anything :func:`load_image` takes."""
+        if isinstance(image, str) and image in SAMPLE_NAMES:
+            return sample_image(image), image
+        return load_image(image), name
+
+    def _name_image(self, name: str | None) -> str:
+        """A new image is shown: count it and name it (``image_name`` first, so that setting
+        ``sample`` does not load the sample again); returns its label."""
+        self._image_version += 1
+        label = name or f"image {self._image_version}"
+        self.image_name = f"{label}#{self._image_version}"
+        self.sample = name if name in SAMPLE_NAMES else ""
+        return label
 
     def _default_sample(self) -> str:
         """A shipped sample that suits the model: a garment for grayscale models, a cat otherwise."""

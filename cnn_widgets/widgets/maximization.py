@@ -13,17 +13,13 @@ import traitlets
 from .. import render
 from .._bounded import BoundedCache
 from ..engine.activations import weights_version
-from ..engine.optvis import maximize
+from ..engine.optvis import QUALITY_PRESETS, maximize
 from ..models import as_model
 from ..models.layers import parse_filters
 from ..frontend import bundled
 from .tile_viewer import TileViewer, enlarge
 from .worker import RunControls
 
-PRESETS = {
-    "high": {"param": "fourier", "transforms": "standard"},  # Olah et al. 2017: 1/f Fourier, robust transforms
-    "basic": {"param": "pixel", "transforms": "none"},  # the seeds' method: plain pixels, gradient ascent
-}
 RESULTS_BYTES = 64_000_000  # optimized images kept per widget (a 128 px image: 49 kB)
 PLACEHOLDER = 200  # light gray for filters not optimized yet
 
@@ -48,7 +44,7 @@ class ActivationMaximization(TileViewer, RunControls):
     steps = traitlets.Int(128).tag(sync=True)
     size = traitlets.Int(0).tag(sync=True)
     preset = traitlets.Unicode("high").tag(sync=True)
-    preset_options = traitlets.List(list(PRESETS)).tag(sync=True)
+    preset_options = traitlets.List(list(QUALITY_PRESETS)).tag(sync=True)
     seed = traitlets.Int(0).tag(sync=True)
     normalization_options = traitlets.List([]).tag(sync=True)  # images are shown as they are
     colormap_options = traitlets.List([]).tag(sync=True)
@@ -130,7 +126,7 @@ class ActivationMaximization(TileViewer, RunControls):
 
         images = maximize(
             self.model, self.layer, filters, steps=steps, size=self.size, seed=self.seed,
-            progress=progress, preview_every=max(1, steps // 16), cancel=cancel, **PRESETS[self.preset],
+            progress=progress, preview_every=max(1, steps // 16), cancel=cancel, **QUALITY_PRESETS[self.preset],
         )
         if not cancel.is_set():
             for key, picture in zip(keys, images):
@@ -160,9 +156,7 @@ class ActivationMaximization(TileViewer, RunControls):
         """
         if not self._history:
             raise RuntimeError("nothing to animate yet: press Run (or call run()) first")
-        from pathlib import Path
-
-        Path(path).write_bytes(render.encode_gif(self._history, duration_ms=duration_ms))
+        render.save_gif(self._history, path, duration_ms=duration_ms)
 
     # -- drawing --------------------------------------------------------------------------
     def _grid_key(self) -> tuple:

@@ -49,12 +49,8 @@ class TileViewer(LayerChoice, BaseWidget):
     def __init__(self, model, layer=None, **kwargs) -> None:
         self.model: Model = as_model(model)
         info = self.model.layer(layer if layer is not None else 0)
-        options = [
-            {"name": l.name, "path": l.path, "channels": l.out_channels, "shape": list(l.output_shape or ())}
-            for l in self.model.layers
-        ]
         self._grid_cache = BoundedCache(max_bytes=GRID_CACHE_BYTES)
-        super().__init__(layer=info.name, layer_options=options, filter_count=info.out_channels, **kwargs)
+        super().__init__(layer=info.name, layer_options=self._layer_options(), filter_count=info.out_channels, **kwargs)
         self._prepare()
         self._redraw_grid()
         self.observe(self._on_grid_change, names=list(self._GRID_TRAITS))
@@ -76,12 +72,6 @@ class TileViewer(LayerChoice, BaseWidget):
     @traitlets.validate("colormap")
     def _check_colormap(self, proposal):
         return self._check_choice("colormap", proposal["value"], self.colormap_options)
-
-    @staticmethod
-    def _check_choice(what, value, options):
-        if value not in options:
-            raise traitlets.TraitError(str(invalid_choice(what, value, options)))
-        return value
 
     def _prepare(self) -> None:
         """Load what the first drawing needs (subclasses: an image, say)."""
@@ -171,11 +161,7 @@ class TileViewer(LayerChoice, BaseWidget):
         """What the widget shows: the grid and, beside it, the enlarged tile (uint8 RGB)."""
         grid_picture = self._grid_picture
         tile = self._enlarged_picture
-        height = max(grid_picture.shape[0], tile.shape[0])
-        canvas = np.full((height, grid_picture.shape[1] + 16 + tile.shape[1], 3), 255, np.uint8)
-        canvas[: grid_picture.shape[0], : grid_picture.shape[1]] = grid_picture
-        canvas[: tile.shape[0], grid_picture.shape[1] + 16 :] = tile
-        return canvas
+        return render.side_by_side([grid_picture, tile], gap=16)
 
     def save_png(self, path) -> None:
         """Write what the widget shows (grid and enlarged tile) to a PNG file."""
@@ -193,6 +179,5 @@ def shrink(tiles: np.ndarray, target: int) -> np.ndarray:
 
 
 def enlarge(picture: np.ndarray, target: int = ENLARGED) -> np.ndarray:
-    """Nearest-neighbour upscale so a tiny map or kernel is big enough to read."""
-    factor = max(1, target // max(picture.shape[:2]))
-    return render.upscale(picture, factor) if factor > 1 else picture
+    """Nearest-neighbour upscale so a tiny map or kernel is big enough to read (:func:`render.enlarge`)."""
+    return render.enlarge(picture, target)

@@ -10,7 +10,7 @@ import sys
 import torch
 
 import cnn_widgets as cw
-from cnn_widgets.engine.atlas import atlas
+from cnn_widgets.atlas import atlas
 
 OPTIONS = dict(k=4, batch_size=16, workers=1, checkpoint_every=2)
 

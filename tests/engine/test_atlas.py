@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 import cnn_widgets as cw
-from cnn_widgets.engine.atlas import atlas, open_atlas
+from cnn_widgets.atlas import atlas, open_atlas
 from cnn_widgets.engine.receptive_field import ReceptiveField, receptive_fields
 from cnn_widgets.models.datasets import load_fashion_mnist
 

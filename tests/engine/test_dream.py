@@ -12,7 +12,8 @@ import torch
 from PIL import Image
 
 import cnn_widgets as cw
-from cnn_widgets.engine.optvis import dream, save_gif
+from cnn_widgets.engine.optvis import dream
+from cnn_widgets.render import save_gif
 from cnn_widgets.engine.optvis.deepdream import octave_sizes, smooth, zoom_in
 
 from conftest import assert_unchanged, snapshot

@@ -18,7 +18,7 @@ back as they were, also after an error.
 """
 from . import methods  # noqa: F401  (registers every method)
 from .api import CamResult, Prediction, cam, cam_result, predict, resolve_layers
-from .core import Cancelled, CamOptions
+from .core import Cancelled, CamOptions, class_index
 from .registry import METHODS, CamMethod, Passes, get_method, register
 
 CAM_METHODS = tuple(METHODS)  # the registered names, in menu order
@@ -34,6 +34,7 @@ __all__ = [
     "Prediction",
     "cam",
     "cam_result",
+    "class_index",
     "get_method",
     "predict",
     "register",

@@ -230,12 +230,22 @@ def _target_indices(model: Model, logits: torch.Tensor, target) -> list[int]:
     if isinstance(target, (list, tuple)):
         if len(target) != count:
             raise ValueError(f"got {len(target)} targets for {count} images; give one target per image (or one for all)")
-        return [_class_index(model, item, classes) for item in target]
-    return [_class_index(model, target, classes)] * count
+        return [class_index(model, item, classes) for item in target]
+    return [class_index(model, target, classes)] * count
 
 
-def _class_index(model: Model, target, classes: int) -> int:
+def class_index(model: Model, target, classes: int | None = None) -> int:
+    """The class index ``target`` means: a class index, or a class name of the model's
+    (checked against its ``classes`` scores, all of ``model.classes`` by default).
+
+    >>> import cnn_widgets as cw
+    >>> class_index(cw.load_model("fashion-cnn"), "Bag"), class_index(cw.load_model("fashion-cnn"), 3)
+    (8, 3)
+    """
     from ..._choices import invalid_choice
+
+    if classes is None:
+        classes = len(model.classes)
 
     if isinstance(target, str):
         names = model.classes

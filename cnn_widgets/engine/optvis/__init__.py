@@ -11,14 +11,16 @@ only as far as needed), ``render`` (the activation-maximization loop) and ``deep
 6
 """
 from . import objectives, param, transform
-from .deepdream import dream, save_gif
+from .deepdream import dream
 from .render import OBJECTIVES, maximize
 from .objectives import Objective, channel, class_logit, diversity, neuron
 from .param import IMAGE_PARAMS
+from .presets import QUALITY_PRESETS
 
 __all__ = [
     "IMAGE_PARAMS",
     "OBJECTIVES",
+    "QUALITY_PRESETS",
     "Objective",
     "channel",
     "class_logit",
@@ -28,6 +30,5 @@ __all__ = [
     "neuron",
     "objectives",
     "param",
-    "save_gif",
     "transform",
 ]

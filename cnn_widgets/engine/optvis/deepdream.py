@@ -14,8 +14,6 @@ from __future__ import annotations
 import functools
 
 import math
-import os
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -221,23 +219,6 @@ def to_picture(pixels: torch.Tensor) -> Image.Image:
     pixels = pixels[:, :1] if channels < 3 else pixels[:, :3]
     array = (pixels[0].detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
     return Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
-
-
-def save_gif(frames: Sequence, path: "str | os.PathLike", duration_ms: int = 100) -> Path:
-    """Write frames (PIL images or uint8 arrays) as a looping animated GIF.
-
-    >>> import tempfile, cnn_widgets as cw
-    >>> frames = [cw.sample_image("sneaker"), cw.sample_image("sandal")]
-    >>> save_gif(frames, Path(tempfile.mkdtemp()) / "dream.gif").read_bytes()[:6]
-    b'GIF89a'
-    """
-    from ...render import encode_gif  # render turns pixels into files; the engine only computes
-
-    arrays = [np.asarray(frame.convert("RGB") if isinstance(frame, Image.Image) else frame) for frame in frames]
-    data = encode_gif(arrays, duration_ms=duration_ms)
-    target = Path(path)
-    target.write_bytes(data)
-    return target
 
 
 def _check_settings(octaves, octave_scale, steps, step_size, jitter, smoothing, frames, zoom, seed) -> None:

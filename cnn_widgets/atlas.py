@@ -26,12 +26,12 @@ import torch
 import torch.distributed as dist
 from PIL import Image
 
-from ..models import as_model, preserved
-from ..models.device import resolve_device
-from ..render.encode import encode
-from .examples import RunningTopK, scan
-from .image_files import ImageFiles
-from .receptive_field import receptive_fields
+from .engine.examples import RunningTopK, scan
+from .engine.image_files import ImageFiles
+from .engine.receptive_field import receptive_fields
+from .models import as_model, preserved
+from .models.device import resolve_device
+from .render.encode import encode
 
 FORMAT = "cnn-widgets-atlas"
 VERSION = 1
