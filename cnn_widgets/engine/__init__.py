@@ -19,6 +19,7 @@ from .cam import (
     cam_result,
     faithfulness,
     predict,
+    randomizable_modules,
     sanity_check,
 )
 from .convolution import CUSTOM_KERNEL_RULE, ConvolutionStep, convolution_at, layer_input
@@ -51,6 +52,7 @@ __all__ = [
     "maximize",
     "objectives",
     "predict",
+    "randomizable_modules",
     "sanity_check",
     "save_gif",
     "sort_channels",

@@ -20,7 +20,7 @@ from . import methods  # noqa: F401  (registers every method)
 from .api import CamResult, Prediction, cam, cam_result, predict, resolve_layers
 from .core import Cancelled, CamOptions
 from .registry import METHODS, CamMethod, Passes, get_method, register
-from .trust import Faithfulness, SanityCheck, faithfulness, sanity_check
+from .trust import Faithfulness, SanityCheck, faithfulness, randomizable_modules, sanity_check
 
 CAM_METHODS = tuple(METHODS)  # the registered names, in menu order
 
@@ -39,6 +39,7 @@ __all__ = [
     "cam_result",
     "get_method",
     "predict",
+    "randomizable_modules",
     "register",
     "sanity_check",
     "faithfulness",

@@ -88,7 +88,8 @@ def randomizable_modules(module: nn.Module) -> list[tuple[str, nn.Module]]:
     ``reset_parameters`` method, in reverse definition order (quantus's top-down order).
 
     >>> import cnn_widgets as cw
-    >>> [name for name, _ in randomizable_modules(cw.load_model("fashion-cnn").module)][:2]
+    >>> from cnn_widgets import engine
+    >>> [name for name, _ in engine.randomizable_modules(cw.load_model("fashion-cnn").module)][:2]
     ['classifier.5', 'classifier.2']
     """
     found = [(name, sub) for name, sub in module.named_modules() if hasattr(sub, "reset_parameters")]
