@@ -166,6 +166,9 @@ def test_trust_checks_leave_a_users_module_exactly_as_it_was():
     module = make_user_model()
     model = cw.load_model(module, input_size=(3, 16, 16), mean=[0.5], std=[0.5], classes=["a", "b", "c", "d"])
     before = snapshot(module)
-    engine.sanity_check(model, torch.randn(3, 16, 16))
-    engine.faithfulness(model, torch.randn(3, 16, 16), target="b", percentiles=(50,))
+    image = torch.randn(3, 16, 16)
+    random_state = torch.get_rng_state()
+    engine.sanity_check(model, image)
+    engine.faithfulness(model, image, target="b", percentiles=(50,))
     assert_unchanged(module, before)
+    assert torch.equal(torch.get_rng_state(), random_state)  # seeded re-initialization and noise use their own generators

@@ -107,7 +107,7 @@ def sanity_check(model, image, method: str = "gradcam", layer=None, target=None,
     the same class (the trained model's, also when the random model predicts
     another) is computed at the same layers and compared with the trained model's
     map by Spearman's rank correlation. ``method``, ``layer``, ``target`` and the
-    options are those of :func:`cam`. The user's model comes back unchanged.
+    options are those of :func:`cam`. The user's model and random state come back unchanged.
 
     >>> import cnn_widgets as cw
     >>> from cnn_widgets import engine
@@ -137,8 +137,9 @@ def sanity_check(model, image, method: str = "gradcam", layer=None, target=None,
     copies = dict(random_module.named_modules())
     for name, _ in modules[:steps]:
         progress.check()
-        torch.manual_seed(init_seed + 1)
-        copies[name].reset_parameters()
+        with torch.random.fork_rng(devices=[model.device] if model.device.type == "cuda" else []):  # the user's RNG stays as it was
+            torch.manual_seed(init_seed + 1)
+            copies[name].reset_parameters()
         randomized_map = cam_result(random_model, image, method, layers, explained, **options).map
         names.append(name)
         maps.append(randomized_map)
