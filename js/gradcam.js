@@ -116,6 +116,10 @@ function render({ model, el }) {
   const heatmaps = h("div", { class: "cw-heatmaps" }, [first, secondFigure]);
   const main = h("div", { class: "cw-main" }, [compareControl, heatmaps, scale, status]);
 
+  const trust = trustPanel(model);
+  cleanups.push(trust.cleanup);
+  main.append(trust.element);
+
   const error = errorLine(model);
   cleanups.push(error.cleanup, reportLeaving(model, root));
   root.append(title, controls, h("div", { class: "cw-gradcam-body" }, [side, main]), error);
@@ -204,6 +208,91 @@ function render({ model, el }) {
   });
 
   return () => cleanups.forEach((fn) => fn());
+}
+
+// -- how far to trust the first map (issue 13) -----------------------------------------------
+// On demand: Python's check_trust() fills the `trust` trait with the sanity check's rank
+// correlations and the ROAD curves, and `trust_png` with the randomized model's map.
+const SVG = "http://www.w3.org/2000/svg";
+const svg = (tag, attributes = {}, text = "") => {
+  const node = document.createElementNS(SVG, tag);
+  for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, String(value));
+  if (text) node.textContent = text;
+  return node;
+};
+
+// Probability of the class against the fraction of pixels removed (most relevant first).
+function roadChart(road) {
+  const width = 260, height = 150, left = 34, right = 16, top = 8, bottom = 28;
+  const x = (f) => left + f * (width - left - right);
+  const y = (p) => top + (1 - p) * (height - top - bottom);
+  const chart = svg("svg", { class: "cw-road-chart", width, height, viewBox: `0 0 ${width} ${height}`, role: "img",
+    "aria-label": "class probability as the most relevant pixels are removed, for the map and for a random map" });
+  for (const tick of [0, 0.5, 1]) {
+    chart.append(svg("line", { x1: left, x2: width - right, y1: y(tick), y2: y(tick), class: "cw-road-grid" }));
+    chart.append(svg("text", { x: left - 4, y: y(tick) + 3, "text-anchor": "end", class: "cw-road-tick" }, tick.toFixed(1)));
+    chart.append(svg("text", { x: x(tick), y: height - bottom + 12, "text-anchor": "middle", class: "cw-road-tick" }, `${Math.round(100 * tick)}%`));
+  }
+  chart.append(svg("text", { x: (left + width - right) / 2, y: height - 3, "text-anchor": "middle", class: "cw-road-tick" }, "pixels removed, most relevant first"));
+  const line = (values, kind) => {
+    const points = [[0, road.probability], ...road.removed.map((f, i) => [f, values[i]])].sort((a, b) => a[0] - b[0]);
+    chart.append(svg("polyline", { class: `cw-road-line cw-road-${kind}`, fill: "none",
+      points: points.map(([f, p]) => `${x(f).toFixed(1)},${y(p).toFixed(1)}`).join(" ") }));
+  };
+  line(road.random, "random");
+  line(road.map, "map");
+  return chart;
+}
+
+function trustPanel(model) {
+  const button = h("button", { type: "button", class: "cw-trust-button", text: "How far to trust this map?",
+    title: "check the map with the model's top layers randomized, and how much removing its pixels hurts the class" });
+  button.addEventListener("click", () => model.send({ type: "trust" }));
+  const body = h("div", { class: "cw-trust-body" });
+  const randomized = h("img", { class: "cw-trust-randomized", alt: "the same map for the model with its output layer randomized" });
+  const original = h("img", { class: "cw-trust-original", alt: "the map of the trained model" });
+  const element = h("div", { class: "cw-trust" }, [h("div", { class: "cw-section-title", text: "How far to trust this map" }), button, body]);
+
+  const sync = () => {
+    const trust = model.get("trust");
+    element.dataset.state = trust.state || "";
+    button.disabled = trust.state === "computing";
+    if (trust.state === "computing") { body.replaceChildren(h("div", { class: "cw-hint", text: `checking ${trust.about}…` })); return; }
+    if (trust.state === "stopped" || trust.state === "failed") {
+      body.replaceChildren(h("div", { class: "cw-hint", text: trust.state === "stopped" ? `stopped checking ${trust.about}` : trust.error }));
+      return;
+    }
+    if (trust.state !== "done") { body.replaceChildren(); return; }
+    const { sanity, road } = trust;
+    const rho = (r) => (r === null ? "undefined (a flat map)" : r.toFixed(2));
+    const sanityCheck = h("div", { class: "cw-trust-sanity" + (sanity.flagged ? " cw-trust-flagged" : "") }, [
+      h("div", { class: "cw-trust-heading", text: "Sanity check (Adebayo et al. 2018): the model with its top layers randomized" }),
+      h("div", { class: "cw-trust-pair" }, [
+        h("figure", { class: "cw-trust-figure" }, [original, h("figcaption", { class: "cw-caption", text: "trained model" })]),
+        h("figure", { class: "cw-trust-figure" }, [randomized, h("figcaption", { class: "cw-caption", text: `${sanity.randomized[0]} randomized` })]),
+      ]),
+      h("div", { class: "cw-trust-rho", text: `output layer ${sanity.randomized[0]} randomized · rank correlation with the map ρ = ${rho(sanity.rho[0])}` }),
+      h("div", { class: "cw-trust-steps", text: "ρ as more layers are randomized: " +
+        sanity.randomized.map((name, i) => `${name} ${rho(sanity.rho[i])}`).join(" → ") }),
+      h("div", { class: "cw-trust-verdict", text: sanity.flagged ? `⚠ ${sanity.warning}`
+        : `passes: the map changes when the model's learned weights are gone (ρ < ${sanity.threshold})` }),
+    ]);
+    const faithfulness = h("div", { class: "cw-trust-road" + (road.beats_chance ? "" : " cw-trust-flagged") }, [
+      h("div", { class: "cw-trust-heading", text: "Faithfulness (ROAD, Rong et al. 2022): remove the most relevant pixels first" }),
+      roadChart(road),
+      h("div", { class: "cw-trust-legend" }, [
+        h("span", { class: "cw-road-key cw-road-map", text: "── this map" }), h("span", { class: "cw-road-key cw-road-random", text: " ╌╌ a random map" }),
+      ]),
+      h("div", { class: "cw-trust-score", text: `ROAD ${road.road.toFixed(3)} for this map, ${road.random_road.toFixed(3)} for a random map (higher is more faithful): ` +
+        (road.beats_chance ? "beats chance" : "does not beat chance") }),
+    ]);
+    body.replaceChildren(sanityCheck, faithfulness);
+  };
+  const unbindOriginal = bindImage(model, "overlay_png", original);
+  const unbind = bindImage(model, "trust_png", randomized);
+  model.on("change:trust", sync);
+  sync();
+  return { element, cleanup: () => { unbind(); unbindOriginal(); model.off("change:trust", sync); } };
 }
 
 export default { render };

@@ -7,7 +7,21 @@ widgets show. Nothing here knows that a browser exists.
 torch.Size([32, 1, 3, 3])
 """
 from .activations import channel_stats, clear_cache, feature_maps, sort_channels
-from .cam import CAM_METHODS, METHODS, CamResult, Cancelled, Prediction, cam, cam_result, predict
+from .cam import (
+    CAM_METHODS,
+    METHODS,
+    CamResult,
+    Cancelled,
+    Faithfulness,
+    Prediction,
+    SanityCheck,
+    cam,
+    cam_result,
+    faithfulness,
+    predict,
+    randomizable_modules,
+    sanity_check,
+)
 from .convolution import CUSTOM_KERNEL_RULE, ConvolutionStep, convolution_at, layer_input
 from .examples import DatasetExamples, dataset_examples
 from .optvis import dream, maximize, objectives
@@ -23,7 +37,9 @@ __all__ = [
     "ConvolutionStep",
     "ReceptiveField",
     "DatasetExamples",
+    "Faithfulness",
     "Prediction",
+    "SanityCheck",
     "cam",
     "cam_result",
     "channel_stats",
@@ -31,12 +47,15 @@ __all__ = [
     "convolution_at",
     "dataset_examples",
     "dream",
+    "faithfulness",
     "feature_maps",
     "filter_weights",
     "layer_input",
     "maximize",
     "objectives",
     "predict",
+    "randomizable_modules",
     "receptive_fields",
+    "sanity_check",
     "sort_channels",
 ]

@@ -113,6 +113,10 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
     compare_caption = traitlets.Unicode("").tag(sync=True)
     colorbar_png = traitlets.Bytes(b"").tag(sync=True)
 
+    # How far to trust the first map (check_trust): {} until asked; see _trust_summary.
+    trust = traitlets.Dict({}).tag(sync=True)
+    trust_png = traitlets.Bytes(b"").tag(sync=True)  # the map of the model with its output layer randomized
+
     _VIEW_TRAITS = ("target_index", "method", "layer", "compare")
     _LOOK_TRAITS = ("colormap", "opacity")
 
@@ -143,6 +147,7 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
         self.observe(self._on_view_change, names=list(self._VIEW_TRAITS))
         self.observe(self._on_look_change, names=list(self._LOOK_TRAITS))
         self.observe(self._on_sample, names=["sample"])
+        self.observe(self._forget_trust, names=[*self._VIEW_TRAITS, "image_name"])
         self.on_msg(self._on_message)
         for trait in ("busy", "status"):
             traitlets.dlink((self._worker, trait), (self, trait))
@@ -326,6 +331,9 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
         if isinstance(content, dict) and content.get("type") == "stop":
             self.stop()
             return
+        if isinstance(content, dict) and content.get("type") == "trust":
+            self.check_trust()
+            return
         super()._on_message(widget, content, buffers)
 
     def _compute(self, panel: _Panel, inputs, wanted=lambda: True, progress=None, cancel=None) -> torch.Tensor | None:
@@ -498,3 +506,86 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
         ...     cw.GradCAM(cw.load_model("fashion-cnn"), "bag").save_png(pathlib.Path(folder) / "bag.png")
         """
         render.save_png(self.picture(), path)
+
+    # -- how far to trust the shown map (issue 13) ---------------------------------------------
+    def check_trust(self) -> None:
+        """Check the first map in the worker: the sanity check of Adebayo et al. (2018)
+        (:func:`cnn_widgets.engine.sanity_check`, the first :data:`TRUST_STEPS` layers from
+        the output down) and ROAD against a random map (:func:`cnn_widgets.engine.faithfulness`).
+        :attr:`trust` holds the numbers and :attr:`trust_png` the randomized model's map;
+        both are cleared when the view changes. Returns at once; :meth:`wait` waits.
+
+        >>> import cnn_widgets as cw
+        >>> widget = cw.GradCAM(cw.load_model("fashion-cnn"), "sneaker")
+        >>> widget.check_trust(); widget.wait()
+        >>> widget.trust["state"], widget.trust["sanity"]["randomized"][0], len(widget.trust["road"]["removed"])
+        ('done', 'classifier.5', 9)
+        """
+        with self._lock:
+            panel, inputs = self._panel(self.method, self.target_index), self._inputs
+        if inputs is None:
+            return
+        self.trust, self.trust_png = {"state": "computing", "about": self._describe(panel)}, b""
+        self._worker.submit(lambda cancel, report: self._trust_work(panel, inputs, cancel, report))
+
+    def _forget_trust(self, _change) -> None:
+        if self.trust:
+            self.trust, self.trust_png = {}, b""
+
+    def _trust_work(self, panel: _Panel, inputs, cancel, report) -> str:
+        self._work(cancel, report)  # this request replaced any map being computed: show the view first
+        if cancel.is_set() or panel.key != self._panel(self.method, self.target_index).key:
+            return ""
+        about = self._describe(panel)
+        stopped = lambda: cancel.is_set()  # noqa: E731
+        try:
+            report(0.0, f"sanity check of {about}…")
+            steps = min(TRUST_STEPS, len(engine.randomizable_modules(self.model.module)))
+            check = engine.sanity_check(self.model, inputs[0], panel.method, panel.layer, panel.class_index, steps=steps, cancel=stopped)
+            report(0.5, f"ROAD of {about} and of a random map…")
+            score = engine.faithfulness(self.model, inputs[0], panel.method, panel.layer, panel.class_index, cancel=stopped)
+        except engine.Cancelled:
+            if not cancel.superseded:
+                self.trust = {"state": "stopped", "about": about}
+            return ""
+        except Exception as error:  # shown in the panel; the widget stays usable
+            self.trust = {"state": "failed", "about": about, "error": f"{type(error).__name__}: {error}"}
+            return ""
+        if panel.key != self._panel(self.method, self.target_index).key:
+            return ""
+        randomized = render.normalize(check.maps[0].numpy())
+        with self.hold_sync():
+            self.trust_png = render.encode_png(render.overlay(self._base, randomized, self.colormap, self.opacity))
+            self.trust = _trust_summary(about, check, score)
+        return ""
+
+
+TRUST_STEPS = 4  # layers randomized, from the output down, by the widget's sanity check
+
+
+def _finite(value: float) -> float | None:
+    return None if math.isnan(value) else round(float(value), 4)
+
+
+def _trust_summary(about: str, check, score) -> dict:
+    """The numbers the trust panel draws (JSON: NaN becomes None)."""
+    return {
+        "state": "done",
+        "about": about,
+        "sanity": {
+            "randomized": list(check.randomized),
+            "rho": [_finite(r) for r in check.rho],
+            "threshold": check.threshold,
+            "flagged": check.flagged,
+            "warning": check.warning or "",
+        },
+        "road": {
+            "removed": list(score.removed),
+            "probability": round(score.probability, 4),
+            "map": [round(p, 4) for p in score.most_relevant_first],
+            "random": [round(p, 4) for p in score.random_most_relevant_first],
+            "road": round(score.road, 4),
+            "random_road": round(score.random_road, 4),
+            "beats_chance": score.beats_chance,
+        },
+    }

@@ -134,3 +134,26 @@ def test_a_long_score_cam_shows_progress_and_stops_on_request(page, jupyter_serv
     expect(status).to_be_hidden()
     assert widget.locator("img.cw-overlay").get_attribute("src") == shown
     assert run_code(page, "print(cam.busy, cam.method)") == "False scorecam"
+
+
+@pytest.mark.browser
+def test_the_trust_panel_shows_both_checks(page, jupyter_server, artifact_path):
+    """Issue 13: on demand, the map of the model with its output layer randomized sits beside
+    its rank correlation and verdict, and the ROAD curve of the map is drawn with a random map's."""
+    open_notebook(page, jupyter_server, [CELLS[0], "cam = GradCAM(model, 'sneaker', method='guided_backprop')\ncam"])
+    widget = wait_for_output(page, ".cw-gradcam").first
+    wait_for_new_overlay(page, widget, None)
+    panel = widget.locator(".cw-trust")
+    panel.locator("button.cw-trust-button").click()
+    expect(panel).to_have_attribute("data-state", "done", timeout=120_000)
+    randomized = panel.locator("img.cw-trust-randomized")
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=randomized.element_handle())
+    expect(panel.locator(".cw-trust-rho")).to_contain_text("output layer classifier.5 randomized · rank correlation with the map ρ = 0.9")
+    expect(panel.locator(".cw-trust-sanity")).to_have_class("cw-trust-sanity cw-trust-flagged")
+    expect(panel.locator(".cw-trust-verdict")).to_contain_text("barely changes")
+    expect(panel.locator("svg.cw-road-chart polyline")).to_have_count(2)
+    expect(panel.locator(".cw-trust-score")).to_contain_text("for a random map")
+    panel.screenshot(path=artifact_path(f"gradcam-trust-{jupyter_server.frontend}.png"))
+    # Another method: the numbers of the old map disappear.
+    widget.locator('select[data-trait="method"]').select_option("gradcam")
+    expect(panel).to_have_attribute("data-state", "")

@@ -401,3 +401,35 @@ def test_a_resnet_starts_at_its_last_stage():
     assert widget.layer == "layer4" and widget.layer_options[-1]["name"] == "layer4"
     expected = engine.cam(model, model.preprocess(cw.sample_image("cat")), target=widget.target_index)[0]
     torch.testing.assert_close(widget.heatmap(), expected)
+
+
+# -- how far to trust the shown map (issue 13) ---------------------------------------------------
+
+
+def test_the_trust_panel_shows_the_engine_checks_of_the_shown_map_and_clears_on_a_change(widget, fashion):
+    assert widget.trust == {} and widget.trust_png == b""
+    widget.check_trust()
+    widget.wait()
+    trust = widget.trust
+    assert trust["state"] == "done" and trust["about"].startswith("Grad-CAM for ")
+    image = fashion.preprocess(widget.image)[0]
+    check = engine.sanity_check(fashion, image, "gradcam", widget.layer, widget.target_index, steps=gradcam_module.TRUST_STEPS)
+    score = engine.faithfulness(fashion, image, "gradcam", widget.layer, widget.target_index)
+    assert trust["sanity"]["randomized"] == list(check.randomized)
+    assert trust["sanity"]["rho"] == pytest.approx(list(check.rho), abs=1e-4)
+    assert trust["sanity"]["flagged"] is check.flagged is False
+    assert trust["road"]["road"] == pytest.approx(score.road, abs=1e-4)
+    assert trust["road"]["random"] == pytest.approx(list(score.random_most_relevant_first), abs=1e-4)
+    assert decode(widget.trust_png).shape == decode(widget.overlay_png).shape  # the randomized map, drawn like the map
+    widget.method = "saliency"
+    assert widget.trust == {} and widget.trust_png == b""  # stale numbers never sit next to another map
+    widget.wait()
+    assert widget.error == ""
+
+
+def test_the_trust_panel_flags_guided_backprop(fashion):
+    widget = ready(GradCAM(fashion, "sneaker", method="guided_backprop"))
+    widget._on_message(widget, {"type": "trust"}, [])
+    widget.wait()
+    assert widget.trust["state"] == "done" and widget.trust["sanity"]["flagged"] is True
+    assert "barely changes" in widget.trust["sanity"]["warning"]

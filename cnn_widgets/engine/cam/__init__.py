@@ -20,6 +20,7 @@ from . import methods  # noqa: F401  (registers every method)
 from .api import CamResult, Prediction, cam, cam_result, predict, resolve_layers
 from .core import Cancelled, CamOptions, class_index
 from .registry import METHODS, CamMethod, Passes, get_method, register
+from .trust import Faithfulness, SanityCheck, faithfulness, randomizable_modules, sanity_check
 
 CAM_METHODS = tuple(METHODS)  # the registered names, in menu order
 
@@ -29,14 +30,19 @@ __all__ = [
     "CamMethod",
     "CamOptions",
     "CamResult",
+    "Faithfulness",
     "Cancelled",
     "Passes",
+    "SanityCheck",
     "Prediction",
     "cam",
     "cam_result",
     "class_index",
     "get_method",
     "predict",
+    "randomizable_modules",
     "register",
+    "sanity_check",
+    "faithfulness",
     "resolve_layers",
 ]
