@@ -88,7 +88,7 @@ def main() -> None:
         "| scenario | this checkout | baseline |\n| --- | ---: | ---: |\n" + "\n".join(rows) + "\n\n"
         "Bounds: FeatureMaps keeps at most 64 MB of drawn grids per widget (`GRID_CACHE_BYTES`), the engine at most "
         "256 MB of feature maps (`engine.activations.CACHE_BYTES`); a bare module passed to the engine is freed when "
-        "its caller drops it. `tests/test_memory.py` checks both."
+        "its caller drops it. `tests/test_memory_bounds.py` checks both."
     )
     report.write_section("bench_memory_bounds", body)
 
