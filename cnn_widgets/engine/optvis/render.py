@@ -64,7 +64,9 @@ def maximize(
       :class:`~cnn_widgets.engine.optvis.objectives.Objective` of your own
       (``filters`` then only says how many images and labels their random streams).
     - ``param``: "fourier" (1/f spectrum, decorrelated colors; the default) or "pixel".
-    - ``transforms``: "standard" (pad, jitter, scale, rotate; drawn per image),
+    - ``transforms``: "standard" (pad, jitter, scale, rotate, drawn per image, in
+      pixel amounts scaled to ``size``; none below 64 px, see
+      :func:`~cnn_widgets.engine.optvis.transform.standard_transforms`),
       "none", or a list such as ``[pad(4), jitter(8)]``.
     - ``size``: int or (height, width); default the model's input size.
     - ``diversity``: weight of a penalty on images of the same filter looking alike
