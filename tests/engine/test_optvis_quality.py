@@ -44,3 +44,37 @@ def test_transforms_scale_with_the_image_and_stay_off_on_small_inputs():
     assert small == []
     assert [repr(t) for t in medium][:2] == ["pad(6)", "jitter(4.0)"]
     assert [repr(t) for t in large][:2] == ["pad(24)", "jitter(16.0)"]
+
+
+def test_maco_images_have_the_right_shape_range_and_reproduce(fashion):
+    first = maximize(fashion, "block2_conv1", [0, 3], steps=8, size=24, param="maco")
+    again = maximize(fashion, "block2_conv1", [0, 3], steps=8, size=24, param="maco")
+    other = maximize(fashion, "block2_conv1", [0, 3], steps=8, size=24, param="maco", seed=1)
+    assert first.shape == (2, 1, 24, 24)
+    assert 0 <= first.min().item() and first.max().item() <= 1
+    assert torch.equal(first, again)
+    assert not torch.allclose(first, other)
+
+
+def test_maco_keeps_the_magnitude_and_raises_the_objective(fashion):
+    from cnn_widgets.engine.optvis.param import maco_image
+    from cnn_widgets.engine.optvis.streams import ImageStreams
+
+    start = maximize(fashion, "block3_conv1", FILTERS, steps=0, param="maco")
+    final = maximize(fashion, "block3_conv1", FILTERS, steps=64, param="maco")
+    gains = own_image_table(fashion, "block3_conv1", final).diagonal() - own_image_table(fashion, "block3_conv1", start).diagonal()
+    assert (gains > 0).all(), f"the activation did not rise for filters {[j for j in FILTERS if gains[j] <= 0]}"
+    # Only the phase is a parameter (one per image, channel and rfft frequency), none for the magnitude.
+    image = maco_image(ImageStreams(0, [0, 1]), channels=1, size=(16, 16))
+    assert [tuple(t.shape) for t in image.parameters] == [(1, 16, 9), (1, 16, 9)]
+    assert not image.magnitude.requires_grad
+
+
+def test_maco_leaves_the_model_unchanged(user_model):
+    from conftest import assert_unchanged, snapshot
+
+    import cnn_widgets as cw
+
+    before = snapshot(user_model)
+    maximize(cw.load_model(user_model, input_size=(3, 32, 32)), "features.4", [0, 3], steps=3, size=32, param="maco")
+    assert_unchanged(user_model, before)

@@ -63,7 +63,8 @@ def maximize(
       ``filters[i]``, by index or name; ``layer`` is not needed), or an
       :class:`~cnn_widgets.engine.optvis.objectives.Objective` of your own
       (``filters`` then only says how many images and labels their random streams).
-    - ``param``: "fourier" (1/f spectrum, decorrelated colors; the default) or "pixel".
+    - ``param``: "fourier" (1/f spectrum, decorrelated colors; the default), "pixel",
+      or "maco" (only the spectrum's phase is optimized, its magnitude fixed to 1/f).
     - ``transforms``: "standard" (pad, jitter, scale, rotate, drawn per image, in
       pixel amounts scaled to ``size``; none below 64 px, see
       :func:`~cnn_widgets.engine.optvis.transform.standard_transforms`),
