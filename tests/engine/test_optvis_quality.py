@@ -78,3 +78,12 @@ def test_maco_leaves_the_model_unchanged(user_model):
     before = snapshot(user_model)
     maximize(cw.load_model(user_model, input_size=(3, 32, 32)), "features.4", [0, 3], steps=3, size=32, param="maco")
     assert_unchanged(user_model, before)
+
+
+def test_the_transparency_map_shows_where_the_image_mattered(fashion):
+    images, where = maximize(fashion, "block2_conv1", [0, 3], steps=16, size=24, param="maco", transparency=True)
+    plain = maximize(fashion, "block2_conv1", [0, 3], steps=16, size=24, param="maco")
+    assert torch.equal(images, plain), "asking for the map must not change the images"
+    assert where.shape == (2, 1, 24, 24)
+    assert torch.allclose(where.flatten(1).max(1).values, torch.ones(2))
+    assert where.min() >= 0 and (where.flatten(1).std(1) > 0.01).all(), "the map should vary over the image"

@@ -63,6 +63,7 @@ class ImageParam(abc.ABC):
         self.channels = channels
         self.size = size
         self.decorrelate = decorrelate
+        self.transparency: torch.Tensor | None = None  # summed |d objective / d pixel|, when asked for
 
     @property
     def parameters(self) -> list[torch.Tensor]:

@@ -51,7 +51,8 @@ def maximize(
     device=None,
     precision: str = "auto",
     truncate: bool = True,
-) -> torch.Tensor:
+    transparency: bool = False,
+) -> "torch.Tensor | tuple[torch.Tensor, torch.Tensor]":
     """Images that maximize filters of a layer: tensor (N, C, H, W) in [0, 1] on the CPU.
 
     Image i maximizes ``filters[i]`` (all filters of ``layer`` by default; repeat a
@@ -93,6 +94,11 @@ def maximize(
       target conv computes only the channel each image needs, unless the objective
       reads the whole layer (as ``diversity`` does).
 
+    - ``transparency=True`` returns ``(images, transparency)``: MaCo's transparency
+      map, the absolute gradient of the objective with respect to the pixels summed
+      over all steps (and channels), scaled to [0, 1] per image, (N, 1, H, W): where
+      the image mattered to the filter during the run.
+
     The model comes back unchanged (see :func:`cnn_widgets.models.preserved`).
 
     >>> import cnn_widgets as cw
@@ -101,6 +107,9 @@ def maximize(
     >>> images = maximize(model, "block2_conv1", [0, 5], steps=8, size=32)
     >>> images.shape, 0 <= images.min().item() <= images.max().item() <= 1
     (torch.Size([2, 1, 32, 32]), True)
+    >>> images, where = maximize(model, "block2_conv1", [0], steps=4, size=32, param="maco", transparency=True)
+    >>> where.shape, where.max().item()
+    (torch.Size([1, 1, 32, 32]), 1.0)
     """
     model = as_model(model)
     device = model.device if device is None else resolve_device(device)
@@ -116,6 +125,8 @@ def maximize(
     streams = ImageStreams(seed, labels)
 
     images = make_image(param, streams, model.input_size[0], (height, width), device)
+    if transparency:
+        images.transparency = torch.zeros(len(labels), 1, height, width, device=device)
     transform = make_transforms(transforms, (height, width), output_size=network_input)
     draws = streams.uniform((steps, transform.draws)).to(device)  # (N, steps, draws)
     optimizer = torch.optim.Adam(images.parameters, lr=lr)
@@ -139,6 +150,10 @@ def maximize(
                 last = step + 1 == steps
                 preview = _pixels(images, chunk) if last or (step + 1) % preview_every == 0 else None
                 progress(step + 1, values.cpu(), preview)
+    if transparency:
+        totals = images.transparency.flatten(1)
+        scaled = totals / totals.max(1, keepdim=True).values.clamp(min=1e-12)
+        return _pixels(images, chunk), scaled.view_as(images.transparency).cpu()
     return _pixels(images, chunk)
 
 
@@ -177,10 +192,14 @@ def _forward_backward(model: Model, images: ImageParam, transform: Compose, draw
     """Images start..stop through the network and back; their objective values (detached).
     Every intermediate tensor is local here, so all of it is freed when this returns or raises."""
     pixels = images.render(start, stop)
+    if images.transparency is not None:
+        pixels.retain_grad()
     transformed = transform(pixels, draws[start:stop])
     inputs = in_layout(model.normalize(transformed), memory_format(draws.device))
     scores = goal(tap.run(inputs, range(start, stop)))
     (-scores.sum()).backward()
+    if images.transparency is not None:
+        images.transparency[start:stop] += pixels.grad.detach().abs().sum(1, keepdim=True).float()
     return scores.detach()
 
 
