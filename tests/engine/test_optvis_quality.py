@@ -87,3 +87,37 @@ def test_the_transparency_map_shows_where_the_image_mattered(fashion):
     assert where.shape == (2, 1, 24, 24)
     assert torch.allclose(where.flatten(1).max(1).values, torch.ones(2))
     assert where.min() >= 0 and (where.flatten(1).std(1) > 0.01).all(), "the map should vary over the image"
+
+
+def boot() -> torch.Tensor:
+    import numpy as np
+
+    from cnn_widgets.images import sample_image
+
+    return torch.from_numpy(np.asarray(sample_image("ankle_boot").convert("L"), dtype=np.float32) / 255)[None, None]
+
+
+@pytest.mark.parametrize("param", ["fourier", "pixel"])
+def test_accentuation_starts_from_the_image_and_stays_close(fashion, param):
+    image = boot()
+    unchanged = maximize(fashion, "block2_conv2", [0, 5], steps=0, param=param, start=image)
+    assert unchanged.shape == (2, 1, 28, 28)
+    assert (unchanged - image).abs().max() < 0.01, "with no steps the picture is the start image"
+    loose = maximize(fashion, "block2_conv2", [0, 5], steps=32, param=param, start=image)
+    close = maximize(fashion, "block2_conv2", [0, 5], steps=32, param=param, start=image, closeness=50.0)
+    assert 0 <= close.min() and close.max() <= 1
+    assert torch.equal(close, maximize(fashion, "block2_conv2", [0, 5], steps=32, param=param, start=image, closeness=50.0))
+    change = lambda images: (images - image).pow(2).flatten(1).mean(1)  # noqa: E731
+    assert (change(close) < change(loose)).all(), "the closeness penalty must keep the image nearer the start"
+    table = own_image_table(fashion, "block2_conv2", torch.cat([unchanged, close]))
+    gains = table[2:, [0, 5]].diagonal() - table[:2, [0, 5]].diagonal()
+    assert (gains > 0).all(), "the filter must respond more to the accentuated image than to the start"
+
+
+def test_accentuation_errors_name_the_problem(fashion):
+    with pytest.raises(ValueError, match="closeness needs a start"):
+        maximize(fashion, "block2_conv2", [0], steps=1, closeness=1.0)
+    with pytest.raises(ValueError, match="start must be images of shape"):
+        maximize(fashion, "block2_conv2", [0], steps=1, start=torch.zeros(1, 3, 28, 28))
+    with pytest.raises(ValueError, match="MaCo"):
+        maximize(fashion, "block2_conv2", [0], steps=1, start=boot(), param="maco")

@@ -64,6 +64,8 @@ class ImageParam(abc.ABC):
         self.size = size
         self.decorrelate = decorrelate
         self.transparency: torch.Tensor | None = None  # summed |d objective / d pixel|, when asked for
+        self.start: torch.Tensor | None = None  # feature accentuation: the real image to stay close to
+        self.closeness = 0.0
 
     @property
     def parameters(self) -> list[torch.Tensor]:
@@ -219,6 +221,31 @@ def make_image(name: str, streams: ImageStreams, channels: int, size: tuple[int,
     if name == "pixel":
         return pixel_image(streams, channels, size, device)
     raise invalid_choice("image parameterization", name, IMAGE_PARAMS)
+
+
+def start_from(images: ImageParam, pixels: torch.Tensor) -> None:
+    """Set ``fourier`` or ``pixel`` images to show ``pixels`` (N or 1, C, H, W) in [0, 1]
+    (feature accentuation starts from a real image).
+
+    >>> image = pixel_image(ImageStreams(0, [0]), channels=1, size=(4, 4))
+    >>> start_from(image, torch.full((1, 1, 4, 4), 0.25)); round(image().mean().item(), 4)
+    0.25
+    """
+    if isinstance(images, MacoImage):
+        raise ValueError("start needs param='fourier' or 'pixel': MaCo's magnitude is fixed, so it cannot show a given image")
+    expected = (images.channels, *images.size)
+    if pixels.dim() != 4 or tuple(pixels.shape[1:]) != expected or pixels.shape[0] not in (1, len(images)):
+        raise ValueError(f"start must be images of shape (1 or {len(images)}, {expected[0]}, {expected[1]}, {expected[2]}), got {tuple(pixels.shape)}")
+    device = images.tensors[0].device
+    raw = torch.logit(pixels.float().to(device).clamp(1e-3, 1 - 1e-3)).expand(len(images), *expected)
+    if images.decorrelate:
+        raw = torch.einsum("nchw,dc->ndhw", raw, torch.linalg.inv(COLOR_CORRELATION.to(device)))
+    if isinstance(images, FourierImage):
+        spectrum = torch.fft.rfft2(raw * _FOURIER_DAMPING, norm="ortho") / images.scale
+        raw = torch.view_as_real(spectrum)
+    with torch.no_grad():
+        for tensor, value in zip(images.tensors, raw):
+            tensor.copy_(value)
 
 
 def _check_decorrelate(channels: int, decorrelate: bool | None) -> bool:

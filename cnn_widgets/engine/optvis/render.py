@@ -20,7 +20,7 @@ from ...models.state import Turns
 from ..memory import keep_freed_memory
 from .forward import LayerTap, autocast_dtype, free_memory, in_layout, is_cancelled, is_out_of_memory, memory_format
 from .objectives import Objective, channel, class_logit, diversity as diversity_objective, neuron
-from .param import ImageParam, image_size, make_image
+from .param import ImageParam, image_size, make_image, start_from
 from .streams import ImageStreams
 from .transform import Compose, make_transforms
 
@@ -52,6 +52,8 @@ def maximize(
     precision: str = "auto",
     truncate: bool = True,
     transparency: bool = False,
+    start: torch.Tensor | None = None,
+    closeness: float = 0.0,
 ) -> "torch.Tensor | tuple[torch.Tensor, torch.Tensor]":
     """Images that maximize filters of a layer: tensor (N, C, H, W) in [0, 1] on the CPU.
 
@@ -94,6 +96,11 @@ def maximize(
       target conv computes only the channel each image needs, unless the objective
       reads the whole layer (as ``diversity`` does).
 
+    - ``start``: feature accentuation (Hamblin et al., 2024): start from a real image
+      (1 or N, C, H, W) in [0, 1] instead of gray noise, and with ``closeness`` > 0
+      subtract ``closeness`` times the mean squared pixel change from the objective,
+      so the image changes only as much as needed to drive the filter; what changed
+      is what in this picture the filter responds to. ``param`` "fourier" or "pixel".
     - ``transparency=True`` returns ``(images, transparency)``: MaCo's transparency
       map, the absolute gradient of the objective with respect to the pixels summed
       over all steps (and channels), scaled to [0, 1] per image, (N, 1, H, W): where
@@ -125,6 +132,13 @@ def maximize(
     streams = ImageStreams(seed, labels)
 
     images = make_image(param, streams, model.input_size[0], (height, width), device)
+    if not closeness >= 0:
+        raise ValueError(f"closeness must be >= 0, got {closeness!r}")
+    if start is not None:
+        start_from(images, start)
+        images.start, images.closeness = images.render(0, len(images)).detach(), float(closeness)
+    elif closeness:
+        raise ValueError("closeness needs a start image (start=...)")
     if transparency:
         images.transparency = torch.zeros(len(labels), 1, height, width, device=device)
     transform = make_transforms(transforms, (height, width), output_size=network_input)
@@ -197,6 +211,8 @@ def _forward_backward(model: Model, images: ImageParam, transform: Compose, draw
     transformed = transform(pixels, draws[start:stop])
     inputs = in_layout(model.normalize(transformed), memory_format(draws.device))
     scores = goal(tap.run(inputs, range(start, stop)))
+    if images.closeness:
+        scores = scores - images.closeness * (pixels - images.start[start:stop]).pow(2).flatten(1).mean(1)
     (-scores.sum()).backward()
     if images.transparency is not None:
         images.transparency[start:stop] += pixels.grad.detach().abs().sum(1, keepdim=True).float()
