@@ -56,6 +56,7 @@ def main() -> None:
     parser.add_argument("--filters", type=int, default=8)
     parser.add_argument("--steps", type=int, default=128)
     parser.add_argument("--transforms", choices=["standard", "lucent128", "none"], default="standard")
+    parser.add_argument("--param", choices=["fourier", "pixel", "maco"], default="fourier")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -65,7 +66,7 @@ def main() -> None:
     for info in model.layers:
         filters = list(range(min(args.filters, info.out_channels)))
         start = time.perf_counter()
-        images = maximize(model, info.name, filters, steps=args.steps, transforms=transforms)
+        images = maximize(model, info.name, filters, steps=args.steps, transforms=transforms, param=args.param)
         seconds = time.perf_counter() - start
         table = own_image_table(model, info.name, images, filters)
         own = table.diagonal()
