@@ -8,8 +8,12 @@ Two parameterizations, as in the Distill article "Feature Visualization"
   pixels let high-frequency noise win). For 3-channel images the channels are
   also decorrelated with the color covariance of ImageNet photos.
 - ``pixel``: the pixels themselves (the seeds' method), through a sigmoid.
+- ``maco``: MaCo (Fel et al., NeurIPS 2023): only the phase of the spectrum is
+  optimized; its magnitude stays fixed to a natural-image spectrum, here the
+  published 1/f fit (not measured from photos), so every image keeps natural
+  image statistics while its structure changes.
 
-Both start near gray (sigmoid(0) = 0.5) with a little noise drawn from each
+``fourier`` and ``pixel`` start near gray (sigmoid(0) = 0.5) with a little noise drawn from each
 image's own random stream, and keep one leaf tensor per image so that the
 optimizer treats every image on its own and a batch can be processed in
 chunks. Calling the parameterization renders pixels in [0, 1].
@@ -24,7 +28,7 @@ import torch
 from ..._choices import invalid_choice
 from .streams import ImageStreams
 
-IMAGE_PARAMS = ("fourier", "pixel")
+IMAGE_PARAMS = ("fourier", "pixel", "maco")
 
 # Square root of the color covariance of ImageNet, from Lucid; maps decorrelated
 # "color directions" to RGB. Columns are normalized so the largest has norm 1.
@@ -59,6 +63,9 @@ class ImageParam(abc.ABC):
         self.channels = channels
         self.size = size
         self.decorrelate = decorrelate
+        self.transparency: torch.Tensor | None = None  # summed |d objective / d pixel|, when asked for
+        self.start: torch.Tensor | None = None  # feature accentuation: the real image to stay close to
+        self.closeness = 0.0
 
     @property
     def parameters(self) -> list[torch.Tensor]:
@@ -99,6 +106,49 @@ class FourierImage(ImageParam):
         spectrum = torch.view_as_complex(stacked) * self.scale
         image = torch.fft.irfft2(spectrum, s=self.size, norm="ortho")
         return image / _FOURIER_DAMPING
+
+
+class MacoImage(ImageParam):
+    """A phase per image and frequency; the magnitude is fixed (MaCo). The image
+    from the inverse FFT is standardized per image (mean 0, std 1) before the
+    sigmoid, so its contrast does not depend on the magnitude's overall scale."""
+
+    def __init__(self, tensors, channels, size, decorrelate, magnitude: torch.Tensor) -> None:
+        super().__init__(tensors, channels, size, decorrelate)
+        self.magnitude = magnitude
+
+    def _raw(self, stacked: torch.Tensor) -> torch.Tensor:
+        spectrum = torch.polar(self.magnitude.expand_as(stacked), stacked)
+        image = torch.fft.irfft2(spectrum, s=self.size, norm="ortho")
+        flat = image.flatten(1)
+        standardized = (flat - flat.mean(1, keepdim=True)) / (flat.std(1, keepdim=True) + 1e-8)
+        return standardized.view_as(image)
+
+
+def maco_image(
+    streams: ImageStreams,
+    channels: int,
+    size: tuple[int, int],
+    device: torch.device | str = "cpu",
+    *,
+    decay_power: float = 1.0,
+    decorrelate: bool | None = None,
+) -> MacoImage:
+    """Images parameterized by the phase of their spectrum, the magnitude fixed to
+    1/frequency**decay_power (MaCo). They start from a random phase: a natural-looking
+    noise image, not gray.
+
+    >>> image = maco_image(ImageStreams(0, [0, 1]), channels=3, size=(8, 8))
+    >>> pixels = image()
+    >>> pixels.shape, 0 <= pixels.min().item() <= pixels.max().item() <= 1
+    (torch.Size([2, 3, 8, 8]), True)
+    """
+    height, width = size
+    decorrelate = _check_decorrelate(channels, decorrelate)
+    phases = (streams.uniform((channels, height, width // 2 + 1)) * 2 - 1) * torch.pi
+    tensors = [t.to(device).requires_grad_(True) for t in phases]
+    magnitude = spectrum_scale(height, width, decay_power).to(device)
+    return MacoImage(tensors, channels, (height, width), decorrelate, magnitude)
 
 
 def spectrum_scale(height: int, width: int, decay_power: float = 1.0) -> torch.Tensor:
@@ -163,12 +213,39 @@ def pixel_image(
 
 
 def make_image(name: str, streams: ImageStreams, channels: int, size: tuple[int, int], device) -> ImageParam:
-    """The parameterization called ``name`` ("fourier" or "pixel")."""
+    """The parameterization called ``name`` ("fourier", "pixel" or "maco")."""
     if name == "fourier":
         return fourier_image(streams, channels, size, device)
+    if name == "maco":
+        return maco_image(streams, channels, size, device)
     if name == "pixel":
         return pixel_image(streams, channels, size, device)
     raise invalid_choice("image parameterization", name, IMAGE_PARAMS)
+
+
+def start_from(images: ImageParam, pixels: torch.Tensor) -> None:
+    """Set ``fourier`` or ``pixel`` images to show ``pixels`` (N or 1, C, H, W) in [0, 1]
+    (feature accentuation starts from a real image).
+
+    >>> image = pixel_image(ImageStreams(0, [0]), channels=1, size=(4, 4))
+    >>> start_from(image, torch.full((1, 1, 4, 4), 0.25)); round(image().mean().item(), 4)
+    0.25
+    """
+    if isinstance(images, MacoImage):
+        raise ValueError("start needs param='fourier' or 'pixel': MaCo's magnitude is fixed, so it cannot show a given image")
+    expected = (images.channels, *images.size)
+    if pixels.dim() != 4 or tuple(pixels.shape[1:]) != expected or pixels.shape[0] not in (1, len(images)):
+        raise ValueError(f"start must be images of shape (1 or {len(images)}, {expected[0]}, {expected[1]}, {expected[2]}), got {tuple(pixels.shape)}")
+    device = images.tensors[0].device
+    raw = torch.logit(pixels.float().to(device).clamp(1e-3, 1 - 1e-3)).expand(len(images), *expected)
+    if images.decorrelate:
+        raw = torch.einsum("nchw,dc->ndhw", raw, torch.linalg.inv(COLOR_CORRELATION.to(device)))
+    if isinstance(images, FourierImage):
+        spectrum = torch.fft.rfft2(raw * _FOURIER_DAMPING, norm="ortho") / images.scale
+        raw = torch.view_as_real(spectrum)
+    with torch.no_grad():
+        for tensor, value in zip(images.tensors, raw):
+            tensor.copy_(value)
 
 
 def _check_decorrelate(channels: int, decorrelate: bool | None) -> bool:

@@ -20,7 +20,7 @@ from ...models.state import Turns
 from ..memory import keep_freed_memory
 from .forward import LayerTap, autocast_dtype, free_memory, in_layout, is_cancelled, is_out_of_memory, memory_format
 from .objectives import Objective, channel, class_logit, diversity as diversity_objective, neuron
-from .param import ImageParam, image_size, make_image
+from .param import ImageParam, image_size, make_image, start_from
 from .streams import ImageStreams
 from .transform import Compose, make_transforms
 
@@ -51,7 +51,10 @@ def maximize(
     device=None,
     precision: str = "auto",
     truncate: bool = True,
-) -> torch.Tensor:
+    transparency: bool = False,
+    start: torch.Tensor | None = None,
+    closeness: float = 0.0,
+) -> "torch.Tensor | tuple[torch.Tensor, torch.Tensor]":
     """Images that maximize filters of a layer: tensor (N, C, H, W) in [0, 1] on the CPU.
 
     Image i maximizes ``filters[i]`` (all filters of ``layer`` by default; repeat a
@@ -63,8 +66,11 @@ def maximize(
       ``filters[i]``, by index or name; ``layer`` is not needed), or an
       :class:`~cnn_widgets.engine.optvis.objectives.Objective` of your own
       (``filters`` then only says how many images and labels their random streams).
-    - ``param``: "fourier" (1/f spectrum, decorrelated colors; the default) or "pixel".
-    - ``transforms``: "standard" (pad, jitter, scale, rotate; drawn per image),
+    - ``param``: "fourier" (1/f spectrum, decorrelated colors; the default), "pixel",
+      or "maco" (only the spectrum's phase is optimized, its magnitude fixed to 1/f).
+    - ``transforms``: "standard" (pad, jitter, scale, rotate, drawn per image, in
+      pixel amounts scaled to ``size``; none below 64 px, see
+      :func:`~cnn_widgets.engine.optvis.transform.standard_transforms`),
       "none", or a list such as ``[pad(4), jitter(8)]``.
     - ``size``: int or (height, width); default the model's input size.
     - ``diversity``: weight of a penalty on images of the same filter looking alike
@@ -90,6 +96,16 @@ def maximize(
       target conv computes only the channel each image needs, unless the objective
       reads the whole layer (as ``diversity`` does).
 
+    - ``start``: feature accentuation (Hamblin et al., 2024): start from a real image
+      (1 or N, C, H, W) in [0, 1] instead of gray noise, and with ``closeness`` > 0
+      subtract ``closeness`` times the mean squared pixel change from the objective,
+      so the image changes only as much as needed to drive the filter; what changed
+      is what in this picture the filter responds to. ``param`` "fourier" or "pixel".
+    - ``transparency=True`` returns ``(images, transparency)``: MaCo's transparency
+      map, the absolute gradient of the objective with respect to the pixels summed
+      over all steps (and channels), scaled to [0, 1] per image, (N, 1, H, W): where
+      the image mattered to the filter during the run.
+
     The model comes back unchanged (see :func:`cnn_widgets.models.preserved`).
 
     >>> import cnn_widgets as cw
@@ -98,6 +114,9 @@ def maximize(
     >>> images = maximize(model, "block2_conv1", [0, 5], steps=8, size=32)
     >>> images.shape, 0 <= images.min().item() <= images.max().item() <= 1
     (torch.Size([2, 1, 32, 32]), True)
+    >>> images, where = maximize(model, "block2_conv1", [0], steps=4, size=32, param="maco", transparency=True)
+    >>> where.shape, where.max().item()
+    (torch.Size([1, 1, 32, 32]), 1.0)
     """
     model = as_model(model)
     device = model.device if device is None else resolve_device(device)
@@ -113,6 +132,15 @@ def maximize(
     streams = ImageStreams(seed, labels)
 
     images = make_image(param, streams, model.input_size[0], (height, width), device)
+    if not closeness >= 0:
+        raise ValueError(f"closeness must be >= 0, got {closeness!r}")
+    if start is not None:
+        start_from(images, start)
+        images.start, images.closeness = images.render(0, len(images)).detach(), float(closeness)
+    elif closeness:
+        raise ValueError("closeness needs a start image (start=...)")
+    if transparency:
+        images.transparency = torch.zeros(len(labels), 1, height, width, device=device)
     transform = make_transforms(transforms, (height, width), output_size=network_input)
     draws = streams.uniform((steps, transform.draws)).to(device)  # (N, steps, draws)
     optimizer = torch.optim.Adam(images.parameters, lr=lr)
@@ -136,6 +164,10 @@ def maximize(
                 last = step + 1 == steps
                 preview = _pixels(images, chunk) if last or (step + 1) % preview_every == 0 else None
                 progress(step + 1, values.cpu(), preview)
+    if transparency:
+        totals = images.transparency.flatten(1)
+        scaled = totals / totals.max(1, keepdim=True).values.clamp(min=1e-12)
+        return _pixels(images, chunk), scaled.view_as(images.transparency).cpu()
     return _pixels(images, chunk)
 
 
@@ -175,10 +207,16 @@ def _forward_backward(model: Model, images: ImageParam, transform: Compose, draw
     """Images start..stop through the network and back; their objective values (detached).
     Every intermediate tensor is local here, so all of it is freed when this returns or raises."""
     pixels = images.render(start, stop)
+    if images.transparency is not None:
+        pixels.retain_grad()
     transformed = transform(pixels, draws[start:stop])
     inputs = in_layout(model.normalize(transformed), memory_format(draws.device))
     scores = goal(tap.run(inputs, range(start, stop)))
+    if images.closeness:
+        scores = scores - images.closeness * (pixels - images.start[start:stop]).pow(2).flatten(1).mean(1)
     (-scores.sum()).backward()
+    if images.transparency is not None:
+        images.transparency[start:stop] += pixels.grad.detach().abs().sum(1, keepdim=True).float()
     return scores.detach()
 
 

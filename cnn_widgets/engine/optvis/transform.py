@@ -221,22 +221,39 @@ def compose(transforms: Sequence, output_size: tuple[int, int] | None = None) ->
     return Compose(transforms, output_size)
 
 
+# Below this shorter side the standard preset has no transforms (see standard_transforms).
+SMALL_INPUT = 64
+
+
 def standard_transforms(size: tuple[int, int] = (128, 128)) -> list[Affine]:
-    """Lucent's standard transforms, with pixel amounts scaled to the image size
-    (exactly Lucent's at 128 px): pad 12, jitter 8, scale 0.9-1.1, rotate -10..10 degrees, jitter 4.
+    """Lucent's standard transforms, with pixel amounts scaled to the image size.
+
+    The rule: Lucent's amounts at its default 128 px (pad 12, jitter 8, scale
+    0.9-1.1, rotate -10..10 degrees, jitter 4) times (shorter side / 128), and
+    no transforms at all when the shorter side is under ``SMALL_INPUT`` (64) px.
+    On such inputs a one-pixel shift is already a large part of the network's
+    pooling grid (fashion-cnn: stride 8 on 28 px), and
+    measured on the shipped model the transforms cost more than they give: with
+    them a filter's own image often excites it less than another filter's image
+    does (benchmarks/optvis_quality.py, BENCHMARKS.md).
 
     >>> standard_transforms((128, 128))
     [pad(12), jitter(8.0), random_scale(11 scales), random_rotate(26 angles), jitter(4.0)]
+    >>> standard_transforms((64, 64))
+    [pad(6), jitter(4.0), random_scale(11 scales), random_rotate(26 angles), jitter(2.0)]
+    >>> standard_transforms((28, 28))
+    []
     """
+    if min(size) < SMALL_INPUT:
+        return []
     factor = min(size) / 128
-    transforms = [pad(max(1, round(12 * factor)))]
-    if 8 * factor >= 1:
-        transforms.append(jitter(8 * factor))
-    transforms.append(random_scale([1 + (i - 5) / 50 for i in range(11)]))
-    transforms.append(random_rotate(list(range(-10, 11)) + 5 * [0]))
-    if 4 * factor >= 1:
-        transforms.append(jitter(4 * factor))
-    return transforms
+    return [
+        pad(round(12 * factor)),
+        jitter(8 * factor),
+        random_scale([1 + (i - 5) / 50 for i in range(11)]),
+        random_rotate(list(range(-10, 11)) + 5 * [0]),
+        jitter(4 * factor),
+    ]
 
 
 def make_transforms(spec, size: tuple[int, int], output_size: tuple[int, int] | None = None) -> Compose:

@@ -1,0 +1,123 @@
+"""Activation maximization shows what each filter wants: on the shipped model, the
+image made for a filter excites that filter more than the images made for the
+other filters do (compared column by column: one filter across the images, since
+filters differ in scale), with the default settings."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cnn_widgets.engine.activations import record_activations
+from cnn_widgets.engine.optvis import maximize
+from cnn_widgets.engine.optvis.transform import standard_transforms
+from cnn_widgets.models import preserved
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+FILTERS = list(range(8))
+WIDGET_STEPS = 128  # the ActivationMaximization widget's default
+
+
+def own_image_table(model, layer: str, images: torch.Tensor) -> torch.Tensor:
+    """table[i, j]: mean conv output of filter j on image i (no transforms)."""
+    info = model.layer(layer)
+    with preserved(model.module, model.device), torch.no_grad():
+        acts = record_activations(model, model.normalize(images), [info])[info.path]
+    return acts[:, FILTERS].flatten(2).mean(2)
+
+
+# The first conv is left out: its mean output is linear in the image, so its best
+# image is a flat one (all dark or all light), and filters whose weights have the
+# same sign share it; which of those equal images wins is rounding, not quality.
+@pytest.mark.parametrize("layer", ["block1_conv2", "block2_conv1", "block2_conv2", "block3_conv1", "block3_conv2"])
+def test_each_filters_own_image_excites_it_most(fashion, layer):
+    images = maximize(fashion, layer, FILTERS, steps=WIDGET_STEPS)
+    table = own_image_table(fashion, layer, images)
+    others = table.clone()
+    others.fill_diagonal_(float("-inf"))
+    losing = [j for j in FILTERS if not table[j, j] > others[:, j].max()]
+    assert not losing, f"{layer}: another filter's image excites filters {losing} more than their own"
+
+
+def test_transforms_scale_with_the_image_and_stay_off_on_small_inputs():
+    small, medium, large = (standard_transforms((s, s)) for s in (28, 64, 256))
+    assert small == []
+    assert [repr(t) for t in medium][:2] == ["pad(6)", "jitter(4.0)"]
+    assert [repr(t) for t in large][:2] == ["pad(24)", "jitter(16.0)"]
+
+
+def test_maco_images_have_the_right_shape_range_and_reproduce(fashion):
+    first = maximize(fashion, "block2_conv1", [0, 3], steps=8, size=24, param="maco")
+    again = maximize(fashion, "block2_conv1", [0, 3], steps=8, size=24, param="maco")
+    other = maximize(fashion, "block2_conv1", [0, 3], steps=8, size=24, param="maco", seed=1)
+    assert first.shape == (2, 1, 24, 24)
+    assert 0 <= first.min().item() and first.max().item() <= 1
+    assert torch.equal(first, again)
+    assert not torch.allclose(first, other)
+
+
+def test_maco_keeps_the_magnitude_and_raises_the_objective(fashion):
+    from cnn_widgets.engine.optvis.param import maco_image
+    from cnn_widgets.engine.optvis.streams import ImageStreams
+
+    start = maximize(fashion, "block3_conv1", FILTERS, steps=0, param="maco")
+    final = maximize(fashion, "block3_conv1", FILTERS, steps=64, param="maco")
+    gains = own_image_table(fashion, "block3_conv1", final).diagonal() - own_image_table(fashion, "block3_conv1", start).diagonal()
+    assert (gains > 0).all(), f"the activation did not rise for filters {[j for j in FILTERS if gains[j] <= 0]}"
+    # Only the phase is a parameter (one per image, channel and rfft frequency), none for the magnitude.
+    image = maco_image(ImageStreams(0, [0, 1]), channels=1, size=(16, 16))
+    assert [tuple(t.shape) for t in image.parameters] == [(1, 16, 9), (1, 16, 9)]
+    assert not image.magnitude.requires_grad
+
+
+def test_maco_leaves_the_model_unchanged(user_model):
+    from conftest import assert_unchanged, snapshot
+
+    import cnn_widgets as cw
+
+    before = snapshot(user_model)
+    maximize(cw.load_model(user_model, input_size=(3, 32, 32)), "features.4", [0, 3], steps=3, size=32, param="maco")
+    assert_unchanged(user_model, before)
+
+
+def test_the_transparency_map_shows_where_the_image_mattered(fashion):
+    images, where = maximize(fashion, "block2_conv1", [0, 3], steps=16, size=24, param="maco", transparency=True)
+    plain = maximize(fashion, "block2_conv1", [0, 3], steps=16, size=24, param="maco")
+    assert torch.equal(images, plain), "asking for the map must not change the images"
+    assert where.shape == (2, 1, 24, 24)
+    assert torch.allclose(where.flatten(1).max(1).values, torch.ones(2))
+    assert where.min() >= 0 and (where.flatten(1).std(1) > 0.01).all(), "the map should vary over the image"
+
+
+def boot() -> torch.Tensor:
+    import numpy as np
+
+    from cnn_widgets.images import sample_image
+
+    return torch.from_numpy(np.asarray(sample_image("ankle_boot").convert("L"), dtype=np.float32) / 255)[None, None]
+
+
+@pytest.mark.parametrize("param", ["fourier", "pixel"])
+def test_accentuation_starts_from_the_image_and_stays_close(fashion, param):
+    image = boot()
+    unchanged = maximize(fashion, "block2_conv2", [0, 5], steps=0, param=param, start=image)
+    assert unchanged.shape == (2, 1, 28, 28)
+    assert (unchanged - image).abs().max() < 0.01, "with no steps the picture is the start image"
+    loose = maximize(fashion, "block2_conv2", [0, 5], steps=32, param=param, start=image)
+    close = maximize(fashion, "block2_conv2", [0, 5], steps=32, param=param, start=image, closeness=50.0)
+    assert 0 <= close.min() and close.max() <= 1
+    assert torch.equal(close, maximize(fashion, "block2_conv2", [0, 5], steps=32, param=param, start=image, closeness=50.0))
+    change = lambda images: (images - image).pow(2).flatten(1).mean(1)  # noqa: E731
+    assert (change(close) < change(loose)).all(), "the closeness penalty must keep the image nearer the start"
+    table = own_image_table(fashion, "block2_conv2", torch.cat([unchanged, close]))
+    gains = table[2:, [0, 5]].diagonal() - table[:2, [0, 5]].diagonal()
+    assert (gains > 0).all(), "the filter must respond more to the accentuated image than to the start"
+
+
+def test_accentuation_errors_name_the_problem(fashion):
+    with pytest.raises(ValueError, match="closeness needs a start"):
+        maximize(fashion, "block2_conv2", [0], steps=1, closeness=1.0)
+    with pytest.raises(ValueError, match="start must be images of shape"):
+        maximize(fashion, "block2_conv2", [0], steps=1, start=torch.zeros(1, 3, 28, 28))
+    with pytest.raises(ValueError, match="MaCo"):
+        maximize(fashion, "block2_conv2", [0], steps=1, start=boot(), param="maco")
