@@ -199,7 +199,7 @@ def run(args) -> str:
             shape = "x".join(str(s) for s in layer.output_shape)
             kernel = "x".join(str(k) for k in layer.kernel_size)
             rows.append(f"{layer.index:>3}  {layer.name:<24} {layer.path:<28} {layer.in_channels:>5} {layer.out_channels:>5}  {kernel:<6}  {shape}")
-        return "\n".join(rows)
+        return "\n".join(rows) + _weights_note(model)
     if args.command == "weights":
         tiles, labels = render.weight_tiles(engine.filter_weights(model, args.layer), view=args.view, normalization=args.normalize, colormap=args.colormap)
         picture = _stitch(tiles, args, labels)
@@ -211,15 +211,20 @@ def run(args) -> str:
     elif args.command == "maximize":
         picture = _maximize_picture(model, args)
     elif args.command == "dream":
-        return _dream(model, args)
+        return _dream(model, args) + _weights_note(model)
     elif args.command == "cam":
         picture, label, warning = _cam_picture(model, engine, args)
         path = render.save_png(picture, args.out)
         if warning:
             print(f"cnn-widgets cam: warning: {warning}", file=sys.stderr)
-        return f"wrote {path} ({picture.shape[1]}x{picture.shape[0]} px): {args.method} for {label}"
+        return f"wrote {path} ({picture.shape[1]}x{picture.shape[0]} px): {args.method} for {label}" + _weights_note(model)
     path = render.save_png(picture, args.out)
-    return f"wrote {path} ({picture.shape[1]}x{picture.shape[0]} px)"
+    return f"wrote {path} ({picture.shape[1]}x{picture.shape[0]} px)" + _weights_note(model)
+
+
+def _weights_note(model) -> str:
+    """A line saying the pictures come from an untrained model ("" for a trained one)."""
+    return f"\nnote: {model.name} is {model.weights_note}" if model.weights_note else ""
 
 
 def main(argv: list[str] | None = None) -> int:
