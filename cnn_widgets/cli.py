@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(features)
     _layer(features)
     features.add_argument("--image", required=True, help="image path or URL, or a shipped sample name (cat, coffee, sneaker, ...)")
+    features.add_argument("--stage", default="activation", choices=("activation", "conv"),
+                          help="activation: the layer's output after the ReLU (or other activation) that follows the conv (default); conv: the conv's own output, before it")
     _display(features, "viridis")
 
     maximize = commands.add_parser("maximize", help="images that maximize a layer's filters (activation maximization)", epilog=EPILOG)
@@ -204,7 +206,7 @@ def run(args) -> str:
         tiles, labels = render.weight_tiles(engine.filter_weights(model, args.layer), view=args.view, normalization=args.normalize, colormap=args.colormap)
         picture = _stitch(tiles, args, labels)
     elif args.command == "features":
-        maps = engine.feature_maps(model, _image(args.image), layers=[args.layer])
+        maps = engine.feature_maps(model, _image(args.image), layers=[args.layer], stage=args.stage)
         values = next(iter(maps.values()))
         tiles = render.colorize(render.normalize(values, mode=args.normalize), args.colormap)
         picture = _stitch(tiles, args, [f"filter {i}" for i in range(len(tiles))])

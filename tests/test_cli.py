@@ -91,3 +91,15 @@ def test_dream_writes_a_gif_with_every_frame(tmp_path):
     assert main(["dream", "fashion-cnn", "--image", "bag", "--layer", "block2_conv1", "--frames", "3", "--octaves", "2", "--steps", "2", "--zoom", "1.2", "--out", str(out)]) == 0
     gif = Image.open(out)
     assert gif.n_frames == 3 and gif.size == (28, 28)
+
+
+def test_features_stage_picks_after_or_before_the_relu(tmp_path):
+    pictures = {}
+    for stage in ("activation", "conv"):
+        out = tmp_path / f"{stage}.png"
+        assert main(["features", "fashion-cnn", "--image", "sneaker", "--layer", "block1_conv1", "--stage", stage,
+                     "--normalize", "layer", "--colormap", "gray", "--out", str(out)]) == 0
+        pictures[stage] = np.asarray(Image.open(out).convert("L"))
+    assert not np.array_equal(pictures["activation"], pictures["conv"])
+    # After the ReLU every negative value is 0, the darkest level; before it, 0 is a mid gray.
+    assert (pictures["activation"] == 0).mean() > (pictures["conv"] == 0).mean()
