@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(features)
     _layer(features)
     features.add_argument("--image", required=True, help="image path or URL, or a shipped sample name (cat, coffee, sneaker, ...)")
+    features.add_argument("--stage", default="activation", choices=("activation", "conv"),
+                          help="activation: the layer's output after the ReLU (or other activation) that follows the conv (default); conv: the conv's own output, before it")
     _display(features, "viridis")
 
     maximize = commands.add_parser("maximize", help="images that maximize a layer's filters (activation maximization)", epilog=EPILOG)
@@ -244,27 +246,32 @@ def run(args) -> str:
             shape = "x".join(str(s) for s in layer.output_shape)
             kernel = "x".join(str(k) for k in layer.kernel_size)
             rows.append(f"{layer.index:>3}  {layer.name:<24} {layer.path:<28} {layer.in_channels:>5} {layer.out_channels:>5}  {kernel:<6}  {shape}")
-        return "\n".join(rows)
+        return "\n".join(rows) + _weights_note(model)
     if args.command == "weights":
         tiles, labels = render.weight_tiles(engine.filter_weights(model, args.layer), view=args.view, normalization=args.normalize, colormap=args.colormap)
         picture = _stitch(tiles, args, labels)
     elif args.command == "features":
-        maps = engine.feature_maps(model, _image(args.image), layers=[args.layer])
+        maps = engine.feature_maps(model, _image(args.image), layers=[args.layer], stage=args.stage)
         values = next(iter(maps.values()))
         tiles = render.colorize(render.normalize(values, mode=args.normalize), args.colormap)
         picture = _stitch(tiles, args, [f"filter {i}" for i in range(len(tiles))])
     elif args.command == "maximize":
         picture = _maximize_picture(model, args)
     elif args.command == "dream":
-        return _dream(model, args)
+        return _dream(model, args) + _weights_note(model)
     elif args.command == "cam":
         picture, label, warning = _cam_picture(model, engine, args)
         path = render.save_png(picture, args.out)
         if warning:
             print(f"cnn-widgets cam: warning: {warning}", file=sys.stderr)
-        return f"wrote {path} ({picture.shape[1]}x{picture.shape[0]} px): {args.method} for {label}"
+        return f"wrote {path} ({picture.shape[1]}x{picture.shape[0]} px): {args.method} for {label}" + _weights_note(model)
     path = render.save_png(picture, args.out)
-    return f"wrote {path} ({picture.shape[1]}x{picture.shape[0]} px)"
+    return f"wrote {path} ({picture.shape[1]}x{picture.shape[0]} px)" + _weights_note(model)
+
+
+def _weights_note(model) -> str:
+    """A line saying the pictures come from an untrained model ("" for a trained one)."""
+    return f"\nnote: {model.name} is {model.weights_note}" if model.weights_note else ""
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 // image whose tiles are clickable, an enlarged view of the selected filter,
 // keyboard navigation (left/right: filter, up/down: layer) and an error line.
 import { bindImage, choiceControl, errorLine, h, reportLeaving, throttle } from "./common.js";
+import { colorbar } from "./colorbar.js";
 import { tileAt, tileBox } from "./tile_layout.js";
 
 export function tileViewer({ model, el }, kind, extraControls = []) {
@@ -21,7 +22,8 @@ export function tileViewer({ model, el }, kind, extraControls = []) {
   const controls = h("div", { class: "cw-controls" }, [
     layerControl,
     h("label", { class: "cw-control cw-slider" }, [sliderLabel, slider]),
-    choiceControl(model, "normalize", "normalization", "normalization_options"),
+    choiceControl(model, "scale", "normalization", "normalization_options",
+      (value) => ({ layer: "one for the layer", tile: "each tile its own", fixed: "fixed range" })[value] || value),
     choiceControl(model, "colormap", "colormap", "colormap_options"),
     ...extraControls,
   ]);
@@ -32,10 +34,12 @@ export function tileViewer({ model, el }, kind, extraControls = []) {
   const gridWrap = h("div", { class: "cw-grid-wrap" }, [gridImage, highlight]);
   const tileImage = h("img", { class: "cw-tile", alt: "selected filter" });
   const caption = h("figcaption", { class: "cw-caption" });
-  const enlarged = h("figure", { class: "cw-enlarged" }, [tileImage, caption]);
+  const gridBar = colorbar(model, "grid_colorbar");
+  const tileBar = colorbar(model, "tile_colorbar");
+  const enlarged = h("figure", { class: "cw-enlarged" }, [tileImage, tileBar, caption]);
   const error = errorLine(model);
-  cleanups.push(error.cleanup, reportLeaving(model, root));
-  root.append(title, controls, h("div", { class: "cw-body" }, [gridWrap, enlarged]), error);
+  cleanups.push(error.cleanup, reportLeaving(model, root), gridBar.cleanup, tileBar.cleanup);
+  root.append(title, controls, h("div", { class: "cw-body" }, [h("div", { class: "cw-grid-column" }, [gridWrap, gridBar]), enlarged]), error);
   el.append(root);
 
   // Which grid position a point of the grid image falls on (-1 for padding or outside).

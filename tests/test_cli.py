@@ -107,3 +107,15 @@ def test_cam_writes_the_same_picture_the_gradcam_widget_shows(tmp_path, method):
     written = np.asarray(Image.open(out).convert("RGB"))
     assert written.shape == shown.shape
     assert np.array_equal(written, shown)
+
+
+def test_features_stage_picks_after_or_before_the_relu(tmp_path):
+    pictures = {}
+    for stage in ("activation", "conv"):
+        out = tmp_path / f"{stage}.png"
+        assert main(["features", "fashion-cnn", "--image", "sneaker", "--layer", "block1_conv1", "--stage", stage,
+                     "--normalize", "layer", "--colormap", "gray", "--out", str(out)]) == 0
+        pictures[stage] = np.asarray(Image.open(out).convert("L"))
+    assert not np.array_equal(pictures["activation"], pictures["conv"])
+    # After the ReLU every negative value is 0, the darkest level; before it, 0 is a mid gray.
+    assert (pictures["activation"] == 0).mean() > (pictures["conv"] == 0).mean()

@@ -2,6 +2,7 @@
 (input size, normalization, class names), its conv layers and its device."""
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import os
@@ -270,6 +271,38 @@ class Model:
         std = torch.tensor(self.std, device=tensor.device, dtype=tensor.dtype).view(1, -1, 1, 1)
         return (tensor * std + mean).clamp(0, 1)
 
+    @property
+    def trained(self) -> bool:
+        """False for a model with randomly initialized weights (``weights=None``): its
+        pictures and predictions mean nothing yet. A user's own module counts as trained.
+
+        >>> import cnn_widgets as cw
+        >>> cw.load_model("fashion-cnn").trained, cw.load_model("fashion-cnn", weights=None).trained
+        (True, False)
+        """
+        return self.weights != "none"
+
+    @property
+    def weights_note(self) -> str:
+        """What every view says about the weights: "untrained (random weights)" for an
+        untrained model, "" otherwise.
+
+        >>> import cnn_widgets as cw
+        >>> cw.load_model("fashion-cnn", weights=None).weights_note
+        'untrained (random weights)'
+        """
+        return "" if self.trained else "untrained (random weights)"
+
+    @property
+    def label(self) -> str:
+        """The model's name for view titles, with the :attr:`weights_note` when there is one.
+
+        >>> import cnn_widgets as cw
+        >>> cw.load_model("fashion-cnn", weights=None).label
+        'fashion-cnn · untrained (random weights)'
+        """
+        return f"{self.name} · {self.weights_note}" if self.weights_note else self.name
+
     def __repr__(self) -> str:
         return (
             f"Model({self.name!r}, weights={self.weights!r}, input_size={self.input_size}, "
@@ -312,6 +345,7 @@ def load_model(
     std: Sequence[float] | None = None,
     classes: Sequence[str] | None = None,
     output: OutputSelector = None,
+    seed: int = 0,
 ) -> Model:
     """Load a model by name (see ``cnn_widgets.MODEL_NAMES``) or wrap your own ``nn.Module``.
 
@@ -320,6 +354,8 @@ def load_model(
     state_dict file, or a torchvision weights enum (``ResNet50_Weights.IMAGENET1K_V2``:
     its class names and preprocessing come along). ``device``: ``"auto"``/``None``
     picks CUDA, then MPS, then CPU (for your own module: where its parameters already are).
+    ``seed``: the random initialization of a model built here (``weights=None``), so two
+    calls give the same weights; the global random state is left as it was.
 
     ``"timm/<name>"`` builds a timm model (the ``timm`` extra), pretrained unless
     ``weights=None``; a timm or Hugging Face ``transformers`` classifier passed as a
@@ -341,7 +377,8 @@ def load_model(
     if isinstance(source, nn.Module):
         return _wrap_module(source, weights, device, input_size, mean, std, classes, output=output)
     if timm_models.is_timm_name(source):
-        module, weights_label = timm_models.build(source, weights)
+        with _seeded(seed):
+            module, weights_label = timm_models.build(source, weights)
         return _zoo_model(module, source.strip(), device, weights_label, timm_models.model_info(module), overrides, output)
     if torchvision_weights.is_weights_enum(weights) or torchvision_weights.is_weights_enum(source):
         enum = weights if torchvision_weights.is_weights_enum(weights) else source
@@ -364,13 +401,25 @@ def load_model(
     name = zoo.canonical_name(source)
     resolved = resolve_device(device)
     if name == "fashion-cnn":
-        module, weights_label = _fashion(weights)
+        with _seeded(seed):
+            module, weights_label = _fashion(weights)
         info = dict(input_size=FASHION_INPUT, mean=FASHION_MEAN, std=FASHION_STD, classes=list(FASHION_CLASSES))
     else:
-        module = zoo.build_torchvision(name)
+        with _seeded(seed):
+            module = zoo.build_torchvision(name)
         weights_label = _zoo_weights(module, name, weights)
         info = dict(input_size=(3, 224, 224), mean=zoo.IMAGENET_MEAN, std=zoo.IMAGENET_STD, classes=zoo.imagenet_classes(name))
     return _zoo_model(module, name, resolved, weights_label, info, overrides, output)
+
+
+@contextlib.contextmanager
+def _seeded(seed: int):
+    """Random initialization from ``seed``, without touching the caller's random state."""
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an integer, not {type(seed).__name__}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 def _zoo_model(module: nn.Module, name: str, device, weights_label: str, info: dict, overrides: dict, output) -> Model:

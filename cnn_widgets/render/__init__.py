@@ -10,6 +10,7 @@ needed. Nothing here knows about widgets or the engine.
 >>> render.encode_png(picture)[:4]
 b'\\x89PNG'
 """
+from cnn_widgets.render.colorbar import DIVERGING, colorbar, colorbar_scale, value_range
 from cnn_widgets.render.colormaps import COLORMAPS, colorize, colormap_lut
 from cnn_widgets.render.encode import IMAGE_FORMATS, encode, encode_gif, encode_png, save_gif, save_png
 from cnn_widgets.render.grids import enlarge, grid, grid_layout, side_by_side, tile_scale, upscale
@@ -19,9 +20,12 @@ from cnn_widgets.render.weights import WEIGHT_VIEWS, weight_tiles
 
 __all__ = [
     "COLORMAPS",
+    "DIVERGING",
     "IMAGE_FORMATS",
     "NORMALIZATIONS",
     "WEIGHT_VIEWS",
+    "colorbar",
+    "colorbar_scale",
     "colorize",
     "colormap_lut",
     "encode",
@@ -39,5 +43,6 @@ __all__ = [
     "tile_scale",
     "to_uint8_image",
     "upscale",
+    "value_range",
     "weight_tiles",
 ]

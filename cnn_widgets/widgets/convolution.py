@@ -261,7 +261,7 @@ class ConvolutionExplainer(ImageInput, BaseWidget):
 
     def _title(self, step) -> str:
         what = f"filter {self.filter_index} of {self._info.name}" if step.filter is not None else f"your kernel on the input of {self._info.name}"
-        return f"{self.model.name} · {what} · {self.image_name.split('#')[0]}"
+        return f"{self.model.label} · {what} · {self.image_name.split('#')[0]}"
 
     def _units(self) -> str:
         mean = ", ".join(f"{m:.3g}" for m in self.model.mean)

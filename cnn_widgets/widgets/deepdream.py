@@ -378,7 +378,7 @@ class DeepDream(ImageInput, LayerChoice, BaseWidget, RunControls):
 
     def _title(self) -> str:
         width, height = self._photo.size if self._photo is not None else (0, 0)
-        return f"DeepDream · {self.model.name} · {self.image_name.split('#')[0]} ({width}x{height})"
+        return f"DeepDream · {self.model.label} · {self.image_name.split('#')[0]} ({width}x{height})"
 
     # -- saving -----------------------------------------------------------------------------
     def picture(self) -> np.ndarray:

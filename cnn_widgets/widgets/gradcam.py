@@ -234,7 +234,7 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
                     self.predictions = [
                         {"index": p.index, "name": p.name, "probability": p.probability} for p in ranked[:TOP_K]
                     ]
-                    self.title = f"{self.model.name} · {label}"
+                    self.title = f"{self.model.label} · {label}"
                     self.target_index = ranked[0].index
         finally:
             self._quiet = quiet

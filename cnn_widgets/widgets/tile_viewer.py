@@ -4,7 +4,9 @@ view of the selected one, and normalization and colormap pickers.
 
 Subclasses define ``_grid_tiles()`` -> (tiles (N, h, w, 3) uint8, tooltip per
 tile, filter index per tile) and ``_enlarged(filter_index)`` -> (picture,
-caption); this class keeps the traits in sync, caches what was
+caption), and may define ``_grid_colorbar()`` and ``_tile_colorbar(filter_index)``
+-> a :func:`cnn_widgets.render.colorbar_scale` dict (``{}`` for none), shown under
+the grid and the enlarged view with their numbers; this class keeps the traits in sync, caches what was
 drawn, and turns failures into the widget's error line.
 """
 from __future__ import annotations
@@ -43,6 +45,8 @@ class TileViewer(LayerChoice, BaseWidget):
     tile_titles = traitlets.List().tag(sync=True)  # tooltip text at each grid position
     tile_png = traitlets.Bytes(b"").tag(sync=True)
     tile_caption = traitlets.Unicode("").tag(sync=True)
+    grid_colorbar = traitlets.Dict().tag(sync=True)  # render.colorbar_scale of the grid, {} for none
+    tile_colorbar = traitlets.Dict().tag(sync=True)  # ... and of the enlarged view
 
     _GRID_TRAITS = ("layer", "normalization", "colormap")
 
@@ -118,11 +122,12 @@ class TileViewer(LayerChoice, BaseWidget):
         if drawn is None:
             tiles, titles, order = self._grid_tiles()
             picture, layout = self._stitch(tiles, self._columns(), [f"#{f}" for f in order])
-            drawn = self._grid_cache[key] = (render.encode_png(picture), layout, titles, order, picture)
-        png, layout, titles, order, self._grid_picture = drawn
+            drawn = self._grid_cache[key] = (render.encode_png(picture), layout, titles, order, picture, self._grid_colorbar())
+        png, layout, titles, order, self._grid_picture, scale = drawn
         self.title = self._title()
         with self.hold_sync():
             self.grid_png, self.grid_layout, self.tile_titles, self.tile_order = png, layout, titles, order
+            self.grid_colorbar = scale
             self._draw_enlarged()
 
     def _draw_enlarged(self) -> None:
@@ -130,6 +135,15 @@ class TileViewer(LayerChoice, BaseWidget):
         self._enlarged_picture = picture
         self.tile_png = render.encode_png(picture)
         self.tile_caption = caption
+        self.tile_colorbar = self._tile_colorbar(self.filter_index)
+
+    def _grid_colorbar(self) -> dict:
+        """The grid's colorbar scale ({} for none)."""
+        return {}
+
+    def _tile_colorbar(self, filter_index: int) -> dict:
+        """The enlarged view's colorbar scale ({} for none)."""
+        return {}
 
     def _columns(self) -> int | None:
         """Columns of the grid; None for a square-ish grid."""
@@ -154,14 +168,26 @@ class TileViewer(LayerChoice, BaseWidget):
 
     def _title(self) -> str:
         info = self.model.layer(self.layer)
-        return f"{self.model.name} · {info.name} ({info.path}) · {info.out_channels} filters"
+        path = f" ({info.path})" if info.path != info.name else ""
+        return f"{self.model.label} · {info.name}{path} · {info.out_channels} filters"
 
     # -- saving -------------------------------------------------------------------------
     def picture(self) -> np.ndarray:
-        """What the widget shows: the grid and, beside it, the enlarged tile (uint8 RGB)."""
-        grid_picture = self._grid_picture
-        tile = self._enlarged_picture
+        """What the widget shows: the grid and, beside it, the enlarged tile (uint8 RGB),
+        each with its colorbar under it."""
+        grid_picture = self._with_colorbar(self._grid_picture, self.grid_colorbar)
+        tile = self._with_colorbar(self._enlarged_picture, self.tile_colorbar)
         return render.side_by_side([grid_picture, tile], gap=16)
+
+    def _with_colorbar(self, picture: np.ndarray, scale: dict) -> np.ndarray:
+        if not scale:
+            return picture
+        bar = render.colorbar(scale, length=max(160, min(picture.shape[1], 320)), colormap=self.colormap)
+        width = max(picture.shape[1], bar.shape[1])
+        canvas = np.full((picture.shape[0] + 6 + bar.shape[0], width, 3), 255, np.uint8)
+        canvas[: picture.shape[0], : picture.shape[1]] = picture
+        canvas[picture.shape[0] + 6 :, : bar.shape[1]] = bar
+        return canvas
 
     def save_png(self, path) -> None:
         """Write what the widget shows (grid and enlarged tile) to a PNG file."""

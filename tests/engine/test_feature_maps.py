@@ -38,10 +38,11 @@ def test_feature_maps_of_every_layer_have_the_layer_shapes(vgg):
     assert maps["block5_conv2"].shape == (512, 4, 4)
 
 
-def test_stored_map_is_the_pre_relu_conv_output_despite_inplace_relu(vgg):
+def test_conv_stage_is_the_pre_relu_conv_output_despite_inplace_relu(vgg):
+    # stage="conv" asks for the conv's own output (the default is what the layer passes on, after its ReLU).
     assert isinstance(vgg.module.features[1], nn.ReLU) and vgg.module.features[1].inplace
     inputs = torch.randn(1, 3, 32, 32)
-    maps = engine.feature_maps(vgg, inputs, layers=["block1_conv1"])
+    maps = engine.feature_maps(vgg, inputs, layers=["block1_conv1"], stage="conv")
     expected = vgg.module.features[0](inputs)[0]
     assert (maps["block1_conv1"] < 0).any(), "an in-place ReLU would have removed every negative value"
     assert torch.allclose(maps["block1_conv1"], expected, atol=1e-6)
@@ -116,3 +117,55 @@ def test_channel_statistics_and_sorting():
 def test_feature_maps_reject_a_batch(fashion):
     with pytest.raises(ValueError, match="one image"):
         engine.feature_maps(fashion, torch.randn(2, 1, 28, 28))
+
+
+def _activation_outputs(model, inputs):
+    """{layer name: the output of the activation module that follows it}, recorded by plain
+    hooks that clone (so an in-place activation later in the pass cannot change them)."""
+    found, calls, handles = {}, {}, []
+    by_module = {}
+    for info in model.layers:
+        if info.activation is not None:
+            by_module.setdefault(info.activation.module, []).append(info)
+
+    def hook(module, _inputs, output):
+        call = calls.get(module, 0)
+        calls[module] = call + 1
+        for info in by_module[module]:
+            if info.activation.call == call:
+                found[info.name] = output[0].detach().clone()
+
+    handles = [module.register_forward_hook(hook) for module in by_module]
+    try:
+        with torch.no_grad():
+            model.module(inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return found
+
+
+@pytest.mark.parametrize("name, kind", [("vgg16", "ReLU"), ("resnet18", "ReLU"), ("efficientnet_b0", "SiLU")])
+def test_default_maps_are_the_activation_output_after_each_conv(name, kind):
+    model = cw.load_model(name, weights=None, device="cpu", input_size=(3, 64, 64))
+    inputs = torch.randn(1, 3, 64, 64)
+    after = engine.feature_maps(model, inputs)
+    before = engine.feature_maps(model, inputs, stage="conv")
+    expected = _activation_outputs(model, inputs)
+    assert len(expected) >= 8
+    for layer, output in expected.items():
+        assert torch.allclose(after[layer], output, atol=1e-5), layer
+    first = model.layers[0]
+    assert first.activation.kind == kind
+    bn = next(m for m in model.module.modules() if isinstance(m, nn.BatchNorm2d)) if name != "vgg16" else nn.Identity()
+    act = {"ReLU": torch.relu, "SiLU": nn.functional.silu}[kind]
+    assert torch.allclose(after[first.name], act(bn(before[first.name][None]))[0], atol=1e-5), \
+        "the first layer's map is its activation applied to its conv output"
+    assert (before[first.name] < 0).any() and not torch.equal(before[first.name], after[first.name])
+    if kind == "ReLU":
+        assert all(after[layer].min() >= 0 for layer in expected)
+
+
+def test_an_unknown_stage_names_the_valid_choices(fashion):
+    with pytest.raises(ValueError, match="valid choices: activation, conv"):
+        engine.feature_maps(fashion, cw.sample_image("bag"), stage="relu")

@@ -178,3 +178,28 @@ def test_bad_weights_choice_for_shipped_model():
         cw.load_model("fashion-cnn", weights="imagenet")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         cw.load_model("fashion-cnn", weights="/nonexistent/file.pth")
+
+
+def test_random_weights_are_seeded_and_labelled_untrained():
+    state = torch.random.get_rng_state()
+    first = cw.load_model("resnet18", weights=None, device="cpu")
+    assert torch.equal(torch.random.get_rng_state(), state), "loading leaves the caller's random state alone"
+    second = cw.load_model("resnet18", weights=None, device="cpu")
+    other = cw.load_model("resnet18", weights=None, device="cpu", seed=1)
+    weights = lambda model: model.module.conv1.weight
+    assert torch.equal(weights(first), weights(second))
+    assert not torch.equal(weights(first), weights(other))
+    assert not first.trained and first.weights_note == "untrained (random weights)"
+    assert first.label == "resnet18 · untrained (random weights)"
+    assert cw.load_model("fashion-cnn", device="cpu").trained
+    with pytest.raises(TypeError, match="seed must be an integer"):
+        cw.load_model("fashion-cnn", weights=None, seed="zero")
+
+
+def test_the_command_line_says_a_model_is_untrained(capsys):
+    from cnn_widgets.cli import main
+
+    assert main(["layers", "fashion-cnn", "--weights", "none"]) == 0
+    assert "fashion-cnn is untrained (random weights)" in capsys.readouterr().out
+    assert main(["layers", "fashion-cnn"]) == 0
+    assert "untrained" not in capsys.readouterr().out

@@ -6,6 +6,7 @@ import io
 
 import numpy as np
 import pytest
+import torch
 import traitlets
 from PIL import Image
 
@@ -132,3 +133,52 @@ def test_images_travel_as_binary_and_stay_small():
     state = widget.get_state()
     assert isinstance(state["grid_png"], (bytes, memoryview))
     assert widget.grid_layout["n"] == 512 and len(widget.grid_png) < 2_000_000
+
+
+def test_feature_maps_default_to_after_relu_and_say_so(maps_widget):
+    assert maps_widget.stage == "activation" and maps_widget.normalization == "layer"
+    assert [o["label"] for o in maps_widget.stage_options] == ["after ReLU", "before ReLU (conv output)"]
+    assert "after ReLU" in maps_widget.title and "· after ReLU ·" in maps_widget.tile_caption
+    assert maps_widget.maps().min() >= 0
+    grid = maps_widget.grid_png
+    maps_widget.stage = "conv"
+    assert "before ReLU" in maps_widget.title and "before ReLU" in maps_widget.tile_caption
+    assert maps_widget.maps().min() < 0 and maps_widget.grid_png != grid
+    with pytest.raises(traitlets.TraitError, match="activation, conv"):
+        maps_widget.stage = "relu"
+
+
+def test_layer_scale_colorbar_spans_the_data_and_a_zero_map_is_dark():
+    model = cw.load_model("fashion-cnn", device="cpu")
+    with torch.no_grad():  # filter 5 never fires: no weights and a negative bias, so zero after the ReLU
+        model.module.features[0].weight[5] = 0
+        model.module.features[0].bias[5] = -1
+    widget = cw.FeatureMaps(model, "sneaker", layer="block1_conv1")
+    maps = widget.maps()
+    scale = widget.grid_colorbar
+    assert scale["low"] == 0.0 and scale["high"] == pytest.approx(float(maps.max()))
+    assert scale["ticks"][0]["label"] == "0" and scale["ticks"][-1]["value"] == pytest.approx(float(maps.max()))
+    assert widget.tile_colorbar["high"] == scale["high"], "the enlarged view uses the grid's scale"
+    widget.filter_index = 5
+    darkest = cw.render.colormap_lut(widget.colormap)[0]
+    assert (decode(widget.tile_png)[..., :3] == darkest).all()
+    widget.filter_index = int(maps.amax((1, 2)).argmax())
+    assert (decode(widget.tile_png)[..., :3] != darkest).any()
+    widget.normalization = "tile"
+    assert widget.grid_colorbar["ticks"][-1]["label"] == "tile max"
+    assert widget.tile_colorbar["high"] == pytest.approx(float(maps[widget.filter_index].max()))
+
+
+def test_a_diverging_colormap_marks_zero_on_the_colorbar(maps_widget):
+    maps_widget.stage = "conv"
+    maps_widget.colormap = "diverging"
+    scale = maps_widget.grid_colorbar
+    assert scale["low"] == -scale["high"] and scale["zero"] == 0.5
+    assert "0" in [tick["label"] for tick in scale["ticks"]]
+
+
+def test_untrained_models_say_so_in_every_title():
+    model = cw.load_model("fashion-cnn", weights=None, device="cpu")
+    assert "untrained (random weights)" in cw.FeatureMaps(model, "sneaker").title
+    assert "untrained (random weights)" in cw.FilterWeights(model).title
+    assert "untrained" not in cw.FilterWeights(cw.load_model("fashion-cnn", device="cpu")).title

@@ -1,0 +1,126 @@
+"""Colorbars: which colour means which number, for every grid and enlarged view.
+
+:func:`colorbar_scale` decides the numbers once (range, ticks, where zero is,
+colour stops); the browser draws that dict, and :func:`colorbar` draws the same
+scale into a picture for saved files, so a picture and the page never disagree.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from cnn_widgets.render._arrays import as_float_array
+from cnn_widgets.render.colormaps import colormap_lut
+from cnn_widgets.render.grids import _label_extent, _label_font
+
+DIVERGING = ("diverging",)  # colormaps whose middle colour means zero
+_STOPS = 17
+
+
+def value_range(values: object, symmetric: bool = False) -> tuple[float, float]:
+    """The (low, high) a layer-wide scale spans: the data's min and max, stretched to
+    include zero (so a map that is zero everywhere shows the colormap's lowest colour
+    for data that is never negative), or ±max(|x|) when ``symmetric`` (zero in the middle).
+    A constant zero stack gets (0, 1). NaN and infinities are ignored.
+
+    >>> value_range(np.array([[2.0, 5.0]]))
+    (0.0, 5.0)
+    >>> value_range(np.array([[-1.0, 3.0]]), symmetric=True)
+    (-3.0, 3.0)
+    """
+    array = as_float_array(values)
+    finite = array[np.isfinite(array)]
+    low = min(0.0, float(finite.min())) if finite.size else 0.0
+    high = max(0.0, float(finite.max())) if finite.size else 0.0
+    if symmetric:
+        high = max(abs(low), abs(high))
+        low = -high
+    if high <= low:
+        high = low + 1.0
+    return low, high
+
+
+def _nice_step(span: float, count: int) -> float:
+    raw = span / max(1, count)
+    power = 10 ** math.floor(math.log10(raw))
+    for factor in (1, 2, 2.5, 5, 10):
+        if factor * power >= raw:
+            return factor * power
+    return 10 * power
+
+
+def _label(value: float) -> str:
+    if value == 0:
+        return "0"
+    return f"{value:.3g}"
+
+
+def colorbar_scale(low: float, high: float, colormap: str = "gray", ticks: int = 4, note: str = "") -> dict:
+    """The numbers of a colorbar from ``low`` to ``high`` under ``colormap`` (JSON-ready):
+    ``low``, ``high``, ``ticks`` (value, label and position 0-1 along the bar; the ends are
+    always labelled), ``zero`` (the position of zero for a diverging colormap whose range
+    holds it, else None), ``stops`` (CSS colours along the bar) and ``note`` (a line saying
+    what the scale means, such as "one scale for the whole layer").
+
+    >>> scale = colorbar_scale(-2.0, 2.0, "diverging")
+    >>> [t["label"] for t in scale["ticks"]], scale["zero"]
+    (['-2', '-1', '0', '1', '2'], 0.5)
+    """
+    low, high = float(low), float(high)
+    if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
+        raise ValueError(f"a colorbar needs finite low < high, got ({low}, {high})")
+    span = high - low
+    step = _nice_step(span, ticks)
+    values = [low]
+    value = math.ceil(low / step) * step
+    while value < high - 1e-9 * span:
+        if value - low > 0.2 * step:
+            values.append(value)
+        value += step
+    if high - values[-1] < 0.2 * step and len(values) > 1:
+        values.pop()
+    values.append(high)
+    diverging = colormap in DIVERGING and low < 0 < high
+    if diverging and all(abs(v) > 1e-9 * span for v in values):
+        values = sorted(values + [0.0])
+    lut = colormap_lut(colormap)
+    stops = ["#%02x%02x%02x" % tuple(int(c) for c in lut[round(i * (len(lut) - 1) / (_STOPS - 1))]) for i in range(_STOPS)]
+    return {
+        "low": low,
+        "high": high,
+        "ticks": [{"value": v, "label": _label(0.0 if abs(v) <= 1e-9 * span else v), "at": (v - low) / span} for v in values],
+        "zero": (0.0 - low) / span if diverging else None,
+        "stops": stops,
+        "note": note,
+    }
+
+
+def colorbar(scale: dict, length: int = 256, thickness: int = 12, colormap: str = "gray") -> np.ndarray:
+    """Draw a :func:`colorbar_scale` as a horizontal uint8 (H, length, 3) picture: the
+    colour ramp, a tick and number under each tick, a black line at zero when marked,
+    and the note under the numbers.
+
+    >>> colorbar(colorbar_scale(0.0, 4.0, "viridis"), colormap="viridis").shape[1]
+    256
+    """
+    font = _label_font()
+    top, bottom = _label_extent()
+    line = bottom - top + 4
+    height = thickness + 3 + line + (line if scale.get("note") else 0)
+    picture = Image.new("RGB", (length, height), (255, 255, 255))
+    ramp = colormap_lut(colormap)[np.rint(np.linspace(0, 255, length)).astype(int)]
+    picture.paste(Image.fromarray(np.repeat(ramp[None], thickness, axis=0)), (0, 0))
+    draw = ImageDraw.Draw(picture)
+    for tick in scale["ticks"]:
+        x = min(length - 1, round(tick["at"] * (length - 1)))
+        draw.line([(x, thickness), (x, thickness + 2)], fill=(0, 0, 0))
+        width = draw.textlength(tick["label"], font=font)
+        draw.text((min(max(0, x - width / 2), length - width), thickness + 3 - top), tick["label"], fill=(0, 0, 0), font=font)
+    if scale.get("zero") is not None:
+        x = round(scale["zero"] * (length - 1))
+        draw.line([(x, 0), (x, thickness - 1)], fill=(0, 0, 0))
+    if scale.get("note"):
+        draw.text((0, thickness + 3 + line - top), scale["note"], fill=(80, 80, 80), font=font)
+    return np.asarray(picture)
