@@ -8,7 +8,7 @@
 from .export import export_notebook_html, save_html
 from .images import SAMPLE_NAMES, load_image, sample_image
 from .models import MODEL_NAMES, LayerInfo, Model, WeightsUnavailableError, best_device, load_model
-from .widgets import ActivationMaximization, ConvolutionExplainer, DatasetExamples, DeepDream, Explorer, FeatureMaps, FilterWeights, GradCAM
+from .widgets import ActivationMaximization, ConvolutionExplainer, DatasetExamples, DeepDream, Explorer, FeatureMaps, FilterWeights, GradCAM, TrainingMonitor
 
 __version__ = "0.1.0"
 
@@ -23,6 +23,7 @@ __all__ = [
     "GradCAM",
     "MODEL_NAMES",
     "SAMPLE_NAMES",
+    "TrainingMonitor",
     "LayerInfo",
     "Model",
     "WeightsUnavailableError",

@@ -11,6 +11,7 @@ from .cam import CAM_METHODS, METHODS, CamResult, Cancelled, Prediction, cam, ca
 from .convolution import CUSTOM_KERNEL_RULE, ConvolutionStep, convolution_at, layer_input
 from .examples import DatasetExamples, dataset_examples
 from .optvis import dream, maximize, objectives, save_gif
+from .training import ModelCopy, TrainingSnapshot, copy_weights
 from .weights import filter_weights
 
 __all__ = [
@@ -20,6 +21,8 @@ __all__ = [
     "CUSTOM_KERNEL_RULE",
     "CamResult",
     "ConvolutionStep",
+    "ModelCopy",
+    "TrainingSnapshot",
     "DatasetExamples",
     "Prediction",
     "cam",
@@ -27,6 +30,7 @@ __all__ = [
     "channel_stats",
     "clear_cache",
     "convolution_at",
+    "copy_weights",
     "dataset_examples",
     "dream",
     "feature_maps",
