@@ -23,7 +23,7 @@ export function ticks(lo, hi, count = 4) {
 
 /** One chart: x = training step, y = `key` of the train and validation series. */
 function chart(title, yLabel, key, format) {
-  const W = 320, H = 170, L = 46, R = 8, T = 8, B = 34;
+  const W = 300, H = 150, L = 46, R = 10, T = 8, B = 34;
   const root = svg("svg", { class: "cw-chart", "data-chart": key, width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": title });
   const draw = (curves) => {
     root.replaceChildren();
@@ -93,7 +93,7 @@ function render({ model, el }) {
     h("div", { class: "cw-snapshots" }, [
       h("div", { class: "cw-snapshot-col" }, [h("div", { class: "cw-section-title", text: "First-layer filters" }), filters.node]),
       h("div", { class: "cw-snapshot-col" }, [h("div", { class: "cw-section-title", text: "Feature maps of the image" }), maps.node]),
-      h("div", { class: "cw-snapshot-col" }, [h("div", { class: "cw-section-title", text: "Where it looks · what it predicts" }), cam.node, predictions]),
+      h("div", { class: "cw-snapshot-col" }, [h("div", { class: "cw-section-title", text: "Where it looks · top 3 predictions" }), cam.node, predictions]),
     ]),
     error,
   ]);

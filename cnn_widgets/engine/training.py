@@ -47,7 +47,8 @@ class TrainingSnapshot:
 
     ``filters``: the first conv layer's kernels (out, in, kh, kw); ``maps``: the
     feature maps (C, H, W) of the image at ``layer``; ``predictions``: the top
-    classes; ``cam``: the Grad-CAM map (H, W) in [0, 1] of the top class.
+    classes; ``cam``: the Grad-CAM map (H, W) in [0, 1] of the top class (all zeros,
+    ``cam_flat``, while no part of the image raises that class's score yet).
     """
 
     step: int
@@ -58,6 +59,7 @@ class TrainingSnapshot:
     predictions: list[Prediction]
     cam: torch.Tensor
     cam_class: str
+    cam_flat: bool
 
 
 class ModelCopy:
@@ -66,6 +68,9 @@ class ModelCopy:
     >>> import cnn_widgets as cw
     >>> from cnn_widgets import engine
     >>> model = cw.load_model("fashion-cnn", weights=None)
+    >>> private = engine.ModelCopy(model, cw.sample_image("bag"))
+    >>> private.layer
+    'block2_conv2'
     >>> private = engine.ModelCopy(model, cw.sample_image("bag"), layer="block2_conv1")
     >>> snapshot = private.snapshot(0, engine.copy_weights(model))
     >>> snapshot.filters.shape, snapshot.maps.shape[0], len(snapshot.predictions), snapshot.cam.shape
@@ -87,7 +92,9 @@ class ModelCopy:
             output=original.output,
         )
         self.filters_layer = self.model.layers[0].name
-        self.layer = self.model.layer(layer).name if layer is not None else self.model.layers[-1].name
+        # By default a middle conv layer: its maps are large enough to see and already past edges.
+        middle = self.model.layers[len(self.model.layers) // 2]
+        self.layer = self.model.layer(layer).name if layer is not None else middle.name
         self.inputs = self.model.preprocess(image)
         self.k = k
 
@@ -107,4 +114,5 @@ class ModelCopy:
             predictions=list(result.top),
             cam=result.map,
             cam_class=result.class_name or "",
+            cam_flat=result.flat,
         )

@@ -259,8 +259,13 @@ class TrainingMonitor(BaseWidget):
         shown = maps[:32]
         map_tiles = render.colorize(render.normalize(shown, "layer"), "viridis")
         maps_picture = render.grid(map_tiles, scale=max(1, 48 // max(shown.shape[1:])), padding=1)
-        cam_picture = render.upscale(render.overlay(self._image, snapshot.cam.numpy()), max(1, 168 // self._image.shape[0]))
-        low, high = float(filters.min()), float(filters.max())
+        heat = snapshot.cam.numpy()
+        heat = heat / heat.max() if heat.max() > 0 else heat  # its own maximum is yellow: where it looks most
+        cam_picture = render.upscale(render.overlay(self._image, heat), max(1, 140 // self._image.shape[0]))
+        largest = float(filters.abs().max())
+        cam_text = (f"Grad-CAM for its top class, '{snapshot.cam_class}': flat (no region raises that class's score yet)"
+                    if snapshot.cam_flat else
+                    f"Grad-CAM for its top class, '{snapshot.cam_class}': yellow = its strongest evidence, black = none")
         return {
             "filters": filters_picture,
             "filters_png": render.encode_png(filters_picture),
@@ -268,11 +273,12 @@ class TrainingMonitor(BaseWidget):
             "cam_png": render.encode_png(cam_picture),
             "predictions": [{"name": p.name, "probability": p.probability} for p in snapshot.predictions],
             "captions": {
-                "filters": f"{snapshot.filters_layer}: all {filters.shape[0]} filters ({kh}x{kw}), weights from "
-                f"{low:.2g} (blue) to {high:.2g} (red), 0 = white, one scale for the layer",
-                "maps": f"{snapshot.layer} (after its activation): {min(32, maps.shape[0])} of {maps.shape[0]} channels, "
-                f"{maps.shape[1]}x{maps.shape[2]}, dark = 0, bright = {float(shown.max()):.2g} (one scale)",
-                "cam": f"Grad-CAM for its top class, '{snapshot.cam_class}': bright = where the evidence for it is",
+                "filters": f"{snapshot.filters_layer}: all {filters.shape[0]} filters ({kh}x{kw} weights{_channels_text(filters)}); "
+                + (f"as colour, mid-gray = 0, one scale up to ±{largest:.2g}" if filters.shape[1] == 3 else
+                   f"blue = −{largest:.2g}, white = 0, red = +{largest:.2g} (one scale)"),
+                "maps": f"{snapshot.layer} (the conv's output, before its activation): {shown.shape[0]} of {maps.shape[0]} channels, "
+                f"{maps.shape[1]}x{maps.shape[2]}; purple = {float(shown.min()):.2g}, yellow = {float(shown.max()):.2g} (one scale)",
+                "cam": cam_text,
                 "step": f"step {snapshot.step}",
             },
         }
@@ -301,6 +307,14 @@ class TrainingMonitor(BaseWidget):
 
     def _update_every_text(self) -> None:
         self.every_text = f"a snapshot every {self._interval} steps" + (" (auto: ~5 % of the training time)" if self.every == "auto" else "")
+
+
+def _channels_text(filters: torch.Tensor) -> str:
+    """How a filter's input channels are drawn (as render.weight_tiles' "auto" view does)."""
+    channels = filters.shape[1]
+    if channels == 3:
+        return ", RGB"
+    return "" if channels == 1 else f", mean of {channels} input channels"
 
 
 def _number(value) -> float | None:
