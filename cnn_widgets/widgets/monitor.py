@@ -118,9 +118,14 @@ class TrainingMonitor(BaseWidget):
         self._hook = None
         self._update_every_text()
         self.observe(self._show_index, "index")
+        # Snapshot 0 (the untrained filters) is computed here, before the widget is shown, so
+        # that its first picture is never empty; the later ones in the background thread.
+        with self._lock:
+            self._pending += 1
+        self._render(0, engine.copy_weights(self.model), 0.0)
+        self._publish()
         self._thread = threading.Thread(target=self._render_loop, daemon=True, name="TrainingMonitor")
         self._thread.start()
-        self._take_snapshot()
 
     # -- what the training loop calls ----------------------------------------------------------
     def step(self, loss=None, accuracy=None) -> None:
