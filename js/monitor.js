@@ -25,7 +25,7 @@ export function ticks(lo, hi, count = 4) {
 function chart(title, yLabel, key, format) {
   const W = 300, H = 150, L = 46, R = 10, T = 8, B = 34;
   const root = svg("svg", { class: "cw-chart", "data-chart": key, width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": title });
-  const draw = (curves) => {
+  const draw = (curves, shownStep) => {
     root.replaceChildren();
     const series = [["train", curves.train, "cw-train"], ["validation", curves.validation, "cw-validation"]]
       .map(([name, data, cls]) => [name, (data ? data.step.map((s, i) => [s, data[key][i]]) : []).filter(([, y]) => y !== null && Number.isFinite(y)), cls]);
@@ -51,6 +51,9 @@ function chart(title, yLabel, key, format) {
     const yTitle = svg("text", { x: 12, y: (T + H - B) / 2, "text-anchor": "middle", class: "cw-axis-title", transform: `rotate(-90 12 ${(T + H - B) / 2})` });
     yTitle.textContent = yLabel;
     root.append(xTitle, yTitle);
+    if (shownStep !== undefined && shownStep !== null) {  // the snapshot shown below, on the curve's step axis
+      root.append(svg("line", { x1: x(shownStep), x2: x(shownStep), y1: T, y2: H - B, class: "cw-shown-step", "data-step": shownStep }));
+    }
     for (const [name, p, cls] of series) {
       if (p.length === 0) continue;
       const line = svg("polyline", { class: `cw-line ${cls}`, "data-series": name, "data-points": p.length, points: p.map(([a, b]) => `${x(a).toFixed(1)},${y(b).toFixed(1)}`).join(" ") });
@@ -75,6 +78,7 @@ function render({ model, el }) {
   const legend = h("div", { class: "cw-legend" }, [
     h("span", { class: "cw-key cw-train", text: "— train (each step)" }),
     h("span", { class: "cw-key cw-validation", text: "— validation" }),
+    h("span", { class: "cw-key cw-shown", text: "┆ snapshot shown below" }),
   ]);
   const slider = h("input", { type: "range", min: "0", max: "0", step: "1", value: "0", class: "cw-timeline", title: "snapshot" });
   const stepLabel = h("span", { class: "cw-slider-label cw-step-label" });
@@ -99,11 +103,16 @@ function render({ model, el }) {
   ]);
   el.append(root);
 
-  const drawCurves = () => { const curves = model.get("curves") || {}; loss.draw(curves); accuracy.draw(curves); };
   const shownIndex = () => {
     const steps = model.get("snapshot_steps");
     const index = model.get("index");
     return index < 0 ? steps.length - 1 : Math.min(index, steps.length - 1);
+  };
+  const drawCurves = () => {
+    const curves = model.get("curves") || {};
+    const shown = model.get("snapshot_steps")[shownIndex()];
+    loss.draw(curves, shown);
+    accuracy.draw(curves, shown);
   };
   const syncTimeline = () => {
     const steps = model.get("snapshot_steps");
@@ -115,6 +124,7 @@ function render({ model, el }) {
     root.dataset.snapshotCount = String(steps.length);
     root.dataset.shownStep = k >= 0 ? String(steps[k]) : "";
     follow.disabled = model.get("index") < 0;
+    drawCurves();
   };
   const syncCaptions = () => {
     const captions = model.get("captions") || {};

@@ -75,6 +75,7 @@ def test_monitor_follows_a_running_training_cell(page, jupyter_server, artifact_
     slider.focus()
     page.keyboard.press("Home")
     expect(widget).to_have_attribute("data-shown-step", "0")
+    expect(widget.locator("svg[data-chart=\"loss\"] line.cw-shown-step")).to_have_attribute("data-step", "0")
     expect(widget.locator(".cw-step-label")).to_contain_text(f"step 0 (1 of {count})")
     expect(widget.locator("img.cw-filters")).not_to_have_attribute("src", newest)
     assert run_code(page, "print(monitor.index, monitor.captions['step'])") == "0 step 0"
