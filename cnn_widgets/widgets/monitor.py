@@ -199,7 +199,7 @@ class TrainingMonitor(BaseWidget):
         from pathlib import Path
 
         with self._lock:
-            frames = [render.to_uint8_image(picture["filters"]) for picture in self._pictures]
+            frames = [picture["filters"] for picture in self._pictures]  # uint8 (H, W, 3) already
         if not frames:
             raise ValueError("no snapshot yet: call save_gif after the first snapshot is computed (monitor.wait())")
         path = Path(path)

@@ -120,6 +120,7 @@ def test_save_gif_has_one_frame_per_snapshot(classes, tmp_path, one_thread):
     assert monitor.wait(timeout=120)
     with Image.open(monitor.save_gif(tmp_path / "filters.gif")) as gif:
         assert gif.n_frames == 4  # steps 0, 2, 4, 6 (frames differ: the filters moved)
+        assert gif.size == Image.open(__import__("io").BytesIO(monitor.filters_png)).size  # the picture the widget shows
     monitor.close()
 
 
