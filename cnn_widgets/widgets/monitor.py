@@ -133,7 +133,12 @@ class TrainingMonitor(BaseWidget):
         0-d tensors; accuracy as a fraction 0..1) and take a snapshot when one is due."""
         now = time.perf_counter()
         seconds, self._step_started = now - self._step_started, now
-        self._step_seconds = seconds if self._steps == 0 else 0.9 * self._step_seconds + 0.1 * seconds
+        # The first step's time also holds whatever ran between the monitor's creation and the
+        # loop (another cell, data loading): the mean step time starts from the second step.
+        if self._steps == 1:
+            self._step_seconds = seconds
+        elif self._steps > 1:
+            self._step_seconds = 0.9 * self._step_seconds + 0.1 * seconds
         self._steps += 1
         self._record(self._train, loss, accuracy)
         if self._steps % self._interval == 0:
