@@ -22,6 +22,7 @@ _WIDGETS = (
     "FeatureMaps",
     "FilterWeights",
     "GradCAM",
+    "TrainingMonitor",
 )
 
 

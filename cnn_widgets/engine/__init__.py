@@ -26,6 +26,7 @@ from .convolution import CUSTOM_KERNEL_RULE, ConvolutionStep, convolution_at, la
 from .examples import DatasetExamples, dataset_examples
 from .optvis import dream, maximize, objectives
 from .receptive_field import ReceptiveField, receptive_fields
+from .training import ModelCopy, TrainingSnapshot, copy_weights
 from .weights import filter_weights
 
 __all__ = [
@@ -35,7 +36,9 @@ __all__ = [
     "CUSTOM_KERNEL_RULE",
     "CamResult",
     "ConvolutionStep",
+    "ModelCopy",
     "ReceptiveField",
+    "TrainingSnapshot",
     "DatasetExamples",
     "Faithfulness",
     "Prediction",
@@ -45,6 +48,7 @@ __all__ = [
     "channel_stats",
     "clear_cache",
     "convolution_at",
+    "copy_weights",
     "dataset_examples",
     "dream",
     "faithfulness",

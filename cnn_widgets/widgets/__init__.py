@@ -7,5 +7,6 @@ from .feature_maps import FeatureMaps
 from .filter_weights import FilterWeights
 from .gradcam import GradCAM
 from .maximization import ActivationMaximization
+from .monitor import TrainingMonitor
 
-__all__ = ["ActivationMaximization", "ConvolutionExplainer", "DatasetExamples", "DeepDream", "Explorer", "FeatureMaps", "FilterWeights", "GradCAM"]
+__all__ = ["ActivationMaximization", "ConvolutionExplainer", "DatasetExamples", "DeepDream", "Explorer", "FeatureMaps", "FilterWeights", "GradCAM", "TrainingMonitor"]

@@ -423,6 +423,19 @@ const ok = await withTimeout(app.commands.execute("notebook:run-cell"), args.tim
 return { ok, cell: describeCell(notebook.widgets[index], index) };
 """)
 
+_START_NEW_CELL = _script("""
+const panel = findPanel();
+await widgetsSynced(panel, args.timeout);
+const notebook = panel.content;
+const index = notebook.model.cells.length;
+notebook.model.sharedModel.insertCell(index, { cell_type: "code", source: args.code });
+app.shell.activateById(panel.id);
+notebook.deselectAll();
+notebook.activeCellIndex = index;
+app.commands.execute("notebook:run-cell");  // not awaited: the cell keeps running
+return index;
+""")
+
 _CELLS = _script("""
 const cells = findPanel().content.widgets.map(describeCell);
 return { cells, consoleErrors: window.__cnnWidgetsConsoleErrors || [] };
@@ -558,6 +571,15 @@ def run_code(page: Page, code: str, timeout: int = RUN_TIMEOUT_MS) -> str:
     if not result["ok"]:
         raise NotebookError(f"running the cell did not succeed (no traceback in outputs):\n{code}")
     return _output_text(result["cell"]).rstrip("\n")
+
+
+def start_code(page: Page, code: str, timeout: int = RUN_TIMEOUT_MS) -> int:
+    """Append a code cell and start running it, without waiting for it to end (a training
+    loop the test watches while it runs); returns the cell's index for cell_output_text.
+
+    >>> index = start_code(page, "while not stop.exists(): time.sleep(0.1)")  # doctest: +SKIP
+    """
+    return page.evaluate(_START_NEW_CELL, {"code": code, "timeout": timeout})
 
 
 def wait_for_output(page: Page, selector: str, timeout: int = OUTPUT_TIMEOUT_MS) -> Locator:
