@@ -201,8 +201,6 @@ class TrainingMonitor(BaseWidget):
         b'GIF'
         >>> monitor.close()
         """
-        from pathlib import Path
-
         with self._lock:
             frames = [picture["filters"] for picture in self._pictures]  # uint8 (H, W, 3) already
         if not frames:
