@@ -553,9 +553,9 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
             return ""
         if panel.key != self._panel(self.method, self.target_index).key:
             return ""
-        randomized = render.normalize(check.maps[0].numpy())
+        randomized = render.heatmap_overlay(self._seen, check.maps[0].numpy(), DISPLAY_SIZE, self.colormap, self.opacity)
         with self.hold_sync():
-            self.trust_png = render.encode_png(render.overlay(self._base, randomized, self.colormap, self.opacity))
+            self.trust_png = render.encode_png(randomized)
             self.trust = _trust_summary(about, check, score)
         return ""
 
