@@ -36,6 +36,7 @@ from .. import engine, render
 from ..frontend import bundled
 from ..models import as_model
 from .base import BaseWidget
+from .image_input import ImageInput
 
 SEND_INTERVAL_S = 0.25  # the browser redraws four times a second at most: enough to see it move
 SNAPSHOT_BUDGET = 0.05  # with every="auto", snapshots take about this fraction of the training time
@@ -94,13 +95,16 @@ class TrainingMonitor(BaseWidget):
     every_text = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, model, image, layer=None, every: "int | str" = "auto", **kwargs) -> None:
+        # Set first: close() (also run when a failed constructor's object is collected) reads them.
+        self._hook, self._closed = None, threading.Event()
         super().__init__(**kwargs)
         if every != "auto" and (not isinstance(every, int) or isinstance(every, bool) or every < 1):
             raise ValueError(f"every must be a positive number of steps or 'auto', got {every!r}")
         self.model = as_model(model)
         self.every = every
         self._interval = MIN_AUTO_EVERY if every == "auto" else every
-        self._copy = engine.ModelCopy(self.model, image, layer)
+        picture, _ = ImageInput._open_image(image, None)  # a shipped sample's name, or anything load_image takes
+        self._copy = engine.ModelCopy(self.model, picture, layer)
         self.layer = self._copy.layer
         self._image = render.to_uint8_image(self.model.deprocess(self._copy.inputs)[0])
         self._steps = 0
@@ -114,8 +118,6 @@ class TrainingMonitor(BaseWidget):
         self._step_started = time.perf_counter()
         self._step_seconds = 0.0
         self._dirty = True
-        self._closed = threading.Event()
-        self._hook = None
         self._update_every_text()
         self.observe(self._show_index, "index")
         # Snapshot 0 (the untrained filters) is computed here, before the widget is shown, so
@@ -282,7 +284,7 @@ class TrainingMonitor(BaseWidget):
                 "filters": f"{snapshot.filters_layer}: all {filters.shape[0]} filters ({kh}x{kw} weights{_channels_text(filters)}); "
                 + (f"as colour, mid-gray = 0, one scale up to ±{largest:.2g}" if filters.shape[1] == 3 else
                    f"blue = −{largest:.2g}, white = 0, red = +{largest:.2g} (one scale)"),
-                "maps": f"{snapshot.layer} (the conv's output, before its activation): {shown.shape[0]} of {maps.shape[0]} channels, "
+                "maps": f"{engine.activations.layer_stage(self.model.layer(snapshot.layer)).describe()}: {shown.shape[0]} of {maps.shape[0]} channels, "
                 f"{maps.shape[1]}x{maps.shape[2]}; purple = {float(shown.min()):.2g}, yellow = {float(shown.max()):.2g} (one scale)",
                 "cam": cam_text,
                 "step": f"step {snapshot.step}",

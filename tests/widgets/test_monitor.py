@@ -137,3 +137,14 @@ def test_snapshot_copies_leave_the_model_alone(fashion):
     state = engine.copy_weights(fashion)
     state["features.0.weight"].mul_(0)
     assert fashion.module.features[0].weight.abs().sum() > 0
+
+
+def test_a_sample_name_is_an_image_and_the_maps_caption_says_which_output_it_shows():
+    import cnn_widgets as cw
+
+    monitor = cw.TrainingMonitor(cw.load_model("fashion-cnn"), "sneaker", every=5)
+    try:
+        assert monitor.wait(timeout=60)
+        assert monitor.captions["maps"].startswith("block2_conv2 (after ReLU")
+    finally:
+        monitor.close()
