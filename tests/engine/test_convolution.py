@@ -64,7 +64,7 @@ def test_the_shipped_models_first_layer_gives_its_own_feature_map(fashion):
     assert check_every_position(fashion, inputs, 5, expected) == 28 * 28
     step = engine.convolution_at(fashion, image, filter=5, position=(10, 12))
     # The model's own feature map (the forward pass of the network, before its ReLU).
-    assert torch.allclose(step.output_map, engine.feature_maps(fashion, image, "block1_conv1")["block1_conv1"][5], atol=1e-5)
+    assert torch.allclose(step.output_map, engine.feature_maps(fashion, image, "block1_conv1", stage="conv")["block1_conv1"][5], atol=1e-5)
     # The input is the normalized image: (pixel - mean) / std.
     assert torch.allclose(step.inputs, inputs[0].cpu())
     assert step.inputs.min() == pytest.approx((0 - fashion.mean[0]) / fashion.std[0], abs=1e-4)
