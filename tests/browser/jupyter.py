@@ -376,6 +376,19 @@ async function widgetsSynced(panel, ms) {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+// A new code cell at the end of the notebook, selected so "notebook:run-cell" runs it
+// (after the browser's widget changes have reached the kernel).
+async function appendActiveCell(code, ms) {
+  const panel = findPanel();
+  await widgetsSynced(panel, ms);
+  const notebook = panel.content;
+  const index = notebook.model.cells.length;
+  notebook.model.sharedModel.insertCell(index, { cell_type: "code", source: code });
+  app.shell.activateById(panel.id);
+  notebook.deselectAll();
+  notebook.activeCellIndex = index;
+  return { notebook, index };
+}
 function describeCell(cell, index) {
   const model = cell.model;
   return {
@@ -411,27 +424,13 @@ return { ok, cells: panel.content.widgets.map(describeCell) };
 """)
 
 _RUN_NEW_CELL = _script("""
-const panel = findPanel();
-await widgetsSynced(panel, args.timeout);
-const notebook = panel.content;
-const index = notebook.model.cells.length;
-notebook.model.sharedModel.insertCell(index, { cell_type: "code", source: args.code });
-app.shell.activateById(panel.id);
-notebook.deselectAll();
-notebook.activeCellIndex = index;
+const { notebook, index } = await appendActiveCell(args.code, args.timeout);
 const ok = await withTimeout(app.commands.execute("notebook:run-cell"), args.timeout, "running the new cell");
 return { ok, cell: describeCell(notebook.widgets[index], index) };
 """)
 
 _START_NEW_CELL = _script("""
-const panel = findPanel();
-await widgetsSynced(panel, args.timeout);
-const notebook = panel.content;
-const index = notebook.model.cells.length;
-notebook.model.sharedModel.insertCell(index, { cell_type: "code", source: args.code });
-app.shell.activateById(panel.id);
-notebook.deselectAll();
-notebook.activeCellIndex = index;
+const { index } = await appendActiveCell(args.code, args.timeout);
 app.commands.execute("notebook:run-cell");  // not awaited: the cell keeps running
 return index;
 """)
