@@ -125,15 +125,16 @@ class MacoImage(ImageParam):
         return standardized.view_as(image)
 
 
-def maco_image(
-    streams: ImageStreams,
-    channels: int,
-    size: tuple[int, int],
-    device: torch.device | str = "cpu",
-    *,
-    decay_power: float = 1.0,
-    decorrelate: bool | None = None,
-) -> MacoImage:
+def _optimized(kind: type[ImageParam], start: torch.Tensor, channels: int, size: tuple[int, int], device, decorrelate: bool | None, *extra) -> ImageParam:
+    """A ``kind`` parameterization whose images start at ``start`` (one tensor per image),
+    each a leaf tensor on ``device`` to optimize; ``decorrelate`` checked against ``channels``."""
+    decorrelate = _check_decorrelate(channels, decorrelate)
+    tensors = [t.to(device).requires_grad_(True) for t in start]
+    return kind(tensors, channels, size, decorrelate, *extra)
+
+
+def maco_image(streams: ImageStreams, channels: int, size: tuple[int, int], device: torch.device | str = "cpu", *,
+               decay_power: float = 1.0, decorrelate: bool | None = None) -> MacoImage:
     """Images parameterized by the phase of their spectrum, the magnitude fixed to
     1/frequency**decay_power (MaCo). They start from a random phase: a natural-looking
     noise image, not gray.
@@ -144,11 +145,9 @@ def maco_image(
     (torch.Size([2, 3, 8, 8]), True)
     """
     height, width = size
-    decorrelate = _check_decorrelate(channels, decorrelate)
     phases = (streams.uniform((channels, height, width // 2 + 1)) * 2 - 1) * torch.pi
-    tensors = [t.to(device).requires_grad_(True) for t in phases]
     magnitude = spectrum_scale(height, width, decay_power).to(device)
-    return MacoImage(tensors, channels, (height, width), decorrelate, magnitude)
+    return _optimized(MacoImage, phases, channels, (height, width), device, decorrelate, magnitude)
 
 
 def spectrum_scale(height: int, width: int, decay_power: float = 1.0) -> torch.Tensor:
@@ -163,16 +162,8 @@ def spectrum_scale(height: int, width: int, decay_power: float = 1.0) -> torch.T
     return (1.0 / frequencies.clamp(min=1.0 / max(height, width)) ** decay_power).to(torch.float32)
 
 
-def fourier_image(
-    streams: ImageStreams,
-    channels: int,
-    size: tuple[int, int],
-    device: torch.device | str = "cpu",
-    *,
-    sd: float = 0.01,
-    decay_power: float = 1.0,
-    decorrelate: bool | None = None,
-) -> FourierImage:
+def fourier_image(streams: ImageStreams, channels: int, size: tuple[int, int], device: torch.device | str = "cpu", *,
+                  sd: float = 0.01, decay_power: float = 1.0, decorrelate: bool | None = None) -> FourierImage:
     """Images parameterized by their 1/f-scaled Fourier spectrum (the default).
 
     ``decorrelate`` defaults to True for 3 channels (ImageNet color statistics) and
@@ -184,32 +175,21 @@ def fourier_image(
     (torch.Size([2, 3, 8, 8]), True)
     """
     height, width = size
-    decorrelate = _check_decorrelate(channels, decorrelate)
     noise = streams.normal((channels, height, width // 2 + 1, 2)) * sd
-    tensors = [t.to(device).requires_grad_(True) for t in noise]
     scale = spectrum_scale(height, width, decay_power).to(device)
-    return FourierImage(tensors, channels, (height, width), decorrelate, scale)
+    return _optimized(FourierImage, noise, channels, (height, width), device, decorrelate, scale)
 
 
-def pixel_image(
-    streams: ImageStreams,
-    channels: int,
-    size: tuple[int, int],
-    device: torch.device | str = "cpu",
-    *,
-    sd: float = 0.01,
-    decorrelate: bool | None = None,
-) -> PixelImage:
+def pixel_image(streams: ImageStreams, channels: int, size: tuple[int, int], device: torch.device | str = "cpu", *,
+                sd: float = 0.01, decorrelate: bool | None = None) -> PixelImage:
     """Images parameterized by their pixels (through a sigmoid): the seeds' method.
 
     >>> pixel_image(ImageStreams(0, [0]), channels=1, size=(5, 6))().shape
     torch.Size([1, 1, 5, 6])
     """
     height, width = size
-    decorrelate = _check_decorrelate(channels, decorrelate)
     noise = streams.normal((channels, height, width)) * sd
-    tensors = [t.to(device).requires_grad_(True) for t in noise]
-    return PixelImage(tensors, channels, (height, width), decorrelate)
+    return _optimized(PixelImage, noise, channels, (height, width), device, decorrelate)
 
 
 def make_image(name: str, streams: ImageStreams, channels: int, size: tuple[int, int], device) -> ImageParam:
