@@ -9,6 +9,7 @@ Each attack calls ``alert`` with where it came from, so a dialog names the leak.
 
 import torch
 from torch import nn
+from view_messages import send_from_view
 
 
 def attack(where: str) -> str:
@@ -71,7 +72,7 @@ def hostile_widgets(folder) -> dict:
     maps = cw.FeatureMaps(model, image)
     # What the browser sends when someone uploads a picture, then a file that is not one.
     with open(image, "rb") as file:
-        maps._on_message(maps, {"type": "upload", "name": attack("uploaded picture name")}, [file.read()])
-    maps._on_message(maps, {"type": "upload", "name": attack("uploaded file name")}, [b"not a picture"])
+        send_from_view(maps, {"type": "upload", "name": attack("uploaded picture name")}, [file.read()])
+    send_from_view(maps, {"type": "upload", "name": attack("uploaded file name")}, [b"not a picture"])
     heatmaps = cw.GradCAM(model, image)
     return {"explorer": explorer, "failing": failing, "maps": maps, "heatmaps": heatmaps}

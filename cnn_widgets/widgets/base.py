@@ -1,5 +1,6 @@
-"""What every widget shares: an error line, a busy flag, the message sent when the
-person leaves the view, and a layer validated by the model.
+"""What every widget shares: an error line, a busy flag, the one receiver of the
+view's messages (:mod:`.messages`) with the message sent when the person leaves
+the view, and a layer validated by the model.
 
 Each widget's frontend module and stylesheet are files built from ``js/``
 (:mod:`cnn_widgets.frontend`); the widget classes name theirs.
@@ -12,13 +13,9 @@ import traitlets
 from .._choices import check_keywords, invalid_choice
 from . import static
 from ..models.layers import RAW
+from .messages import handles, message_table
 from .static import StaticPicture
 
-
-def _on_left(_widget, content, _buffers) -> None:
-    """The person left a widget's view: bring the saved pictures up to date (static.refresh)."""
-    if isinstance(content, dict) and content.get("type") == "left":
-        static.refresh()
 
 class BaseWidget(StaticPicture, anywidget.AnyWidget):
     """Base of all cnn-widgets: an ``error`` line shown in the widget and a ``busy`` flag."""
@@ -29,14 +26,37 @@ class BaseWidget(StaticPicture, anywidget.AnyWidget):
     def __init__(self, *args, **kwargs) -> None:
         check_keywords(type(self), kwargs)  # a misspelled option raises instead of being dropped
         super().__init__(*args, **kwargs)
-        self.on_msg(_on_left)
+        self.on_msg(self._on_view_message)
+
+    def _on_view_message(self, _widget, content, buffers) -> None:
+        """The one receiver of the view's messages: the method the class's message table
+        names for the message's type answers it; an unknown type is logged and ignored,
+        and a handler's failure shows in the error line (the kernel keeps running)."""
+        message_type = content.get("type") if isinstance(content, dict) else None
+        handler = message_table(type(self)).get(message_type)
+        if handler is None:
+            self.log.warning("%s ignored a message from its view with type %r", type(self).__name__, message_type)
+            return
+        try:
+            getattr(self, handler)(content, buffers)
+        except Exception as error:  # the widget must survive anything a message leads to
+            self._show_error(error)
+
+    @handles("left")
+    def _on_left(self, _content, _buffers) -> None:
+        """The person left the view: bring the saved pictures up to date (static.refresh)."""
+        static.refresh()
+
+    def _show_error(self, error: Exception) -> None:
+        """Show ``error`` as readable text in the widget's error line."""
+        self.error = f"{type(error).__name__}: {error}"
 
     def _show_errors(self, action, *args, **kwargs):
         """Run ``action``; a failure becomes readable text in the widget instead of a traceback."""
         try:
             result = action(*args, **kwargs)
         except Exception as error:  # the widget must survive anything a computation raises
-            self.error = f"{type(error).__name__}: {error}"
+            self._show_error(error)
             return None
         self.error = ""
         return result

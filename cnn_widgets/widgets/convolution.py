@@ -25,6 +25,7 @@ from ..render import convolution as pictures
 from ..frontend import bundled
 from .base import BaseWidget
 from .image_input import ImageInput
+from .messages import handles
 
 MAP_SIZE = 200  # pictures are enlarged by a whole factor to about this many pixels
 KERNEL_PRESETS = {
@@ -148,8 +149,6 @@ class ConvolutionExplainer(ImageInput, BaseWidget):
         self._update()
         self.observe(self._on_change, names=["filter_index", "kernel", "position"])
         self.observe(self._on_sample, names=["sample"])
-        self.on_msg(self._on_message)
-        self.on_msg(self._on_kernel_text)
 
     # -- validation: bad values from Python raise with the valid range --------------------
     @traitlets.validate("layer")
@@ -373,10 +372,9 @@ class ConvolutionExplainer(ImageInput, BaseWidget):
         self.pooled_png = render.encode_png(shown["pooled"])
 
     # -- messages from the view ------------------------------------------------------------------
-    def _on_kernel_text(self, _widget, content, _buffers) -> None:
+    @handles("kernel")
+    def _on_kernel_text(self, content, _buffers) -> None:
         """``{"type": "kernel", "text": "0 -1 0; -1 4 -1; 0 -1 0"}``; empty text goes back to the filter."""
-        if not isinstance(content, dict) or content.get("type") != "kernel":
-            return
 
         def use(text) -> bool:
             kernel = parse_kernel(str(text))

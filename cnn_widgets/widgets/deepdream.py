@@ -28,6 +28,7 @@ from ..models import Model, as_model
 from ..frontend import bundled
 from .base import BaseWidget, LayerChoice
 from .image_input import ImageInput
+from .messages import handles
 from .tile_viewer import enlarge
 from .worker import RunControls
 
@@ -116,8 +117,6 @@ class DeepDream(ImageInput, LayerChoice, BaseWidget, RunControls):
         self.observe(self._on_layer, names=["layer"])
         self.observe(self._on_settings, names=list(SETTINGS))
         self.observe(self._on_sample, names=["sample"])
-        self.on_msg(self._on_message)
-        self.on_msg(self._on_resync)
 
     # -- validation: bad values from Python raise with the valid choices ----------
     @traitlets.validate("sample")
@@ -346,12 +345,12 @@ class DeepDream(ImageInput, LayerChoice, BaseWidget, RunControls):
 
     _sent = 0  # how many frames the frontend has (in frames_png or streamed)
 
-    def _on_resync(self, _widget, content, _buffers) -> None:
+    @handles("resync")
+    def _on_resync(self, _content, _buffers) -> None:
         """A view opened during a run lacks the streamed frames: send the whole list."""
-        if isinstance(content, dict) and content.get("type") == "resync":
-            with self._lock:
-                self.frames_png = list(self._pngs)
-                self._sent = len(self._pngs)
+        with self._lock:
+            self.frames_png = list(self._pngs)
+            self._sent = len(self._pngs)
 
     def _display(self, picture: Image.Image) -> np.ndarray:
         """A frame or the photo as uint8 RGB at display size (tiny images enlarged, pixels kept crisp)."""

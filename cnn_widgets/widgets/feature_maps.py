@@ -62,7 +62,6 @@ class FeatureMaps(ImageInput, TileViewer):
         self.observe(self._on_sample, names=["sample"])
         self.observe(self._sync_stage_options, names=["layer"])
         self._sync_stage_options()
-        self.on_msg(self._on_message)
 
     # -- the image ------------------------------------------------------------------
     @property

@@ -34,6 +34,7 @@ from ..models.layers import RAW
 from ..models.state import model_lock
 from .base import BaseWidget, LayerChoice
 from .image_input import ImageInput
+from .messages import handles
 from .worker import Worker
 
 TOP_K = 5
@@ -148,7 +149,6 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
         self.observe(self._on_look_change, names=list(self._LOOK_TRAITS))
         self.observe(self._on_sample, names=["sample"])
         self.observe(self._forget_trust, names=[*self._VIEW_TRAITS, "image_name"])
-        self.on_msg(self._on_message)
         for trait in ("busy", "status"):
             traitlets.dlink((self._worker, trait), (self, trait))
         self._refresh()
@@ -327,14 +327,13 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
         method, class or layer starts computing again. Returns at once."""
         self._worker.stop()
 
-    def _on_message(self, widget, content, buffers) -> None:
-        if isinstance(content, dict) and content.get("type") == "stop":
-            self.stop()
-            return
-        if isinstance(content, dict) and content.get("type") == "trust":
-            self.check_trust()
-            return
-        super()._on_message(widget, content, buffers)
+    @handles("stop")
+    def _on_stop(self, _content, _buffers) -> None:
+        self.stop()
+
+    @handles("trust")
+    def _on_trust(self, _content, _buffers) -> None:
+        self.check_trust()
 
     def _compute(self, panel: _Panel, inputs, wanted=lambda: True, progress=None, cancel=None) -> torch.Tensor | None:
         """The panel's map, from the cache or the engine; None when ``wanted()`` says, once

@@ -4,8 +4,8 @@ browser (an ``{"type": "upload", "name": ...}`` message with the bytes as a buff
 
 A widget that mixes this in defines ``set_image(image, name)`` (which opens the image
 with ``_open_image`` and names it with ``_name_image``), declares the ``sample`` and
-``image_name`` traits, starts ``_image_version`` at 0, and registers ``_on_sample`` and
-``_on_message``.
+``image_name`` traits, starts ``_image_version`` at 0, and observes ``sample`` with
+``_on_sample``; uploads arrive through the widget's message table (``_on_upload``).
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import traitlets
 
 from .._choices import invalid_choice
 from ..images import SAMPLE_NAMES, load_image, sample_image
+from .messages import handles
 
 MAX_UPLOAD_BYTES = 20_000_000
 
@@ -49,10 +50,8 @@ class ImageInput:
         if change["new"] and not self.image_name.startswith(change["new"] + "#"):
             self._show_errors(self.set_image, change["new"], change["new"])
 
-    def _on_message(self, _widget, content, buffers) -> None:
-        if not isinstance(content, dict) or content.get("type") != "upload":
-            return
-
+    @handles("upload")
+    def _on_upload(self, content, buffers) -> None:
         def upload():
             if not buffers:
                 raise ValueError("the upload arrived empty")

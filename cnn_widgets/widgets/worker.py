@@ -34,6 +34,7 @@ from typing import Callable
 import traitlets
 
 from ..engine import Cancelled
+from .messages import handles
 
 Report = Callable[..., None]
 Job = Callable[["CancelToken", Report], "str | None"]
@@ -206,7 +207,7 @@ class Worker(traitlets.HasTraits):
 class RunControls(traitlets.HasTraits):
     """Mixin for a widget with Run and Stop buttons, a progress bar and a status line
     (``runControls`` in ``js/common.js``): it handles the ``{"type": "run"}`` and
-    ``{"type": "stop"}`` messages and runs the widget's ``_job(cancel, report)`` in its
+    ``{"type": "stop"}`` messages (its message table) and runs the widget's ``_job(cancel, report)`` in its
     :class:`Worker`, whose state the synced ``running``, ``progress`` and ``status``
     traits show; a failure goes to the widget's ``error`` line."""
 
@@ -219,7 +220,6 @@ class RunControls(traitlets.HasTraits):
         self._worker = Worker(type(self).__name__)
         for source, target in (("busy", "running"), ("progress", "progress"), ("status", "status"), ("error", "error")):
             traitlets.dlink((self._worker, source), (self, target))
-        self.on_msg(self._on_run_message)
 
     def run(self, wait: bool = False) -> None:
         """Start the computation in the background; one that is running stops within one
@@ -241,10 +241,10 @@ class RunControls(traitlets.HasTraits):
     def _job(self, cancel: CancelToken, report: Report) -> str | None:
         raise NotImplementedError
 
-    def _on_run_message(self, _widget, content, _buffers) -> None:
-        if not isinstance(content, dict):
-            return
-        if content.get("type") == "run":
-            self.run()
-        elif content.get("type") == "stop":
-            self._worker.stop()  # do not block the kernel's message loop
+    @handles("run")
+    def _on_run(self, _content, _buffers) -> None:
+        self.run()
+
+    @handles("stop")
+    def _on_stop(self, _content, _buffers) -> None:
+        self._worker.stop()  # do not block the kernel's message loop

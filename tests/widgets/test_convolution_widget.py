@@ -13,6 +13,7 @@ from PIL import Image
 
 import cnn_widgets as cw
 from cnn_widgets.widgets.convolution import KERNEL_PRESETS, parse_kernel
+from view_messages import send_from_view
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -85,15 +86,15 @@ def test_the_filter_and_a_custom_kernel_change_the_numbers(fashion, widget):
 
 
 def test_a_kernel_typed_in_the_view_is_used_and_a_bad_one_is_an_error_line(widget):
-    widget._on_kernel_text(widget, {"type": "kernel", "text": "1 2; 3 4"}, [])
+    send_from_view(widget, {"type": "kernel", "text": "1 2; 3 4"}, [])
     assert widget.kernel == [[1.0, 2.0], [3.0, 4.0]] and widget.error == ""
     assert widget.step["channels"][0]["kernel"] == [[1.0, 2.0], [3.0, 4.0]]
-    widget._on_kernel_text(widget, {"type": "kernel", "text": "1 2; x 4"}, [])
+    send_from_view(widget, {"type": "kernel", "text": "1 2; x 4"}, [])
     assert "could not read the kernel" in widget.error
     assert widget.kernel == [[1.0, 2.0], [3.0, 4.0]]  # unchanged
-    widget._on_kernel_text(widget, {"type": "kernel", "text": "1 2; 3"}, [])
+    send_from_view(widget, {"type": "kernel", "text": "1 2; 3"}, [])
     assert "rows of equal length" in widget.error
-    widget._on_kernel_text(widget, {"type": "kernel", "text": ""}, [])
+    send_from_view(widget, {"type": "kernel", "text": ""}, [])
     assert widget.kernel == [] and widget.error == ""
 
 
@@ -114,7 +115,7 @@ def test_bad_values_from_python_name_the_valid_range(widget):
 
 
 def test_an_upload_that_is_not_a_picture_is_an_error_line_and_the_widget_keeps_working(widget):
-    widget._on_message(widget, {"type": "upload", "name": "notes.png"}, [b"not a picture"])
+    send_from_view(widget, {"type": "upload", "name": "notes.png"}, [b"not a picture"])
     assert "notes.png" in widget.error
     widget.sample = "trouser"
     assert widget.error == "" and widget.title.endswith("· trouser")

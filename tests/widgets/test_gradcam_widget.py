@@ -18,6 +18,7 @@ from cnn_widgets.models.state import model_lock
 from cnn_widgets.widgets import gradcam as gradcam_module
 from cnn_widgets.widgets.gradcam import GradCAM
 from model_state import assert_unchanged, make_user_model, snapshot
+from view_messages import send_from_view
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -187,12 +188,12 @@ def test_bad_values_from_python_raise_with_the_valid_choices(widget):
 
 def test_a_bad_upload_shows_a_readable_error_and_keeps_the_view(widget):
     overlay, predictions, name = widget.overlay_png, widget.predictions, widget.image_name
-    widget._on_message(widget, {"type": "upload", "name": "notes.txt"}, [b"not an image"])
+    send_from_view(widget, {"type": "upload", "name": "notes.txt"}, [b"not an image"])
     assert widget.error.startswith("ValueError: the file 'notes.txt' is not an image")
     assert (widget.overlay_png, widget.predictions, widget.image_name) == (overlay, predictions, name)
     good = io.BytesIO()
     Image.new("L", (40, 40), 200).save(good, format="PNG")
-    widget._on_message(widget, {"type": "upload", "name": "gray.png"}, [good.getvalue()])
+    send_from_view(widget, {"type": "upload", "name": "gray.png"}, [good.getvalue()])
     ready(widget)
     assert widget.sample == "" and widget.image_name.startswith("gray.png") and widget.title.endswith("gray.png")
     assert widget.target_index == widget.predictions[0]["index"]
@@ -298,7 +299,7 @@ def test_score_cam_shows_its_progress_and_stop_keeps_the_view(widget, monkeypatc
         def report(done, total):
             progress(done, total)
             if done >= 64:
-                widget._on_message(widget, {"type": "stop"}, [])
+                send_from_view(widget, {"type": "stop"}, [])
 
         return original(*args, **{**kwargs, "progress": report, "batch_size": 32})
 
@@ -348,7 +349,7 @@ def test_stop_after_a_view_change_still_stops_the_map_the_new_view_needs(widget,
             progress(done, total)
             if done == 32:
                 widget.compare = "saliency"
-                widget._on_message(widget, {"type": "stop"}, [])
+                send_from_view(widget, {"type": "stop"}, [])
 
         return original(*args, **{**kwargs, "progress": report, "batch_size": 32})
 
@@ -429,7 +430,7 @@ def test_the_trust_panel_shows_the_engine_checks_of_the_shown_map_and_clears_on_
 
 def test_the_trust_panel_flags_guided_backprop(fashion):
     widget = ready(GradCAM(fashion, "sneaker", method="guided_backprop"))
-    widget._on_message(widget, {"type": "trust"}, [])
+    send_from_view(widget, {"type": "trust"}, [])
     widget.wait()
     assert widget.trust["state"] == "done" and widget.trust["sanity"]["flagged"] is True
     assert "barely changes" in widget.trust["sanity"]["warning"]

@@ -19,6 +19,7 @@ from cnn_widgets.widgets import maximization as maximization_module
 from cnn_widgets.widgets.deepdream import DeepDream
 from cnn_widgets.widgets.maximization import ActivationMaximization
 from model_state import assert_unchanged, make_user_model, snapshot
+from view_messages import send_from_view
 
 STOP_WITHIN_S = 2.0  # one optimization step is milliseconds here; this allows for a loaded machine
 
@@ -149,7 +150,7 @@ def test_a_view_opened_mid_run_gets_the_streamed_frames(dreamer, monkeypatch):
     monkeypatch.setattr(dreamer, "send", lambda content, buffers=None: None)
     with dreamer._lock:  # as if two frames had been streamed
         dreamer._pngs, dreamer._sent = [b"a", b"b"], 2
-    dreamer._on_resync(dreamer, {"type": "resync"}, [])
+    send_from_view(dreamer, {"type": "resync"}, [])
     assert dreamer.frames_png == [b"a", b"b"]
 
 
@@ -279,12 +280,12 @@ def test_dream_image_picker_and_bad_uploads(dreamer):
     dreamer.sample = "bag"
     assert dreamer.image_name.startswith("bag#") and dreamer.frames_png == [] and dreamer.error == ""
     # A bad upload is readable text in the widget; the photo stays.
-    dreamer._on_message(dreamer, {"type": "upload", "name": "notes.png"}, [b"this is not a picture"])
+    send_from_view(dreamer, {"type": "upload", "name": "notes.png"}, [b"this is not a picture"])
     assert "notes.png" in dreamer.error and dreamer.image_name.startswith("bag#")
     # A good upload (a colour photo) is dreamed on in grayscale for this model.
     buffer = io.BytesIO()
     Image.new("RGB", (40, 30), (200, 30, 30)).save(buffer, format="PNG")
-    dreamer._on_message(dreamer, {"type": "upload", "name": "red.png"}, [buffer.getvalue()])
+    send_from_view(dreamer, {"type": "upload", "name": "red.png"}, [buffer.getvalue()])
     assert dreamer.error == "" and dreamer.sample == "" and dreamer.image_name.startswith("red.png#")
     assert dreamer.image.size == (40, 30) and dreamer.image.mode == "L"
     dreamer.run(wait=True)

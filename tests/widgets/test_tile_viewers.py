@@ -11,6 +11,7 @@ import traitlets
 from PIL import Image
 
 import cnn_widgets as cw
+from view_messages import send_from_view
 
 
 def decode(png: bytes) -> np.ndarray:
@@ -73,12 +74,12 @@ def test_choosing_a_sample_changes_the_image(maps_widget):
 
 def test_a_bad_upload_shows_a_readable_error_and_keeps_the_view(maps_widget):
     grid = maps_widget.grid_png
-    maps_widget._on_message(maps_widget, {"type": "upload", "name": "notes.txt"}, [b"not an image"])
+    send_from_view(maps_widget, {"type": "upload", "name": "notes.txt"}, [b"not an image"])
     assert "not an image" in maps_widget.error
     assert maps_widget.grid_png == grid
     good = io.BytesIO()
     Image.new("L", (40, 40), 200).save(good, format="PNG")
-    maps_widget._on_message(maps_widget, {"type": "upload", "name": "gray.png"}, [good.getvalue()])
+    send_from_view(maps_widget, {"type": "upload", "name": "gray.png"}, [good.getvalue()])
     assert maps_widget.error == "" and maps_widget.sample == "" and maps_widget.image_name.startswith("gray.png")
 
 

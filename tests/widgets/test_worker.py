@@ -17,6 +17,7 @@ from cnn_widgets.widgets import maximization as maximization_module
 from cnn_widgets.widgets.deepdream import DeepDream
 from cnn_widgets.widgets.maximization import ActivationMaximization
 from cnn_widgets.widgets.worker import CancelToken, Worker
+from view_messages import send_from_view
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,7 +102,7 @@ def test_maximization_stop_from_the_browser_ends_within_one_step(fashion, monkey
     def on_progress(change):  # the Stop button pressed while step 5 is reported
         steps.append(round(change["new"] * 500))
         if steps[-1] == 5:
-            widget._on_run_message(widget, {"type": "stop"}, [])
+            send_from_view(widget, {"type": "stop"}, [])
 
     widget.observe(on_progress, names="progress")
     widget.run(wait=True)
@@ -144,7 +145,7 @@ def test_dream_stop_ends_within_one_step(fashion, monkeypatch):
         def step_done(done, total, frame):
             steps.append(done)
             if done == 7:  # the Stop button pressed during step 7
-                widget._on_run_message(widget, {"type": "stop"}, [])
+                send_from_view(widget, {"type": "stop"}, [])
             progress(done, total, frame)
 
         return original(*args, progress=step_done, **kwargs)
