@@ -17,12 +17,19 @@ export function h(tag, attrs = {}, children = []) {
   return node;
 }
 
+/** The MIME type of a picture's bytes, read from their signature: the kernel alone decides
+ * the format (FORMAT in cnn_widgets/widgets/pictures.py); WebP, else PNG. */
+export function imageType(bytes) {
+  const text = (start, end) => String.fromCharCode(...bytes.subarray(start, end));
+  return bytes.length >= 12 && text(0, 4) === "RIFF" && text(8, 12) === "WEBP" ? "image/webp" : "image/png";
+}
+
 /** Binary image trait (DataView or ArrayBuffer) to an object URL; the previous URL is revoked. */
-export function imageURL(data, previous, mime = "image/png") {
+export function imageURL(data, previous, mime) {
   if (previous) URL.revokeObjectURL(previous);
   if (!data || data.byteLength === 0) return "";
   const bytes = data instanceof DataView ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data);
-  return URL.createObjectURL(new Blob([bytes], { type: mime }));
+  return URL.createObjectURL(new Blob([bytes], { type: mime || imageType(bytes) }));
 }
 
 /** Keep an <img> showing a bytes trait; returns a function that releases the URL. */

@@ -26,6 +26,7 @@ from ..frontend import bundled
 from .base import BaseWidget
 from .image_input import ImageInput
 from .messages import handles
+from .pictures import Picture
 
 MAP_SIZE = 200  # pictures are enlarged by a whole factor to about this many pixels
 KERNEL_PRESETS = {
@@ -117,11 +118,11 @@ class ConvolutionExplainer(ImageInput, BaseWidget):
     sample_options = traitlets.List(list(SAMPLE_NAMES)).tag(sync=True)
     image_name = traitlets.Unicode("").tag(sync=True)
 
-    input_png = traitlets.Bytes(b"").tag(sync=True)  # the input with its padding border
-    output_png = traitlets.Bytes(b"").tag(sync=True)  # the feature map, computed part only
-    relu_png = traitlets.Bytes(b"").tag(sync=True)
-    pooled_png = traitlets.Bytes(b"").tag(sync=True)
-    colorbar_png = traitlets.Bytes(b"").tag(sync=True)
+    input_png = Picture().tag(sync=True)  # the input with its padding border
+    output_png = Picture().tag(sync=True)  # the feature map, computed part only
+    relu_png = Picture().tag(sync=True)
+    pooled_png = Picture().tag(sync=True)
+    colorbar_png = Picture().tag(sync=True)
 
     def __init__(self, model, image=None, filter: int = 0, kernel=None, position=(0, 0), **kwargs) -> None:
         self.model: Model = as_model(model)
@@ -138,7 +139,7 @@ class ConvolutionExplainer(ImageInput, BaseWidget):
                 self.kernel = kernel
         except traitlets.TraitError as error:
             raise ValueError(str(error)) from None
-        self.colorbar_png = render.encode_png(pictures.signed_map(np.linspace(-1, 1, 160)[np.newaxis].repeat(10, axis=0), 1.0, None, 1))
+        self.colorbar_png = pictures.signed_map(np.linspace(-1, 1, 160)[np.newaxis].repeat(10, axis=0), 1.0, None, 1)
         self.set_image(self._default_sample() if image is None else image)
         self._map_shape = self._shape_now()
         try:
@@ -366,10 +367,10 @@ class ConvolutionExplainer(ImageInput, BaseWidget):
 
     def _paint(self, step) -> None:
         shown = self._pictures(step)
-        self.input_png = render.encode_png(shown["input"])
-        self.output_png = render.encode_png(shown["output"])
-        self.relu_png = render.encode_png(shown["relu"])
-        self.pooled_png = render.encode_png(shown["pooled"])
+        self.input_png = shown["input"]
+        self.output_png = shown["output"]
+        self.relu_png = shown["relu"]
+        self.pooled_png = shown["pooled"]
 
     # -- messages from the view ------------------------------------------------------------------
     @handles("kernel")

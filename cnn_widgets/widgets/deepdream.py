@@ -29,6 +29,7 @@ from ..frontend import bundled
 from .base import BaseWidget, LayerChoice
 from .image_input import ImageInput
 from .messages import handles
+from .pictures import Picture, encode_picture
 from .tile_viewer import enlarge
 from .worker import RunControls
 
@@ -87,11 +88,11 @@ class DeepDream(ImageInput, LayerChoice, BaseWidget, RunControls):
 
     sample = traitlets.Unicode("").tag(sync=True)  # the shipped sample dreamed on, "" for the user's own image
     sample_options = traitlets.List(list(SAMPLE_NAMES)).tag(sync=True)
-    image_png = traitlets.Bytes(b"").tag(sync=True)  # thumbnail of the photo
-    photo_png = traitlets.Bytes(b"").tag(sync=True)  # the photo at display size, shown until there are frames
+    image_png = Picture().tag(sync=True)  # thumbnail of the photo
+    photo_png = Picture().tag(sync=True)  # the photo at display size, shown until there are frames
     image_name = traitlets.Unicode("").tag(sync=True)
 
-    frames_png = traitlets.List(traitlets.Bytes()).tag(sync=True)  # the dream frames at display size
+    frames_png = traitlets.List(Picture()).tag(sync=True)  # the dream frames at display size
     frame_index = traitlets.Int(0).tag(sync=True)
     caption = traitlets.Unicode("").tag(sync=True)
 
@@ -200,8 +201,8 @@ class DeepDream(ImageInput, LayerChoice, BaseWidget, RunControls):
         with self._lock:
             self._photo = picture
             with self.hold_sync():
-                self.image_png = render.encode_png(self._thumbnail(picture))
-                self.photo_png = render.encode_png(self._display(picture))
+                self.image_png = self._thumbnail(picture)
+                self.photo_png = self._display(picture)
                 self._name_image(name)
         if not self._quiet:
             self._on_settings(None)
@@ -328,7 +329,7 @@ class DeepDream(ImageInput, LayerChoice, BaseWidget, RunControls):
             same = len(frames) >= len(self._frames) and all(a is b for a, b in zip(self._frames, frames))
             known = len(self._shown) if same else 0
             shown = self._shown[:known] + [self._display(frame) for frame in frames[known:]]
-            pngs = self._pngs[:known] + [render.encode_png(picture) for picture in shown[known:]]
+            pngs = self._pngs[:known] + [encode_picture(picture) for picture in shown[known:]]
             self._frames, self._shown, self._pngs = frames, shown, pngs
             index = len(frames) - 1 if follow else min(self.frame_index, max(0, len(frames) - 1))
             streamed = stream and same and known == self._sent

@@ -19,6 +19,7 @@ from ..engine.examples import dataset_examples, example_maps
 from .._choices import check_keywords
 from ..models import as_model
 from ..render.examples import examples_picture
+from .pictures import FORMAT, encode_picture
 from .static import StaticPicture
 from .worker import Worker
 
@@ -52,7 +53,7 @@ class DatasetExamples(StaticPicture, ipywidgets.VBox):
         self._examples = None
         self.progress = ipywidgets.IntProgress(value=0, min=0, max=1, description="scanning", layout=ipywidgets.Layout(width="420px"))
         self.caption = ipywidgets.HTML("")
-        self.picture_widget = ipywidgets.Image(format="png", layout=ipywidgets.Layout(max_width="480px"))
+        self.picture_widget = ipywidgets.Image(format=FORMAT, layout=ipywidgets.Layout(max_width="480px"))
         super().__init__(children=[self.progress, self.caption, self.picture_widget], **kwargs)
         self.layer = self.model.layer(layer if layer is not None else 0).name
         self.observe(lambda _: self._draw(), names=["layer", "filter_index"])
@@ -93,7 +94,7 @@ class DatasetExamples(StaticPicture, ipywidgets.VBox):
         except Exception as error:  # shown in the widget
             self.caption.value = _error_html(error)
             return
-        self.picture_widget.value = render.encode_png(picture)
+        self.picture_widget.value = encode_picture(picture)
         self.caption.value = text
 
     def render(self, layer, filter_index: int) -> tuple[np.ndarray, str]:

@@ -9,6 +9,7 @@ from ..engine.activations import STAGES, STATISTICS, layer_stage, weights_versio
 from ..images import SAMPLE_NAMES, load_image, sample_image
 from ..frontend import bundled
 from .image_input import ImageInput
+from .pictures import Picture
 from .tile_viewer import TileViewer, enlarge
 
 SORT_CHOICES = ("index",) + STATISTICS
@@ -42,7 +43,7 @@ class FeatureMaps(ImageInput, TileViewer):
     sort_options = traitlets.List(list(SORT_CHOICES)).tag(sync=True)
     sample = traitlets.Unicode("").tag(sync=True)  # the shipped sample shown, "" for the user's own image
     sample_options = traitlets.List(list(SAMPLE_NAMES)).tag(sync=True)
-    image_png = traitlets.Bytes(b"").tag(sync=True)
+    image_png = Picture().tag(sync=True)
     image_name = traitlets.Unicode("").tag(sync=True)
 
     _GRID_TRAITS = ("layer", "stage", "normalization", "colormap", "sort_by", "image_name")
@@ -82,7 +83,7 @@ class FeatureMaps(ImageInput, TileViewer):
         label = name or f"image {self._image_version}"
         shown = render.to_uint8_image(self.model.deprocess(inputs)[0].cpu())
         with self.hold_sync():
-            self.image_png = render.encode_png(enlarge(shown, 128))
+            self.image_png = enlarge(shown, 128)
             self.sample = name if name in SAMPLE_NAMES else ""
             self.image_name = f"{label}#{self._image_version}"
 

@@ -35,6 +35,7 @@ from ..models.state import model_lock
 from .base import BaseWidget, LayerChoice
 from .image_input import ImageInput
 from .messages import handles
+from .pictures import Picture
 from .worker import Worker
 
 TOP_K = 5
@@ -105,18 +106,18 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
 
     sample = traitlets.Unicode("").tag(sync=True)  # the shipped sample shown, "" for the user's own image
     sample_options = traitlets.List(list(SAMPLE_NAMES)).tag(sync=True)
-    image_png = traitlets.Bytes(b"").tag(sync=True)  # thumbnail of the model's input
+    image_png = Picture().tag(sync=True)  # thumbnail of the model's input
     image_name = traitlets.Unicode("").tag(sync=True)
 
-    overlay_png = traitlets.Bytes(b"").tag(sync=True)
+    overlay_png = Picture().tag(sync=True)
     overlay_caption = traitlets.Unicode("").tag(sync=True)
-    compare_png = traitlets.Bytes(b"").tag(sync=True)  # b"" when not comparing
+    compare_png = Picture().tag(sync=True)  # b"" when not comparing
     compare_caption = traitlets.Unicode("").tag(sync=True)
-    colorbar_png = traitlets.Bytes(b"").tag(sync=True)
+    colorbar_png = Picture().tag(sync=True)
 
     # How far to trust the first map (check_trust): {} until asked; see _trust_summary.
     trust = traitlets.Dict({}).tag(sync=True)
-    trust_png = traitlets.Bytes(b"").tag(sync=True)  # the map of the model with its output layer randomized
+    trust_png = Picture().tag(sync=True)  # the map of the model with its output layer randomized
 
     _VIEW_TRAITS = ("target_index", "method", "layer", "compare")
     _LOOK_TRAITS = ("colormap", "opacity")
@@ -229,7 +230,7 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
                 self._seen = shown
                 self._failed.clear()
                 with self.hold_sync():
-                    self.image_png = render.encode_png(render.enlarge(shown, THUMBNAIL_SIZE))
+                    self.image_png = render.enlarge(shown, THUMBNAIL_SIZE)
                     label = self._name_image(name)
                     self.predictions = [
                         {"index": p.index, "name": p.name, "probability": p.probability} for p in ranked[:TOP_K]
@@ -454,9 +455,9 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
             captions.append(self._caption(panel, heat))
         self._shown = pictures
         with self.hold_sync():
-            self.overlay_png = render.encode_png(pictures[0])
+            self.overlay_png = pictures[0]
             self.overlay_caption = captions[0]
-            self.compare_png = render.encode_png(pictures[1]) if len(pictures) > 1 else b""
+            self.compare_png = pictures[1] if len(pictures) > 1 else b""
             self.compare_caption = captions[1] if len(captions) > 1 else ""
             self.error = ""
 
@@ -478,9 +479,9 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
             text += " · flat map: the score does not depend on these pixels"
         return text
 
-    def _colorbar(self) -> bytes:
+    def _colorbar(self) -> np.ndarray:
         ramp = np.linspace(0.0, 1.0, DISPLAY_SIZE, dtype=np.float32)[np.newaxis].repeat(10, axis=0)
-        return render.encode_png(render.colorize(ramp, self.colormap))
+        return render.colorize(ramp, self.colormap)
 
     # -- saving -----------------------------------------------------------------------------
     def picture(self) -> np.ndarray:
@@ -554,7 +555,7 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
             return ""
         randomized = render.heatmap_overlay(self._seen, check.maps[0].numpy(), DISPLAY_SIZE, self.colormap, self.opacity)
         with self.hold_sync():
-            self.trust_png = render.encode_png(randomized)
+            self.trust_png = randomized
             self.trust = _trust_summary(about, check, score)
         return ""
 

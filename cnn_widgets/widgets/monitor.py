@@ -37,6 +37,7 @@ from ..frontend import bundled
 from ..models import as_model
 from .base import BaseWidget
 from .image_input import ImageInput
+from .pictures import Picture, encode_picture
 
 SEND_INTERVAL_S = 0.25  # the browser redraws four times a second at most: enough to see it move
 SNAPSHOT_BUDGET = 0.05  # with every="auto", snapshots take about this fraction of the training time
@@ -87,9 +88,9 @@ class TrainingMonitor(BaseWidget):
     curves = traitlets.Dict({}).tag(sync=True)
     snapshot_steps = traitlets.List([]).tag(sync=True)
     index = traitlets.Int(-1).tag(sync=True)  # the snapshot shown; -1: follow the newest
-    filters_png = traitlets.Bytes(b"").tag(sync=True)
-    maps_png = traitlets.Bytes(b"").tag(sync=True)
-    cam_png = traitlets.Bytes(b"").tag(sync=True)
+    filters_png = Picture().tag(sync=True)
+    maps_png = Picture().tag(sync=True)
+    cam_png = Picture().tag(sync=True)
     predictions = traitlets.List([]).tag(sync=True)
     captions = traitlets.Dict({}).tag(sync=True)
     every_text = traitlets.Unicode("").tag(sync=True)
@@ -276,9 +277,9 @@ class TrainingMonitor(BaseWidget):
                     f"Grad-CAM for its top class, '{snapshot.cam_class}': yellow = its strongest evidence, black = none")
         return {
             "filters": filters_picture,
-            "filters_png": render.encode_png(filters_picture),
-            "maps_png": render.encode_png(maps_picture),
-            "cam_png": render.encode_png(cam_picture),
+            "filters_png": encode_picture(filters_picture),
+            "maps_png": encode_picture(maps_picture),
+            "cam_png": encode_picture(cam_picture),
             "predictions": [{"name": p.name, "probability": p.probability} for p in snapshot.predictions],
             "captions": {
                 "filters": f"{snapshot.filters_layer}: all {filters.shape[0]} filters ({kh}x{kw} weights{_channels_text(filters)}); "

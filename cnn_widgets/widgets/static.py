@@ -52,9 +52,9 @@ class StaticPicture:
         except Exception:  # a static copy is a courtesy; never let it break the display
             picture = None
         if picture is not None:
-            from .. import render
+            from .pictures import encode_picture
 
-            data = {**data, PNG: base64.b64encode(render.encode_png(picture)).decode("ascii")}
+            data = {**data, PNG: base64.b64encode(encode_picture(picture, "png")).decode("ascii")}
         return data, metadata
 
     def save_html(self, path, title: str | None = None):

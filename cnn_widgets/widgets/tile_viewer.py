@@ -20,6 +20,7 @@ from .._choices import invalid_choice
 from ..engine.activations import weights_version
 from ..models import Model, as_model
 from .base import BaseWidget, LayerChoice
+from .pictures import Picture, encode_picture
 
 GRID_WIDTH = 720  # pixels the grid aims to fill, whatever the number of tiles
 MIN_TILE, MAX_TILE = 12, 96
@@ -39,11 +40,11 @@ class TileViewer(LayerChoice, BaseWidget):
     colormap_options = traitlets.List(list(render.COLORMAPS)).tag(sync=True)
     title = traitlets.Unicode("").tag(sync=True)
 
-    grid_png = traitlets.Bytes(b"").tag(sync=True)
+    grid_png = Picture().tag(sync=True)
     grid_layout = traitlets.Dict().tag(sync=True)
     tile_order = traitlets.List().tag(sync=True)  # filter index at each grid position
     tile_titles = traitlets.List().tag(sync=True)  # tooltip text at each grid position
-    tile_png = traitlets.Bytes(b"").tag(sync=True)
+    tile_png = Picture().tag(sync=True)
     tile_caption = traitlets.Unicode("").tag(sync=True)
     grid_colorbar = traitlets.Dict().tag(sync=True)  # render.colorbar_scale of the grid, {} for none
     tile_colorbar = traitlets.Dict().tag(sync=True)  # ... and of the enlarged view
@@ -122,7 +123,7 @@ class TileViewer(LayerChoice, BaseWidget):
         if drawn is None:
             tiles, titles, order = self._grid_tiles()
             picture, layout = self._stitch(tiles, self._columns(), [f"#{f}" for f in order])
-            drawn = self._grid_cache[key] = (render.encode_png(picture), layout, titles, order, picture, self._grid_colorbar())
+            drawn = self._grid_cache[key] = (encode_picture(picture), layout, titles, order, picture, self._grid_colorbar())
         png, layout, titles, order, self._grid_picture, scale = drawn
         self.title = self._title()
         with self.hold_sync():
@@ -133,7 +134,7 @@ class TileViewer(LayerChoice, BaseWidget):
     def _draw_enlarged(self) -> None:
         picture, caption = self._enlarged(self.filter_index)
         self._enlarged_picture = picture
-        self.tile_png = render.encode_png(picture)
+        self.tile_png = picture
         self.tile_caption = caption
         self.tile_colorbar = self._tile_colorbar(self.filter_index)
 

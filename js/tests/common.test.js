@@ -1,7 +1,7 @@
 // The shared helpers of every widget (js/common.js), in jsdom.
 import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
 import {
-  bindImage, choiceControl, errorLine, h, imagePicker, imageURL, numberControl, reportLeaving, runControls, throttle,
+  bindImage, choiceControl, errorLine, h, imagePicker, imageType, imageURL, numberControl, reportLeaving, runControls, throttle,
 } from "../common.js";
 import { enter, recordingModel } from "./model.js";
 
@@ -57,6 +57,14 @@ describe("images", () => {
     expect(url).toBe("blob:test/1");
     expect(blobs[0].type).toBe("image/png");
     expect([...new Uint8Array(await blobs[0].arrayBuffer())]).toEqual([1, 2, 3]);
+  });
+
+  test("imageURL labels the bytes with the format the kernel chose, read from their signature", () => {
+    const webp = new TextEncoder().encode("RIFF\0\0\0\0WEBPVP8 ");
+    imageURL(webp.buffer, null);
+    expect(blobs[0].type).toBe("image/webp");
+    expect(imageType(new Uint8Array([0x89, 0x50, 0x4e, 0x47, 13, 10, 26, 10]))).toBe("image/png");
+    expect(imageType(new TextEncoder().encode("RIFF\0\0\0\0WAVEfmt "))).toBe("image/png");
   });
 
   test("imageURL revokes the previous URL and gives '' for no bytes", () => {

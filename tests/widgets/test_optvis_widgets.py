@@ -18,6 +18,7 @@ from cnn_widgets.widgets import deepdream as deepdream_module
 from cnn_widgets.widgets import maximization as maximization_module
 from cnn_widgets.widgets.deepdream import DeepDream
 from cnn_widgets.widgets.maximization import ActivationMaximization
+from cnn_widgets.widgets.pictures import encode_picture
 from model_state import assert_unchanged, make_user_model, snapshot
 from view_messages import send_from_view
 
@@ -148,10 +149,11 @@ def dreamer(fashion):
 
 def test_a_view_opened_mid_run_gets_the_streamed_frames(dreamer, monkeypatch):
     monkeypatch.setattr(dreamer, "send", lambda content, buffers=None: None)
+    frames = [encode_picture(np.full((4, 4), value, dtype=np.uint8)) for value in (0, 255)]
     with dreamer._lock:  # as if two frames had been streamed
-        dreamer._pngs, dreamer._sent = [b"a", b"b"], 2
+        dreamer._pngs, dreamer._sent = list(frames), 2
     send_from_view(dreamer, {"type": "resync"}, [])
-    assert dreamer.frames_png == [b"a", b"b"]
+    assert dreamer.frames_png == frames and dreamer.error == ""
 
 
 def test_dream_shows_the_photo_before_a_run(dreamer):
