@@ -220,7 +220,7 @@ function render({ model, el }) {
     const stale = !shown.panels || shown.image_name !== model.get("image_name") ||
       VIEW_TRAITS.some((trait) => shown[trait] !== model.get(trait));
     root.dataset.stale = String(stale);
-    heatmaps.classList.toggle("cw-stale", stale);
+    root.classList.toggle("cw-stale", stale);
     const why = model.get("busy") ? "the menus' choice is being computed"
       : model.get("error") ? "the menus' choice could not be computed (see the message below)"
       : model.get("notice") ? "the menus' choice was stopped" : "waiting for the kernel";

@@ -432,7 +432,10 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
                 return
             if any(p.key in self._stopped for p in panels):
                 return  # stopped on request: computed again when the view changes
-            self._worker.submit(self._work)
+            # The status names the newest request at once, not a job it replaces that waits for the model.
+            computing = f"computing {self._describe(next(p for p in panels if p.key not in self._cache))}…"
+            self._worker.submit(self._work, status=computing)
+            self._worker.report(None, computing)  # after submit: a job the worker picked meanwhile set its own
 
     def _work(self, cancel, report) -> str:
         """In the worker: compute the view's missing maps one by one, always for the latest
@@ -454,7 +457,7 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
                     return ""  # the status line is empty when nothing is computed
                 panel, inputs = missing[0], self._inputs
                 computing = f"computing {self._describe(panel)}…"
-            report(0.0, computing)
+                report(0.0, computing)  # under the lock, so a newer request's status (_refresh) is never overwritten
             passes = METHODS[panel.method].progress_unit
 
             reached = [0, 0]

@@ -504,6 +504,8 @@ def test_the_picture_records_the_view_it_shows_and_a_pending_view_does_not_repla
         widget.method = "layercam"
         widget.target_index = widget.predictions[1]["index"]
         assert widget.busy is True and widget.shown == painted
+        # The status names the latest request, not the first one, which still waits for the model.
+        assert widget.status == f"computing Layer-CAM for {widget.predictions[1]['name']} at block3_conv2…"
     ready(widget)
     assert (widget.shown["method"], widget.shown["target_index"]) == ("layercam", widget.predictions[1]["index"])
     assert widget.overlay_caption.startswith(f"Layer-CAM · {widget.predictions[1]['name']}")
