@@ -229,7 +229,7 @@ def test_compared_classes_share_a_scale_and_the_menus_always_agree_with_the_pict
     expect(widget.locator(".cw-heatmap-b .cw-panel-probability")).to_contain_text("% probability")
     expect(widget.locator(".cw-heatmap-a .cw-panel-probability")).to_contain_text("97.6% probability")
     strong, faint = widget.evaluate(BRIGHTNESS)
-    assert faint < 0.8 * strong, (strong, faint)
+    assert faint < 0.5 * strong, (strong, faint)  # 0.35 on one scale; 0.66 with each map on its own peak
     expect(widget.locator('select[data-trait="scale"]')).to_be_enabled()
     page.mouse.move(0, 0)  # no hover highlight in the picture
     widget.screenshot(path=artifact_path(f"gradcam-compare-classes-{frontend}.png"))

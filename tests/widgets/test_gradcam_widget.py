@@ -469,7 +469,7 @@ def test_two_classes_share_one_numbered_scale_so_the_unlikely_one_looks_weak(wid
     assert scale["note"] == f"A and B on one scale · Grad-CAM: {engine.METHODS['gradcam'].units}"
     # The weak class's picture is darker: the same image under a dimmer heatmap (inferno: low = black).
     strong, faint = decode(widget.overlay_png).astype(float), decode(widget.compare_png).astype(float)
-    assert faint.mean() < 0.8 * strong.mean()
+    assert faint.mean() < 0.5 * strong.mean()  # 0.35 here; 0.66 with each map on its own peak
     expected = render.heatmap_overlay(widget._seen, weak_map, gradcam_module.DISPLAY_SIZE, "inferno", 0.5, vrange=(0.0, float(strong_map.max())))
     assert np.array_equal(decode(widget.compare_png), expected)
     # Each map says its class's probability.
