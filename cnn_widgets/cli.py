@@ -183,13 +183,17 @@ def _stitch(tiles, args, labels=None):
 
 
 def _cam_picture(model, engine, args):
-    """The heatmap over the image as the model saw it, enlarged to about ``args.size`` pixels
-    (the GradCAM widget's picture: both are :func:`render.heatmap_overlay`)."""
+    """The heatmap over the image as the model saw it, enlarged to about ``args.size`` pixels,
+    with its numbered colorbar (zero to the map's peak, in the method's units) under it: the
+    GradCAM widget's picture of one map (both are :func:`render.heatmap_overlay`)."""
     target = int(args.target) if args.target is not None and args.target.lstrip("-").isdigit() else args.target
     image = _image(args.image)
     result = engine.cam_result(model, image, method=args.method, layer=args.layer, target=target, k=1)
     seen = render.to_uint8_image(model.deprocess(model.preprocess(image))[0].cpu())
-    picture = render.heatmap_overlay(seen, result.map, size=args.size, colormap=args.colormap, opacity=args.opacity)
+    low, high = render.value_range(result.map)
+    picture = render.heatmap_overlay(seen, result.map, size=args.size, colormap=args.colormap, opacity=args.opacity, vrange=(low, high))
+    scale = render.colorbar_scale(low, high, args.colormap, note=engine.METHODS[args.method].scale_note)
+    picture = render.with_colorbar(picture, scale, args.colormap)
     label = f"class {result.class_index} ({result.class_name}, p={result.probability:.2f})"
     if result.layers:
         label += f" at layer {', '.join(result.layers)}"

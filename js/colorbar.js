@@ -1,15 +1,16 @@
 // A colorbar with numbers, drawn from a render.colorbar_scale dict that Python syncs
-// (grid_colorbar, tile_colorbar): the colour ramp, a number at each tick, a line at zero
-// for a diverging colormap, and a note saying what the scale is. Hidden while the dict is empty.
+// (grid_colorbar, tile_colorbar, GradCAM's colorbars): the colour ramp, a number at each
+// tick, a line at zero for a diverging colormap, and a note saying what the scale is.
+// Hidden while the dict is empty.
 import { h } from "./common.js";
 
-export function colorbar(model, trait) {
+/** A colorbar element; node.draw(scale) shows a render.colorbar_scale dict ({} hides it). */
+export function colorbarNode(trait = "") {
   const ramp = h("div", { class: "cw-colorbar-ramp" });
   const ticks = h("div", { class: "cw-colorbar-ticks" });
   const note = h("div", { class: "cw-colorbar-note" });
-  const node = h("div", { class: "cw-colorbar", "data-trait": trait }, [ramp, ticks, note]);
-  const sync = () => {
-    const scale = model.get(trait) || {};
+  const node = h("div", { class: "cw-colorbar", "data-trait": trait || undefined }, [ramp, ticks, note]);
+  node.draw = (scale = {}) => {
     node.hidden = !scale.ticks;
     if (!scale.ticks) return;
     ramp.style.background = `linear-gradient(to right, ${scale.stops.join(", ")})`;
@@ -30,6 +31,13 @@ export function colorbar(model, trait) {
     node.dataset.low = String(scale.low);
     node.dataset.high = String(scale.high);
   };
+  return node;
+}
+
+/** A colorbar that follows a trait holding one render.colorbar_scale dict. */
+export function colorbar(model, trait) {
+  const node = colorbarNode(trait);
+  const sync = () => node.draw(model.get(trait) || {});
   model.on(`change:${trait}`, sync);
   sync();
   node.cleanup = () => model.off(`change:${trait}`, sync);

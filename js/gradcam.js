@@ -1,8 +1,15 @@
 // GradCAM: the model's top-5 predictions as a clickable list, the chosen class's
 // heatmap over the image, pickers for method, layer, colormap and opacity, a
-// second heatmap beside the first for comparison, and an image picker. Python
-// computes and paints; this module only shows traits and sends choices back.
+// second heatmap beside the first for comparison, each class with its probability,
+// numbered colorbars (one scale for two classes by default), and an image picker.
+// Python computes and paints; this module only shows traits and sends choices back.
+// While the menus' view is not the one painted (`shown`), the picture is faded and
+// says it is the previous choice, so menus and picture never disagree unannounced.
+import { colorbarNode } from "./colorbar.js";
 import { bindImage, choiceControl, errorLine, h, imagePicker, reportLeaving, throttle } from "./common.js";
+
+// The traits that choose which maps are shown; `shown` holds their values at the last paint.
+const VIEW_TRAITS = ["target_index", "method", "layer", "compare"];
 
 const percent = (p) => `${(100 * p).toFixed(p >= 0.995 || p < 0.0005 ? 0 : 1)}%`;
 const wholePercent = (p) => `${Math.round(100 * p)}%`;
@@ -48,6 +55,10 @@ function render({ model, el }) {
   };
   compareSelect.addEventListener("change", () => set("compare", compareSelect.value));
   const compareControl = h("label", { class: "cw-control cw-compare-line" }, [h("span", { text: "compare with" }), compareSelect]);
+  const scaleControl = choiceControl(model, "scale", "scale", "scale_options", (o) => o.label);
+  const scaleSelect = scaleControl.querySelector("select");
+  cleanups.push(scaleControl.cleanup);
+  const compareLine = h("div", { class: "cw-compare-controls" }, [compareControl, scaleControl]);
 
   const controls = h("div", { class: "cw-controls" }, [
     methodControl, layerControl, colormapControl,
@@ -98,23 +109,30 @@ function render({ model, el }) {
   ]);
 
   // -- right column: the heatmaps --------------------------------------------------------
+  // Each figure: the class and its probability, the overlay, a caption, and (when the two
+  // maps are on their own scales) its own colorbar; one shared colorbar sits under both.
+  const peakTip = "peak: the map's largest value, in the units written under its colorbar";
+  const figure = (letter, img) => {
+    const head = h("div", { class: "cw-panel-head" });
+    const caption = h("figcaption", { class: "cw-caption", title: peakTip });
+    const bar = colorbarNode();
+    const node = h("figure", { class: `cw-heatmap cw-heatmap-${letter}` }, [head, img, caption, bar]);
+    return { node, head, caption, bar };
+  };
   const overlay = h("img", { class: "cw-overlay", alt: "heatmap over the image" });
-  const peakTip = "peak: the map's largest value before scaling to the colormap; compare it across classes and images";
-  const overlayCaption = h("figcaption", { class: "cw-caption", title: peakTip });
-  const first = h("figure", { class: "cw-heatmap cw-heatmap-a" }, [overlay, overlayCaption]);
   const second = h("img", { class: "cw-compare", alt: "second heatmap, for comparison" });
-  const secondCaption = h("figcaption", { class: "cw-caption", title: peakTip });
-  const secondFigure = h("figure", { class: "cw-heatmap cw-heatmap-b" }, [second, secondCaption]);
-  const colorbar = h("img", { class: "cw-colorbar", alt: "colormap, from low to high" });
-  const scale = h("div", { class: "cw-scale", title: "each heatmap is scaled from its own minimum (low) to its peak (high)" }, [
-    h("span", { text: "low" }), colorbar, h("span", { text: "high" }),
-  ]);
+  const first = figure("a", overlay);
+  const secondFigure = figure("b", second);
+  const sharedBar = colorbarNode();
+  sharedBar.classList.add("cw-shared-colorbar");
+  const pending = h("div", { class: "cw-pending", role: "status" });
+  const notice = h("div", { class: "cw-notice", role: "status" });
   const statusText = h("span", { class: "cw-status-text" });
   const stop = h("button", { class: "cw-stop", type: "button", text: "Stop", title: "stop computing this heatmap" });
   stop.addEventListener("click", () => model.send({ type: "stop" }));
   const status = h("div", { class: "cw-status cw-busy-line" }, [statusText, stop]);
-  const heatmaps = h("div", { class: "cw-heatmaps" }, [first, secondFigure]);
-  const main = h("div", { class: "cw-main" }, [compareControl, heatmaps, scale, status]);
+  const heatmaps = h("div", { class: "cw-heatmaps" }, [first.node, secondFigure.node]);
+  const main = h("div", { class: "cw-main" }, [compareLine, status, pending, notice, heatmaps, sharedBar]);
 
   const trust = trustPanel(model);
   cleanups.push(trust.cleanup);
@@ -130,7 +148,6 @@ function render({ model, el }) {
   cleanups.push(bindImage(model, "overlay_png", overlay, count("paints")));
   cleanups.push(bindImage(model, "compare_png", second, count("comparePaints")));
   cleanups.push(bindImage(model, "image_png", thumbnail));
-  cleanups.push(bindImage(model, "colorbar_png", colorbar));
 
   function syncSelection() {
     const target = model.get("target_index");
@@ -159,21 +176,66 @@ function render({ model, el }) {
     root.dataset.compare = model.get("compare");
     compareSelect.value = model.get("compare");
     const comparing = model.get("compare_png").byteLength > 0;
-    secondFigure.hidden = !comparing;
+    secondFigure.node.hidden = !comparing;
     root.classList.toggle("cw-comparing", comparing);
+    // One scale is a choice only for two classes; two methods have two units.
+    const compare = model.get("compare");
+    const classes = Boolean(compare) && !model.get("method_options").some((o) => o.name === compare);
+    scaleSelect.disabled = !classes;
+    scaleControl.title = classes ? "one scale lets the colours of the two classes be compared"
+      : compare ? "two methods have different units: each map has its own numbered scale" : "for two classes compared";
     syncSelection();
+    syncStale();
   };
   const syncCaptions = () => {
     const comparing = model.get("compare_png").byteLength > 0;
-    overlayCaption.textContent = (comparing ? "A · " : "") + model.get("overlay_caption");
-    secondCaption.textContent = comparing ? "B · " + model.get("compare_caption") : "";
+    first.caption.textContent = (comparing ? "A · " : "") + model.get("overlay_caption");
+    secondFigure.caption.textContent = comparing ? "B · " + model.get("compare_caption") : "";
   };
+  // Each map's class and probability, above it, from the view the picture shows.
+  const syncHeads = () => {
+    const panels = model.get("shown").panels || [];
+    [first, secondFigure].forEach((item, i) => {
+      const panel = panels[i];
+      if (!panel) { item.head.replaceChildren(); return; }
+      item.head.replaceChildren(
+        h("span", { class: "cw-panel-letter", text: panels.length > 1 ? `${"AB"[i]} · ` : "" }),
+        h("span", { class: "cw-panel-class", text: panel.class_name }),
+        h("span", { class: "cw-panel-probability", text: `${percent(panel.probability)} probability` }),
+      );
+      item.node.dataset.probability = String(panel.probability);
+    });
+  };
+  const syncColorbars = () => {
+    const bars = model.get("colorbars");
+    sharedBar.draw(bars.length === 1 ? bars[0] : {});
+    first.bar.draw(bars.length > 1 ? bars[0] : {});
+    secondFigure.bar.draw(bars.length > 1 ? bars[1] : {});
+    root.dataset.colorbars = String(bars.length);
+  };
+  // The picture is the menus' view, or it is faded and says whose it is.
+  const describe = (panels) => panels.map((p) => `${p.method} · ${p.class_name}`).join(" and ");
+  function syncStale() {
+    const shown = model.get("shown");
+    const stale = !shown.panels || shown.image_name !== model.get("image_name") ||
+      VIEW_TRAITS.some((trait) => shown[trait] !== model.get(trait));
+    root.dataset.stale = String(stale);
+    root.classList.toggle("cw-stale", stale);
+    const why = model.get("busy") ? "the menus' choice is being computed"
+      : model.get("error") ? "the menus' choice could not be computed (see the message below)"
+      : model.get("notice") ? "the menus' choice was stopped" : "waiting for the kernel";
+    pending.textContent = stale && shown.panels
+      ? `Faded: the previous choice (${describe(shown.panels)}), not what the menus say; ${why}.` : "";
+    pending.hidden = !pending.textContent;
+  }
+  const syncNotice = () => { notice.textContent = model.get("notice"); notice.hidden = !notice.textContent; syncStale(); };
   const syncTitle = () => { title.textContent = model.get("title"); };
   const syncBusy = () => {
     const busy = model.get("busy");
     root.dataset.busy = String(busy);
     statusText.textContent = busy ? model.get("status") || "computing…" : "";
     status.hidden = !busy;
+    syncStale();
   };
 
   on("change:predictions", () => { fillPredictions(); fillCompare(); });
@@ -181,6 +243,10 @@ function render({ model, el }) {
   on("change:method_options", fillCompare);
   on("change:target_index", syncSelection);
   for (const trait of ["method", "layer", "compare", "compare_png"]) on(`change:${trait}`, syncView);
+  for (const trait of ["target_index", "image_name", "error"]) on(`change:${trait}`, syncStale);
+  on("change:shown", () => { syncHeads(); syncStale(); });
+  on("change:colorbars", syncColorbars);
+  on("change:notice", syncNotice);
   for (const trait of ["overlay_caption", "compare_caption", "compare_png"]) on(`change:${trait}`, syncCaptions);
   on("change:opacity", syncOpacity);
   on("change:title", syncTitle);
@@ -193,6 +259,9 @@ function render({ model, el }) {
   syncOpacity();
   syncView();
   syncCaptions();
+  syncHeads();
+  syncColorbars();
+  syncNotice();
   syncTitle();
   syncBusy();
 

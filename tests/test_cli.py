@@ -43,7 +43,8 @@ def test_cam_writes_a_heatmap_over_the_image(tmp_path):
     out = tmp_path / "cam.png"
     assert main(["cam", "fashion-cnn", "--image", "sneaker", "--class", "Sneaker", "--out", str(out)]) == 0
     picture = np.asarray(Image.open(out))
-    assert picture.shape == (252, 252, 3)
+    assert picture.shape[1:] == (252, 3) and picture.shape[0] > 252 + 20  # the overlay, and its numbered colorbar under it
+    assert (picture[252:258] == 255).all() and (picture[258] != 255).any()
     plain = tmp_path / "plain.png"
     assert main(["cam", "fashion-cnn", "--image", "sneaker", "--class", "7", "--opacity", "0", "--out", str(plain)]) == 0
     assert not np.array_equal(np.asarray(Image.open(plain)), picture), "opacity 0 shows the image without the heatmap"

@@ -11,7 +11,7 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw
 
-from cnn_widgets.render._arrays import as_float_array
+from cnn_widgets.render._arrays import as_float_array, as_uint8_array
 from cnn_widgets.render.colormaps import colormap_lut
 from cnn_widgets.render.grids import _label_extent, _label_font
 
@@ -79,7 +79,7 @@ def colorbar_scale(low: float, high: float, colormap: str = "gray", ticks: int =
         if value - low > 0.2 * step:
             values.append(value)
         value += step
-    if high - values[-1] < 0.2 * step and len(values) > 1:
+    if high - values[-1] < 0.4 * step and len(values) > 1:  # the end's number would overlap it
         values.pop()
     values.append(high)
     diverging = colormap in DIVERGING and low < 0 < high
@@ -100,7 +100,7 @@ def colorbar_scale(low: float, high: float, colormap: str = "gray", ticks: int =
 def colorbar(scale: dict, length: int = 256, thickness: int = 12, colormap: str = "gray") -> np.ndarray:
     """Draw a :func:`colorbar_scale` as a horizontal uint8 (H, length, 3) picture: the
     colour ramp, a tick and number under each tick, a black line at zero when marked,
-    and the note under the numbers.
+    and the note under the numbers, wrapped at word boundaries to the bar's length.
 
     >>> colorbar(colorbar_scale(0.0, 4.0, "viridis"), colormap="viridis").shape[1]
     256
@@ -108,7 +108,8 @@ def colorbar(scale: dict, length: int = 256, thickness: int = 12, colormap: str 
     font = _label_font()
     top, bottom = _label_extent()
     line = bottom - top + 4
-    height = thickness + 3 + line + (line if scale.get("note") else 0)
+    notes = _wrapped(scale.get("note") or "", length, font)
+    height = thickness + 3 + line + line * len(notes)
     picture = Image.new("RGB", (length, height), (255, 255, 255))
     ramp = colormap_lut(colormap)[np.rint(np.linspace(0, 255, length)).astype(int)]
     picture.paste(Image.fromarray(np.repeat(ramp[None], thickness, axis=0)), (0, 0))
@@ -121,6 +122,35 @@ def colorbar(scale: dict, length: int = 256, thickness: int = 12, colormap: str 
     if scale.get("zero") is not None:
         x = round(scale["zero"] * (length - 1))
         draw.line([(x, 0), (x, thickness - 1)], fill=(0, 0, 0))
-    if scale.get("note"):
-        draw.text((0, thickness + 3 + line - top), scale["note"], fill=(80, 80, 80), font=font)
+    for i, note in enumerate(notes):
+        draw.text((0, thickness + 3 + line * (1 + i) - top), note, fill=(80, 80, 80), font=font)
     return np.asarray(picture)
+
+
+def _wrapped(text: str, length: int, font) -> list[str]:
+    """``text`` in lines no longer than ``length`` pixels, broken between words."""
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength
+    lines: list[str] = []
+    for word in text.split():
+        if lines and measure(f"{lines[-1]} {word}", font=font) <= length:
+            lines[-1] += f" {word}"
+        else:
+            lines.append(word)
+    return lines
+
+
+def with_colorbar(picture: object, scale: dict, colormap: str = "gray", gap: int = 6) -> np.ndarray:
+    """``picture`` (uint8 RGB) with the :func:`colorbar` of ``scale`` under it, ``gap`` white
+    pixels apart, as saved files show a view with its numbered scale. The bar is as long as
+    the picture is wide (at least 160 pixels).
+
+    >>> with_colorbar(np.zeros((252, 252, 3), np.uint8), colorbar_scale(0.0, 1.0, "inferno", note="logit"), "inferno").shape[1]
+    252
+    """
+    top = as_uint8_array(picture, "picture")
+    bar = colorbar(scale, length=max(160, top.shape[1]), colormap=colormap)
+    width = max(top.shape[1], bar.shape[1])
+    canvas = np.full((top.shape[0] + gap + bar.shape[0], width, 3), 255, np.uint8)
+    canvas[: top.shape[0], : top.shape[1]] = top
+    canvas[top.shape[0] + gap :, : bar.shape[1]] = bar
+    return canvas

@@ -5,6 +5,7 @@ import numpy as np
 from PIL import Image
 
 from cnn_widgets.render._arrays import as_numpy, as_uint8_array
+from cnn_widgets.render.colorbar import value_range
 from cnn_widgets.render.colormaps import colorize
 from cnn_widgets.render.grids import enlarge
 from cnn_widgets.render.normalize import normalize
@@ -74,15 +75,24 @@ def overlay(image: object, heatmap: object, colormap: str = "inferno", opacity: 
     return np.rint(blended).astype(np.uint8)
 
 
-def heatmap_overlay(image: object, heatmap: object, size: int = 256, colormap: str = "inferno", opacity: float = 0.5) -> np.ndarray:
+def heatmap_overlay(image: object, heatmap: object, size: int = 256, colormap: str = "inferno", opacity: float = 0.5,
+                    vrange: tuple[float, float] | None = None) -> np.ndarray:
     """A class heatmap over the image the model saw: the image (uint8 RGB) enlarged by a whole
-    factor to at most ``size`` pixels (nearest neighbour), and the heatmap, scaled to [0, 1]
-    by its own range, laid over it. The GradCAM widget and ``cnn-widgets cam`` both draw this.
+    factor to at most ``size`` pixels (nearest neighbour), and the heatmap laid over it, its
+    values ``vrange=(low, high)`` mapped to the colormap's ends (values outside are clipped).
+    The default range is the map's own, :func:`~cnn_widgets.render.value_range` (zero to its
+    peak); maps compared side by side share one range, so equal colours mean equal values.
+    The GradCAM widget and ``cnn-widgets cam`` both draw this.
 
     >>> heatmap_overlay(np.zeros((28, 28, 3), np.uint8), np.eye(7), size=256).shape
     (252, 252, 3)
+    >>> weak = heatmap_overlay(np.zeros((2, 2), np.uint8), np.full((2, 2), 0.1), 2, "gray", 1.0, vrange=(0.0, 1.0))
+    >>> weak[0, 0].tolist()  # a tenth of the shared peak is a dark gray, not white
+    [26, 26, 26]
     """
-    return overlay(enlarge(_rgb_pixels(image), size), normalize(heatmap), colormap=colormap, opacity=opacity)
+    low, high = value_range(heatmap) if vrange is None else vrange
+    scaled = normalize(heatmap, "fixed", vrange=(low, high))
+    return overlay(enlarge(_rgb_pixels(image), size), scaled, colormap=colormap, opacity=opacity)
 
 
 def _rgb_pixels(image: object) -> np.ndarray:

@@ -3,7 +3,14 @@
 The model's top-5 predictions for an image form a clickable list; the chosen
 class's heatmap (any method of :data:`cnn_widgets.engine.METHODS`, at any
 layer) is laid over the image, and a second heatmap (another class, or
-another method) can sit beside it for comparison.
+another method) can sit beside it for comparison. Every map has a numbered
+colorbar in its method's units (``METHODS[name].units``); two classes compared
+share one scale by default, so a class the network barely sees looks weak.
+
+What the menus say and what the picture shows agree: :attr:`GradCAM.shown` is
+the view the picture shows, and the page marks the picture as the previous
+choice while the menus' view is computed. Stop is not an error: it puts the
+menus back to the picture shown and says so in :attr:`GradCAM.notice`.
 
 Maps come from :func:`cnn_widgets.engine.cam` and are computed in one
 background thread, because Score-CAM on a deep layer of a large network takes
@@ -39,6 +46,8 @@ from .pictures import Picture
 from .worker import Worker
 
 TOP_K = 5
+# How two classes compared are scaled: the default lets the colours be compared.
+SCALES = {"shared": "one scale for both classes", "per_map": "each map to its own peak"}
 DISPLAY_SIZE = 256  # small inputs (28x28) are enlarged by an integer factor to about this size
 THUMBNAIL_SIZE = 96
 GAP = 16  # white pixels between the two overlays of a saved comparison
@@ -79,8 +88,11 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
     >>> widget = cw.GradCAM(cw.load_model("fashion-cnn"), "sneaker", compare="saliency")
     >>> len(widget.predictions), widget.method, widget.layer, widget.error
     (5, 'gradcam', 'block3_conv2', '')
-    >>> widget.picture().shape
-    (252, 520, 3)
+    >>> widget.picture().shape[1], len(widget.colorbars)  # two methods: two numbered scales, in their units
+    (520, 2)
+    >>> widget.compare = "Bag"; widget.wait()
+    >>> widget.colorbars[0]["note"]  # two classes: one scale, so the colours compare
+    'A and B on one scale · Grad-CAM: logit per position: activation times mean gradient'
     """
 
     _esm = bundled("gradcam.js")
@@ -103,6 +115,8 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
     colormap_options = traitlets.List(list(render.COLORMAPS)).tag(sync=True)
     opacity = traitlets.Float(0.5).tag(sync=True)
     compare = traitlets.Unicode("").tag(sync=True)  # "", a method name or a class name
+    scale = traitlets.Unicode("shared").tag(sync=True)  # two classes compared: one scale, or each its own
+    scale_options = traitlets.List([dict(name=name, label=label) for name, label in SCALES.items()]).tag(sync=True)
 
     sample = traitlets.Unicode("").tag(sync=True)  # the shipped sample shown, "" for the user's own image
     sample_options = traitlets.List(list(SAMPLE_NAMES)).tag(sync=True)
@@ -113,25 +127,31 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
     overlay_caption = traitlets.Unicode("").tag(sync=True)
     compare_png = Picture().tag(sync=True)  # b"" when not comparing
     compare_caption = traitlets.Unicode("").tag(sync=True)
-    colorbar_png = Picture().tag(sync=True)
+    colorbars = traitlets.List().tag(sync=True)  # render.colorbar_scale dicts: one shared, or one per map
+    # The view the picture shows (the menus' values when it was painted, and each map's class and
+    # probability); the page marks the picture as the previous choice while it differs from the menus.
+    shown = traitlets.Dict({}).tag(sync=True)
+    notice = traitlets.Unicode("").tag(sync=True)  # what happened that is no error (a Stop), "" for nothing
 
     # How far to trust the first map (check_trust): {} until asked; see _trust_summary.
     trust = traitlets.Dict({}).tag(sync=True)
     trust_png = Picture().tag(sync=True)  # the map of the model with its output layer randomized
 
     _VIEW_TRAITS = ("target_index", "method", "layer", "compare")
-    _LOOK_TRAITS = ("colormap", "opacity")
+    _LOOK_TRAITS = ("colormap", "opacity", "scale")
 
     def __init__(self, model, image=None, method: str = "gradcam", layer=None, target=None, **kwargs) -> None:
         self.model: Model = as_model(model)
         self._lock = threading.RLock()  # the cache and painting
         self._cache: OrderedDict[tuple, torch.Tensor] = OrderedDict()
         self._failed: dict[tuple, str] = {}
+        self._stopped: set[tuple] = set()  # maps Stop ended where the menus could not go back (a new image)
         self._worker = Worker("GradCAM")
         self._inputs = self._picture = self._seen = None
         self._probabilities: list[float] = []
         self._image_version = 0
         self._shown: list[np.ndarray] = []
+        self._shown_scales: list[dict] = []
         self._quiet = True  # no redraws while the constructor sets things up
         super().__init__(
             layer_options=self._layer_options(raw=True),  # each conv, and its own output before its activation
@@ -141,7 +161,6 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
             **kwargs,
         )
         first_target = None if target is None else class_index(self.model, target)
-        self.colorbar_png = self._colorbar()
         self.set_image(self._default_sample() if image is None else image)
         if first_target is not None:
             self.target_index = first_target
@@ -163,6 +182,10 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
     @traitlets.validate("colormap")
     def _check_colormap(self, proposal):
         return self._check_choice("colormap", proposal["value"], render.COLORMAPS)
+
+    @traitlets.validate("scale")
+    def _check_scale(self, proposal):
+        return self._check_choice("scale", proposal["value"], SCALES)
 
     @traitlets.validate("opacity")
     def _check_opacity(self, proposal):
@@ -229,6 +252,7 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
                 self._inputs, self._picture, self._probabilities = inputs, picture, probabilities
                 self._seen = shown
                 self._failed.clear()
+                self._stopped.clear()
                 with self.hold_sync():
                     self.image_png = render.enlarge(shown, THUMBNAIL_SIZE)
                     label = self._name_image(name)
@@ -237,6 +261,7 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
                     ]
                     self.title = f"{self.model.label} · {label}"
                     self.target_index = ranked[0].index
+                    self.notice = ""
         finally:
             self._quiet = quiet
         if not quiet:  # the constructor draws once, when everything is set
@@ -324,9 +349,30 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
 
     def stop(self) -> None:
         """Stop the heatmap being computed (Score-CAM and SmoothGrad run the network many
-        times); the view keeps what it showed and the error line says so. Changing the
-        method, class or layer starts computing again. Returns at once."""
+        times): the picture stays, the menus go back to what it shows, and :attr:`notice`
+        (not the error line: nothing failed) says what was stopped. Choosing the stopped
+        view again starts it over. Returns at once."""
         self._worker.stop()
+        # A request that had not started yet was dropped without a word: say so once the worker is free.
+        self._worker.submit(self._after_stop)
+
+    def _after_stop(self, _cancel, _report) -> str:
+        with self._lock:
+            panels = self._panels()
+            if self._shows_current_view() or self.notice or any(p.key in self._failed for p in panels):
+                return ""  # nothing was stopped, or the stopped job said so itself
+            missing = [p for p in panels if p.key not in self._cache]
+            if not missing:
+                self._refresh()
+                return ""
+        self._stopped_by_request(f"stopped {self._describe(missing[0])} before it started")
+        return ""
+
+    def _shows_current_view(self) -> bool:
+        """True when the picture is of the view the menus choose (``shown`` equals them)."""
+        shown = self.shown
+        return bool(shown) and shown.get("image_name") == self.image_name and all(
+            shown.get(trait) == getattr(self, trait) for trait in self._VIEW_TRAITS)
 
     @handles("stop")
     def _on_stop(self, _content, _buffers) -> None:
@@ -363,11 +409,11 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
             return
         with self._lock:
             self._failed.clear()  # a changed view tries again what failed before
+            self._stopped.clear()  # ... and what was stopped
+        self.notice = ""
         self._refresh()
 
-    def _on_look_change(self, change) -> None:
-        if change["name"] == "colormap":
-            self.colorbar_png = self._colorbar()
+    def _on_look_change(self, _change) -> None:
         if not self._quiet:
             self._refresh()
 
@@ -384,13 +430,18 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
             if all(p.key in self._cache for p in panels):
                 self._paint(panels)
                 return
-            self._worker.submit(self._work)
+            if any(p.key in self._stopped for p in panels):
+                return  # stopped on request: computed again when the view changes
+            # The status names the newest request at once, not a job it replaces that waits for the model.
+            computing = f"computing {self._describe(next(p for p in panels if p.key not in self._cache))}…"
+            self._worker.submit(self._work, status=computing)
+            self._worker.report(None, computing)  # after submit: a job the worker picked meanwhile set its own
 
     def _work(self, cancel, report) -> str:
         """In the worker: compute the view's missing maps one by one, always for the latest
         view, then paint. A change while a map is computed submits a newer request, which
         takes over once that map is done (it stays cached) or, if the new view does not
-        need it, at once. Stop ends the map being computed; the error line says so."""
+        need it, at once. Stop ends the map being computed (:meth:`_stopped_by_request`)."""
         while True:
             with self._lock:
                 if cancel.superseded:  # the newer request paints the view
@@ -406,7 +457,7 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
                     return ""  # the status line is empty when nothing is computed
                 panel, inputs = missing[0], self._inputs
                 computing = f"computing {self._describe(panel)}…"
-            report(0.0, computing)
+                report(0.0, computing)  # under the lock, so a newer request's status (_refresh) is never overwritten
             passes = METHODS[panel.method].progress_unit
 
             reached = [0, 0]
@@ -422,15 +473,33 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
                 )
             except engine.Cancelled:
                 if cancel.is_set() and not cancel.superseded:  # Stop pressed; otherwise the view moved on
-                    with self._lock:
-                        done = f" after {reached[0]} of {reached[1]} {passes}" if reached[1] else ""
-                        self._failed[panel.key] = (
-                            f"stopped: {self._describe(panel)}{done} "
-                            "(change the method, class or layer; coming back starts it again)"
-                        )
+                    done = f" after {reached[0]} of {reached[1]} {passes}" if reached[1] else ""
+                    self._stopped_by_request(f"stopped {self._describe(panel)}{done}")
+                    return ""
             except Exception as error:  # shown in the widget; the kernel and the widget stay usable
                 with self._lock:
                     self._failed[panel.key] = f"{type(error).__name__}: {error}"
+
+    def _stopped_by_request(self, what: str) -> None:
+        """After Stop: the menus go back to the view the picture shows, so the two agree, and
+        :attr:`notice` says what was stopped (no error: nothing went wrong). When the picture is
+        of an earlier image, the menus stay and the page keeps marking the picture as the
+        previous one; the stopped maps are computed again when the view changes."""
+        with self._lock:
+            shown = dict(self.shown)
+            if shown.get("image_name") == self.image_name:
+                quiet, self._quiet = self._quiet, True
+                try:
+                    with self.hold_sync():
+                        for trait in self._VIEW_TRAITS:
+                            setattr(self, trait, shown[trait])
+                finally:
+                    self._quiet = quiet
+                self.notice = f"{what}; the menus are back to the map shown (choose it again to start over)"
+                self._refresh()
+            else:
+                self._stopped.update(p.key for p in self._panels() if p.key not in self._cache)
+                self.notice = f"{what}; the faded picture is of the previous image (change the class, method or layer to compute again)"
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until the heatmaps of the current view are computed and shown (or
@@ -446,26 +515,59 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
 
     # -- painting -------------------------------------------------------------------------
     def _paint(self, panels: list[_Panel]) -> None:
-        """Overlay the cached maps on the image; called with the lock held."""
-        pictures, captions = [], []
+        """Overlay the cached maps on the image, each on its scale (:meth:`_scales`), and
+        record the view they show; called with the lock held."""
+        heats = []
         for panel in panels:
             self._cache.move_to_end(panel.key)
-            heat = self._cache[panel.key]
-            pictures.append(render.heatmap_overlay(self._seen, heat.numpy(), DISPLAY_SIZE, self.colormap, self.opacity))
+            heats.append(self._cache[panel.key].numpy())
+        scales = self._scales(panels, heats)
+        shared = len(scales) == 1
+        pictures, captions = [], []
+        for i, (panel, heat) in enumerate(zip(panels, heats)):
+            scale = scales[0 if shared else i]
+            pictures.append(render.heatmap_overlay(self._seen, heat, DISPLAY_SIZE, self.colormap, self.opacity,
+                                                   vrange=(scale["low"], scale["high"])))
             captions.append(self._caption(panel, heat))
-        self._shown = pictures
+        self._shown, self._shown_scales = pictures, scales
         with self.hold_sync():
             self.overlay_png = pictures[0]
             self.overlay_caption = captions[0]
             self.compare_png = pictures[1] if len(pictures) > 1 else b""
             self.compare_caption = captions[1] if len(captions) > 1 else ""
+            self.colorbars = scales
+            self.shown = {
+                "image_name": self.image_name,
+                **{trait: getattr(self, trait) for trait in self._VIEW_TRAITS},
+                "panels": [self._panel_summary(panel) for panel in panels],
+            }
             self.error = ""
+
+    def _scales(self, panels: list[_Panel], heats: list[np.ndarray]) -> list[dict]:
+        """The colorbars of the painted maps (:func:`render.colorbar_scale`, from zero to the
+        peak, in the method's units): one for two classes on one scale, else one per map."""
+        def note(method: str, who: str = "") -> str:
+            return who + METHODS[method].scale_note
+
+        if len(panels) == 1:
+            return [render.colorbar_scale(*render.value_range(heats[0]), self.colormap, note=note(panels[0].method))]
+        if self.compare_kind == "class" and self.scale == "shared":
+            low, high = render.value_range(np.stack(heats))
+            return [render.colorbar_scale(low, high, self.colormap, note=note(panels[0].method, "A and B on one scale · "))]
+        own = " (its own peak: do not compare colours with the other map)" if self.compare_kind == "class" else ""
+        return [render.colorbar_scale(*render.value_range(heat), self.colormap, note=note(panel.method, f"{letter}{own} · "))
+                for letter, panel, heat in zip("AB", panels, heats)]
+
+    def _panel_summary(self, panel: _Panel) -> dict:
+        probability = self._probabilities[panel.class_index] if self._probabilities else 0.0
+        return {"class_name": self.model.classes[panel.class_index], "probability": probability,
+                "method": METHODS[panel.method].label, "layer": panel.layer or ""}
 
     def _describe(self, panel: _Panel) -> str:
         where = f" at {panel.layer}" if panel.layer else ""
         return f"{METHODS[panel.method].label} for {self.model.classes[panel.class_index]}{where}"
 
-    def _caption(self, panel: _Panel, heat: torch.Tensor) -> str:
+    def _caption(self, panel: _Panel, heat) -> str:
         probability = self._probabilities[panel.class_index] if self._probabilities else 0.0
         text = f"{METHODS[panel.method].label} · {self.model.classes[panel.class_index]} ({100 * probability:.1f}%)"
         if panel.layer:
@@ -479,24 +581,24 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
             text += " · flat map: the score does not depend on these pixels"
         return text
 
-    def _colorbar(self) -> np.ndarray:
-        ramp = np.linspace(0.0, 1.0, DISPLAY_SIZE, dtype=np.float32)[np.newaxis].repeat(10, axis=0)
-        return render.colorize(ramp, self.colormap)
-
     # -- saving -----------------------------------------------------------------------------
     def picture(self) -> np.ndarray:
-        """What the widget shows: the overlay, or both overlays side by side when comparing (uint8 RGB).
+        """What the widget shows (uint8 RGB): the overlay, or both overlays side by side when
+        comparing, with the numbered colorbar under them (one shared, or one under each).
 
         >>> import cnn_widgets as cw
-        >>> cw.GradCAM(cw.load_model("fashion-cnn"), "sandal").picture().shape
-        (252, 252, 3)
+        >>> cw.GradCAM(cw.load_model("fashion-cnn"), "sandal").picture().shape[1]
+        252
         """
         self.wait()
         with self._lock:
             if not self._shown:
                 raise RuntimeError(f"the widget has no heatmap to show yet: {self.error or 'nothing was computed'}")
-            pictures = list(self._shown)
-        return pictures[0] if len(pictures) == 1 else render.side_by_side(pictures, gap=GAP)
+            pictures, scales, colormap = list(self._shown), list(self._shown_scales), self.colormap
+        if len(scales) == len(pictures):
+            pictures = [render.with_colorbar(picture, scale, colormap) for picture, scale in zip(pictures, scales)]
+            return pictures[0] if len(pictures) == 1 else render.side_by_side(pictures, gap=GAP)
+        return render.with_colorbar(render.side_by_side(pictures, gap=GAP), scales[0], colormap)
 
     def save_png(self, path) -> None:
         """Write what the widget shows (the overlay, or both overlays when comparing) to a PNG file.
@@ -534,9 +636,11 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
 
     def _trust_work(self, panel: _Panel, inputs, cancel, report) -> str:
         self._work(cancel, report)  # this request replaced any map being computed: show the view first
+        about = self._describe(panel)
+        if cancel.is_set() and not cancel.superseded and self.trust.get("state") == "computing":
+            self.trust = {"state": "stopped", "about": about}
         if cancel.is_set() or panel.key != self._panel(self.method, self.target_index).key:
             return ""
-        about = self._describe(panel)
         stopped = lambda: cancel.is_set()  # noqa: E731
         try:
             report(0.0, f"sanity check of {about}…")

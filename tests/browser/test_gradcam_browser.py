@@ -130,10 +130,14 @@ def test_a_long_score_cam_shows_progress_and_stops_on_request(page, jupyter_serv
     status = widget.locator(".cw-busy-line")
     expect(status).to_contain_text("masked passes (one per channel)", timeout=60_000)
     widget.locator("button.cw-stop").click()
-    expect(widget.locator(".cw-error")).to_contain_text("stopped: Score-CAM for", timeout=30_000)
+    # Stop is no error: a neutral notice, and the menu is back to the map the picture shows.
+    expect(widget.locator(".cw-notice")).to_contain_text("stopped Score-CAM for", timeout=30_000)
+    expect(widget.locator(".cw-error")).to_be_hidden()
     expect(status).to_be_hidden()
+    expect(widget.locator('select[data-trait="method"]')).to_have_value("gradcam")
+    expect(widget).to_have_attribute("data-stale", "false")
     assert widget.locator("img.cw-overlay").get_attribute("src") == shown
-    assert run_code(page, "print(cam.busy, cam.method)") == "False scorecam"
+    assert run_code(page, "print(cam.busy, cam.method, repr(cam.error))") == "False gradcam ''"
 
 
 @pytest.mark.browser
@@ -157,3 +161,115 @@ def test_the_trust_panel_shows_both_checks(page, jupyter_server, artifact_path):
     # Another method: the numbers of the old map disappear.
     widget.locator('select[data-trait="method"]').select_option("gradcam")
     expect(panel).to_have_attribute("data-state", "")
+
+
+# The weakest top-5 class next to the top one (the test checks the data has a weak one).
+WEAKEST_CLASS = """
+top = float(cam.heatmap().max())
+weak = min(cam.predictions[1:], key=lambda p: float(cam.heatmap(target=p['index']).max()))
+print(weak['name'], float(cam.heatmap(target=weak['index']).max()) / top < 0.25)
+"""
+
+# Keep the model busy from another thread, so the next view waits where the page can see it.
+HOLD_THE_MODEL = """
+import threading
+from cnn_widgets.models.state import model_lock
+release, held = threading.Event(), threading.Event()
+def _hold():
+    with model_lock(model.module):
+        held.set()
+        release.wait()
+threading.Thread(target=_hold, daemon=True).start()
+print(held.wait(60))
+"""
+
+# Mean brightness of each heatmap <img> as the page shows it.
+BRIGHTNESS = """widget => [...widget.querySelectorAll('.cw-heatmaps img')].map((img) => {
+  const canvas = document.createElement('canvas');
+  canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
+  const context = canvas.getContext('2d');
+  context.drawImage(img, 0, 0);
+  const data = context.getImageData(0, 0, canvas.width, canvas.height).data;
+  let sum = 0;
+  for (let i = 0; i < data.length; i += 4) sum += data[i] + data[i + 1] + data[i + 2];
+  return sum / (3 * data.length / 4);
+})"""
+
+
+@pytest.mark.browser
+def test_compared_classes_share_a_scale_and_the_menus_always_agree_with_the_picture(page, jupyter_server, artifact_path):
+    """Issue 13: two classes compared share one numbered colorbar, so the class at 0.3 % is
+    visibly weaker than the one at 97.6 %; while the menus' view is computed the old picture
+    is faded and says it is the previous choice; Stop is a neutral notice and puts the menus
+    back to the picture; quick menu changes end with the picture of the last choice."""
+    frontend = jupyter_server.frontend
+    open_notebook(page, jupyter_server, CELLS)
+    widget = wait_for_output(page, ".cw-gradcam").first
+    wait_for_new_overlay(page, widget, None)
+    expect(widget).to_have_attribute("data-stale", "false")
+    expect(widget).to_have_attribute("data-colorbars", "1")
+
+    # Two classes of very different probability: one scale, the weak class visibly weaker.
+    weak, is_weak = run_code(page, WEAKEST_CLASS).rsplit(" ", 1)
+    assert is_weak == "True", "no top-5 class with a weak map under these weights"
+    widget.locator("select[data-trait=compare]").select_option(weak)
+    compare = widget.locator("img.cw-compare")
+    expect(compare).to_be_visible()
+    settled(page, widget)
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=compare.element_handle())
+    expect(widget).to_have_attribute("data-colorbars", "1")
+    bar = widget.locator(".cw-shared-colorbar")
+    expect(bar).to_be_visible()
+    expect(bar.locator(".cw-colorbar-note")).to_contain_text("A and B on one scale · Grad-CAM: logit per position")
+    expect(bar.locator(".cw-colorbar-tick").first).to_have_text("0")
+    assert bar.locator(".cw-colorbar-tick").count() >= 3
+    peak = run_code(page, "print(float(cam.heatmap().max()))")
+    assert float(bar.get_attribute("data-high")) == pytest.approx(float(peak))
+    expect(widget.locator(".cw-heatmap-b .cw-panel-class")).to_have_text(weak)
+    expect(widget.locator(".cw-heatmap-b .cw-panel-probability")).to_contain_text("% probability")
+    expect(widget.locator(".cw-heatmap-a .cw-panel-probability")).to_contain_text("97.6% probability")
+    strong, faint = widget.evaluate(BRIGHTNESS)
+    assert faint < 0.5 * strong, (strong, faint)  # 0.35 on one scale; 0.66 with each map on its own peak
+    expect(widget.locator('select[data-trait="scale"]')).to_be_enabled()
+    page.mouse.move(0, 0)  # no hover highlight in the picture
+    widget.screenshot(path=artifact_path(f"gradcam-compare-classes-{frontend}.png"))
+
+    # Quick menu changes while the model is busy: the old picture is faded and says whose it is.
+    shown = widget.locator("img.cw-overlay").get_attribute("src")
+    assert run_code(page, HOLD_THE_MODEL) == "True"
+    widget.locator("select[data-trait=method]").select_option("layercam")
+    third = widget.locator(".cw-prediction").nth(2)
+    third_name = third.locator(".cw-prediction-name").text_content()
+    third.click()
+    widget.locator("select[data-trait=method]").select_option("gradcam++")
+    expect(widget).to_have_attribute("data-stale", "true")
+    pending = widget.locator(".cw-pending")
+    expect(pending).to_contain_text(f"Faded: the previous choice (Grad-CAM · Sneaker and Grad-CAM · {weak}), not what the menus say")
+    expect(widget.locator(".cw-busy-line")).to_contain_text("computing Grad-CAM++ for")
+    expect(pending).to_contain_text("being computed")
+    assert widget.locator("img.cw-overlay").get_attribute("src") == shown
+    page.mouse.move(0, 0)
+    widget.screenshot(path=artifact_path(f"gradcam-pending-{frontend}.png"))
+    assert run_code(page, "release.set(); cam.wait(); print(cam.method, cam.shown['method'], cam.shown['target_index'] == cam.target_index)") == "gradcam++ gradcam++ True"
+    expect(widget).to_have_attribute("data-stale", "false")
+    expect(pending).to_be_hidden()
+    expect(widget.locator(".cw-heatmap-a .cw-caption")).to_contain_text(f"A · Grad-CAM++ · {third_name} (")
+    expect(widget.locator(".cw-heatmap-b .cw-caption")).to_contain_text(f"B · Grad-CAM++ · {weak} (")
+    expect(widget.locator(".cw-heatmap-a .cw-panel-class")).to_have_text(third_name)
+    src = wait_for_new_overlay(page, widget, shown)
+
+    # Another method, then Stop before it is done: no error, the menu is back to the picture.
+    assert run_code(page, HOLD_THE_MODEL) == "True"
+    widget.locator("select[data-trait=method]").select_option("scorecam")
+    expect(widget).to_have_attribute("data-stale", "true")
+    widget.locator("button.cw-stop").click()
+    assert run_code(page, "release.set(); cam.wait(); print(cam.method, repr(cam.error))") == "gradcam++ ''"
+    notice = widget.locator(".cw-notice")
+    expect(notice).to_contain_text(f"stopped Score-CAM for {third_name}")
+    expect(notice).to_contain_text("the menus are back to the map shown")
+    expect(widget.locator(".cw-error")).to_be_hidden()
+    expect(widget.locator("select[data-trait=method]")).to_have_value("gradcam++")
+    expect(widget).to_have_attribute("data-stale", "false")
+    assert widget.locator("img.cw-overlay").get_attribute("src") == src
+    page.mouse.move(0, 0)
+    widget.screenshot(path=artifact_path(f"gradcam-stopped-{frontend}.png"))

@@ -57,6 +57,7 @@ def test_every_method_is_registered_with_a_label_and_the_names_are_the_registry(
         assert name in METHODS
     labels = [m.label for m in METHODS.values()]
     assert len(set(labels)) == len(labels) and all(labels)
+    assert all(m.units for m in METHODS.values())  # every colorbar says what its numbers mean
     assert {name for name, m in METHODS.items() if not m.uses_layer} == {"saliency", "smoothgrad", "guided_backprop"}
     assert {name for name, m in METHODS.items() if not m.needs_gradients} == {"scorecam", "eigencam"}
     with pytest.raises(ValueError, match="already"):

@@ -249,16 +249,21 @@ def test_comparing_two_methods_or_two_classes_shows_two_overlays(widget):
 
 
 def test_save_png_writes_what_is_shown(widget, tmp_path):
+    """The saved picture is the page's: the overlays, and under them their numbered colorbars
+    (the file used to have no scale at all: issue 13)."""
     single = tmp_path / "single.png"
     widget.save_png(single)
-    assert np.array_equal(decode(single.read_bytes()), decode(widget.overlay_png))
+    saved = decode(single.read_bytes())
+    assert np.array_equal(saved[:252], decode(widget.overlay_png))
+    bar = render.with_colorbar(np.zeros((252, 252, 3), np.uint8), widget.colorbars[0], widget.colormap)[252:]
+    assert saved.shape[0] == 252 + bar.shape[0] and np.array_equal(saved[252:], bar)
     widget.compare = "layercam"
     pair = tmp_path / "pair.png"
     widget.save_png(pair)  # waits for the second map by itself
     saved = decode(pair.read_bytes())
     first, second = decode(widget.overlay_png), decode(widget.compare_png)
-    assert saved.shape == (252, 252 + gradcam_module.GAP + 252, 3)
-    assert np.array_equal(saved[:, :252], first) and np.array_equal(saved[:, -252:], second)
+    assert saved.shape[1] == 252 + gradcam_module.GAP + 252 and len(widget.colorbars) == 2  # two methods, two scales
+    assert np.array_equal(saved[:252, :252], first) and np.array_equal(saved[:252, -252:], second)
     assert (saved[:, 252:252 + gradcam_module.GAP] == 255).all()
 
 
@@ -307,11 +312,16 @@ def test_score_cam_shows_its_progress_and_stop_keeps_the_view(widget, monkeypatc
     widget.method = "scorecam"
     widget.wait()
     assert any(status.endswith("32/128 masked passes (one per channel)") for status in statuses), statuses
-    assert widget.error.startswith("stopped: Score-CAM for Sneaker at block3_conv2 after 64 of 128 masked passes")
+    # Stop is no error: the notice says what stopped, and the menus are back to the picture shown.
+    assert widget.error == ""
+    assert widget.notice.startswith("stopped Score-CAM for Sneaker at block3_conv2 after 64 of 128 masked passes (one per channel); the menus are back")
     assert widget.overlay_png == shown and widget.busy is False  # the view keeps what it showed
+    assert widget.method == "gradcam" and widget.shown["method"] == "gradcam"
     monkeypatch.setattr(engine, "cam", original)
-    widget.method = "gradcam"  # moving on clears the message
+    widget.method = "scorecam"  # choosing it again starts it over, and clears the notice
+    assert widget.notice == ""
     ready(widget)
+    assert widget.overlay_caption.startswith("Score-CAM · ") and widget.shown["method"] == "scorecam"
 
 
 def test_moving_to_a_cached_view_mid_computation_drops_the_map_without_calling_it_stopped(widget, monkeypatch):
@@ -356,8 +366,9 @@ def test_stop_after_a_view_change_still_stops_the_map_the_new_view_needs(widget,
     monkeypatch.setattr(engine, "cam", slow)
     widget.method = "scorecam"
     widget.wait()
-    assert widget.error.startswith("stopped: Score-CAM for Sneaker at block3_conv2 after 32 of 128 masked passes")
-    assert widget.busy is False and widget.status == ""
+    assert widget.notice.startswith("stopped Score-CAM for Sneaker at block3_conv2 after 32 of 128 masked passes")
+    assert widget.error == "" and widget.busy is False and widget.status == ""
+    assert (widget.method, widget.compare) == ("gradcam", "") == (widget.shown["method"], widget.shown["compare"])
 
 
 def test_any_feature_map_module_can_be_the_layer_by_its_path():
@@ -434,3 +445,86 @@ def test_the_trust_panel_flags_guided_backprop(fashion):
     widget.wait()
     assert widget.trust["state"] == "done" and widget.trust["sanity"]["flagged"] is True
     assert "barely changes" in widget.trust["sanity"]["warning"]
+
+
+# -- one scale, and menus that agree with the picture (issue 13) ----------------------------------
+
+
+def weakest_top_class(widget: GradCAM) -> dict:
+    """The top-5 class whose Grad-CAM map is weakest next to the top class's (the test needs a
+    class the network barely sees in this image; it checks that the data has one)."""
+    top = float(widget.heatmap().max())
+    weakest = min(widget.predictions[1:], key=lambda p: float(widget.heatmap(target=p["index"]).max()))
+    assert float(widget.heatmap(target=weakest["index"]).max()) < 0.25 * top, "no weak class among the top 5"
+    return weakest
+
+
+def test_two_classes_share_one_numbered_scale_so_the_unlikely_one_looks_weak(widget):
+    weak = weakest_top_class(widget)
+    widget.compare = weak["name"]
+    ready(widget)
+    strong_map, weak_map = widget.heatmap().numpy(), widget.heatmap(target=weak["index"]).numpy()
+    [scale] = widget.colorbars
+    assert (scale["low"], scale["high"]) == (0.0, pytest.approx(float(strong_map.max())))
+    assert scale["ticks"][0]["label"] == "0" and len(scale["ticks"]) >= 3  # numbered, from zero to the shared peak
+    assert scale["note"] == f"A and B on one scale · Grad-CAM: {engine.METHODS['gradcam'].units}"
+    # The weak class's picture is darker: the same image under a dimmer heatmap (inferno: low = black).
+    strong, faint = decode(widget.overlay_png).astype(float), decode(widget.compare_png).astype(float)
+    assert faint.mean() < 0.5 * strong.mean()  # 0.35 here; 0.66 with each map on its own peak
+    expected = render.heatmap_overlay(widget._seen, weak_map, gradcam_module.DISPLAY_SIZE, "inferno", 0.5, vrange=(0.0, float(strong_map.max())))
+    assert np.array_equal(decode(widget.compare_png), expected)
+    # Each map says its class's probability.
+    assert [p["class_name"] for p in widget.shown["panels"]] == [widget.predictions[0]["name"], weak["name"]]
+    assert widget.shown["panels"][1]["probability"] == pytest.approx(weak["probability"])
+    assert f"({100 * weak['probability']:.1f}%)" in widget.compare_caption
+
+    # Each map on its own peak: an option, and its colorbars say not to compare the colours.
+    widget.scale = "per_map"
+    ready(widget)
+    assert [bar["high"] for bar in widget.colorbars] == [pytest.approx(float(strong_map.max())), pytest.approx(float(weak_map.max()))]
+    assert all("its own peak: do not compare colours" in bar["note"] for bar in widget.colorbars)
+    with pytest.raises(traitlets.TraitError, match="Valid choices: shared, per_map"):
+        widget.scale = "own"
+
+
+def test_two_methods_keep_two_scales_with_their_units(widget):
+    widget.compare = "saliency"
+    ready(widget)
+    assert [bar["note"] for bar in widget.colorbars] == [
+        f"A · Grad-CAM: {engine.METHODS['gradcam'].units}", f"B · Saliency (gradient): {engine.METHODS['saliency'].units}"]
+    assert widget.colorbars[1]["high"] == pytest.approx(float(widget.heatmap("saliency").max()))
+
+
+def test_the_picture_records_the_view_it_shows_and_a_pending_view_does_not_replace_it(widget):
+    """``shown`` is what the page compares with the menus: it changes only when the new
+    maps are painted, so the page can mark the old picture as the previous choice meanwhile."""
+    painted = dict(widget.shown)
+    assert {k: painted[k] for k in ("target_index", "method", "layer", "compare")} == {
+        "target_index": widget.target_index, "method": "gradcam", "layer": "block3_conv2", "compare": ""}
+    with model_lock(widget.model.module):  # the model is busy: the new view waits
+        widget.method = "layercam"
+        widget.target_index = widget.predictions[1]["index"]
+        assert widget.busy is True and widget.shown == painted
+        # The status names the latest request, not the first one, which still waits for the model.
+        assert widget.status == f"computing Layer-CAM for {widget.predictions[1]['name']} at block3_conv2…"
+    ready(widget)
+    assert (widget.shown["method"], widget.shown["target_index"]) == ("layercam", widget.predictions[1]["index"])
+    assert widget.overlay_caption.startswith(f"Layer-CAM · {widget.predictions[1]['name']}")
+
+
+def test_stop_before_a_new_image_is_painted_keeps_the_menus_and_says_the_picture_is_the_old_image(widget):
+    """The menus cannot go back to a picture of the previous image: they stay, the page keeps
+    the picture faded, the notice says why, and nothing restarts until the view changes."""
+    old = widget.shown["image_name"]
+    with model_lock(widget.model.module):  # the model is busy: the new image's map waits
+        widget.set_image("trouser")
+        assert widget.busy is True
+        widget.stop()
+    widget.wait()
+    assert widget.error == "" and widget.shown["image_name"] == old != widget.image_name
+    assert widget.notice.startswith("stopped Grad-CAM for Trouser") and "previous image" in widget.notice
+    widget.opacity = 0.7  # a look change does not restart the stopped map
+    assert widget.busy is False and widget.shown["image_name"] == old
+    widget.method = "layercam"  # a view change does
+    ready(widget)
+    assert widget.shown["image_name"] == widget.image_name and widget.notice == ""

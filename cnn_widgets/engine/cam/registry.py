@@ -3,7 +3,8 @@
 A method is a small object with its ``name`` (what ``engine.cam(method=...)``
 takes), its ``label`` (what menus show), whether it ``uses_layer``, whether it
 ``needs_gradients``, how many passes it costs (:meth:`CamMethod.passes`) and
-how it explains (:meth:`CamMethod.explain`). Every module of
+how it explains (:meth:`CamMethod.explain`), and what the numbers of its maps mean
+(``units``, written under every colorbar of its maps). Every module of
 :mod:`cnn_widgets.engine.cam.methods` registers its method when imported, so
 adding a method is one new file there (and its test); the engine, the widget
 and the command line read :data:`METHODS`.
@@ -41,12 +42,23 @@ class CamMethod:
     needs_gradients: bool = True
     order: int = 1000  # position in menus and lists (the existing methods use steps of 10)
     progress_unit: str | None = None  # what progress counts ("noisy copies"), None when nothing
+    units: str = ""  # what a map's numbers mean, shown beside its colorbar
     reference: str = ""  # the paper, for the docs
 
     def passes(self, channels: Sequence[int], samples: int) -> Passes:
         """Passes for one image, given the channels of each explained layer and the
         number of noisy samples (for the methods that use them)."""
         return Passes(1, 1 if self.needs_gradients else 0)
+
+    @property
+    def scale_note(self) -> str:
+        """What the colorbar of this method's maps says: its label and ``units``.
+
+        >>> from cnn_widgets.engine.cam import METHODS
+        >>> METHODS["saliency"].scale_note
+        'Saliency (gradient): |d logit / d pixel| (pixels normalized)'
+        """
+        return f"{self.label}: {self.units or 'the method’s own units'}"
 
     def explain(self, request: "Request") -> "Explanation":  # pragma: no cover - abstract
         raise NotImplementedError

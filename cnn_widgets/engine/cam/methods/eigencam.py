@@ -13,6 +13,7 @@ class EigenCam(CamMethod):
     name, label, order = "eigencam", "Eigen-CAM (class-agnostic)", 70
     needs_gradients = False
     reference = "Muhammad and Yeasin, Eigen-CAM, IJCNN 2020"
+    units = "activation units: first principal component"
 
     def passes(self, channels, samples):
         return Passes(1, 0)

@@ -6,6 +6,7 @@ from ..registry import register
 class GradCam(GradientCam):
     name, label, order = "gradcam", "Grad-CAM", 10
     reference = "Selvaraju et al., Grad-CAM, ICCV 2017"
+    units = "logit per position: activation times mean gradient"
 
     def combine(self, activation, grad):
         weights = grad.mean(dim=(2, 3), keepdim=True)

@@ -9,6 +9,7 @@ from ..registry import register
 class GradCamPlusPlus(GradientCam):
     name, label, order = "gradcam++", "Grad-CAM++", 20
     reference = "Chattopadhay et al., Grad-CAM++, WACV 2018"
+    units = "activation times Grad-CAM++ weight, per position"
 
     def combine(self, activation, grad):
         grad2 = grad.pow(2)

@@ -8,6 +8,7 @@ from ..registry import register
 class GuidedBackprop(InputGradient):
     name, label, order = "guided_backprop", "Guided backprop", 120
     reference = "Springenberg et al., Striving for Simplicity, ICLR Workshop 2015"
+    units = "|guided d logit / d pixel|"
 
     def relus(self):
         return guided_relus()

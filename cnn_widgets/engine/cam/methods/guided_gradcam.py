@@ -16,6 +16,7 @@ class Composition(CamMethod):
     def __init__(self, pixels, weighting, name: str, label: str, order: int, reference: str = "") -> None:
         self.pixels, self.weighting = pixels, weighting
         self.name, self.label, self.order, self.reference = name, label, order, reference
+        self.units = f"{pixels.units} times {weighting.label} map"
 
     def passes(self, channels, samples):
         first, second = self.pixels.passes(channels, samples), self.weighting.passes(channels, samples)

@@ -8,6 +8,7 @@ from ..registry import register
 class HiResCam(GradientCam):
     name, label, order = "hirescam", "HiResCAM", 50
     reference = "Draelos and Carin, Use HiResCAM instead of Grad-CAM, arXiv:2011.08891"
+    units = "logit per position: activation times gradient"
 
     def combine(self, activation, grad):
         return (grad * activation).sum(dim=1)

@@ -6,6 +6,7 @@ from ..registry import register
 class Saliency(InputGradient):
     name, label, order = "saliency", "Saliency (gradient)", 100
     reference = "Simonyan et al., Deep Inside Convolutional Networks, ICLR Workshop 2014"
+    units = "|d logit / d pixel| (pixels normalized)"
 
 
 register(Saliency())

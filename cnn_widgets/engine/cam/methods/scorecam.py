@@ -17,6 +17,7 @@ class ScoreCam(CamMethod):
     needs_gradients = False
     progress_unit = "masked passes (one per channel)"
     reference = "Wang et al., Score-CAM, CVPR Workshops 2020"
+    units = "activation units: softmax-weighted channels"
 
     def passes(self, channels, samples):
         return Passes(1 + sum(channels), 0, counted=sum(channels))

@@ -21,6 +21,7 @@ class NoiseTunnel(CamMethod):
 
     def __init__(self, inner: InputGradient, name: str, label: str, order: int, reference: str = "") -> None:
         self.inner, self.name, self.label, self.order, self.reference = inner, name, label, order, reference
+        self.units = f"{inner.units}, mean over noisy copies"
 
     def passes(self, channels, samples):
         return Passes(1 + samples, samples, counted=samples)

@@ -9,6 +9,7 @@ from ..registry import register
 class XGradCam(GradientCam):
     name, label, order = "xgradcam", "XGrad-CAM", 60
     reference = "Fu et al., Axiom-based Grad-CAM, BMVC 2020"
+    units = "logit per position: activation times XGrad-CAM weight"
 
     def combine(self, activation, grad):
         total = activation.sum(dim=(2, 3), keepdim=True)
