@@ -1,7 +1,7 @@
 // GradCAM: the model's top-5 predictions as a clickable list, the chosen class's
 // heatmap over the image, pickers for method, layer, colormap and opacity, a
 // second heatmap beside the first for comparison, each class with its probability,
-// numbered colorbars (one scale for two classes by default), and an image picker.
+// numbered colorbars (one scale for the image's classes by default), and an image picker.
 // Python computes and paints; this module only shows traits and sends choices back.
 // While the menus' view is not the one painted (`shown`), the picture is faded and
 // says it is the previous choice, so menus and picture never disagree unannounced.
@@ -178,12 +178,13 @@ function render({ model, el }) {
     const comparing = model.get("compare_png").byteLength > 0;
     secondFigure.node.hidden = !comparing;
     root.classList.toggle("cw-comparing", comparing);
-    // One scale is a choice only for two classes; two methods have two units.
+    // One scale is a choice for the classes of one image (one map, or two classes); two methods have two units.
     const compare = model.get("compare");
     const classes = Boolean(compare) && !model.get("method_options").some((o) => o.name === compare);
-    scaleSelect.disabled = !classes;
+    scaleSelect.disabled = Boolean(compare) && !classes;
     scaleControl.title = classes ? "one scale lets the colours of the two classes be compared"
-      : compare ? "two methods have different units: each map has its own numbered scale" : "for two classes compared";
+      : compare ? "two methods have different units: each map has its own numbered scale"
+      : "one scale (the top class's) lets the colours of this image's classes be compared";
     syncSelection();
     syncStale();
   };

@@ -4,8 +4,11 @@ The model's top-5 predictions for an image form a clickable list; the chosen
 class's heatmap (any method of :data:`cnn_widgets.engine.METHODS`, at any
 layer) is laid over the image, and a second heatmap (another class, or
 another method) can sit beside it for comparison. Every map has a numbered
-colorbar in its method's units (``METHODS[name].units``); two classes compared
-share one scale by default, so a class the network barely sees looks weak.
+colorbar in its method's units (``METHODS[name].units``). By default the classes
+of one image share a scale, so a class the network barely sees looks weak: two
+classes compared share one, and a single class's map is drawn from zero to the
+larger of its own peak and the top predicted class's peak (same method and
+layer; that peak is computed once per image, method and layer and kept).
 
 What the menus say and what the picture shows agree: :attr:`GradCAM.shown` is
 the view the picture shows, and the page marks the picture as the previous
@@ -46,12 +49,13 @@ from .pictures import Picture
 from .worker import Worker
 
 TOP_K = 5
-# How two classes compared are scaled: the default lets the colours be compared.
-SCALES = {"shared": "one scale for both classes", "per_map": "each map to its own peak"}
+# How the maps of an image's classes are scaled: the default lets the colours be compared.
+SCALES = {"shared": "one scale for the image's classes", "per_map": "each map to its own peak"}
 DISPLAY_SIZE = 256  # small inputs (28x28) are enlarged by an integer factor to about this size
 THUMBNAIL_SIZE = 96
 GAP = 16  # white pixels between the two overlays of a saved comparison
 CACHE_SIZE = 64  # maps kept per widget; a 224x224 map is 200 kB
+PEAKS_SIZE = 4096  # maps' peaks kept per widget (the shared scale's reference), a few bytes each
 
 
 class _Panel(NamedTuple):
@@ -115,7 +119,7 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
     colormap_options = traitlets.List(list(render.COLORMAPS)).tag(sync=True)
     opacity = traitlets.Float(0.5).tag(sync=True)
     compare = traitlets.Unicode("").tag(sync=True)  # "", a method name or a class name
-    scale = traitlets.Unicode("shared").tag(sync=True)  # two classes compared: one scale, or each its own
+    scale = traitlets.Unicode("shared").tag(sync=True)  # the image's classes on one scale, or each map on its own
     scale_options = traitlets.List([dict(name=name, label=label) for name, label in SCALES.items()]).tag(sync=True)
 
     sample = traitlets.Unicode("").tag(sync=True)  # the shipped sample shown, "" for the user's own image
@@ -144,6 +148,7 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
         self.model: Model = as_model(model)
         self._lock = threading.RLock()  # the cache and painting
         self._cache: OrderedDict[tuple, torch.Tensor] = OrderedDict()
+        self._peaks: OrderedDict[tuple, float] = OrderedDict()  # every computed map's peak, by its key
         self._failed: dict[tuple, str] = {}
         self._stopped: set[tuple] = set()  # maps Stop ended where the menus could not go back (a new image)
         self._worker = Worker("GradCAM")
@@ -328,6 +333,28 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
             panels.append(self._panel(self.method, self.model.classes.index(self.compare)))
         return panels
 
+    def _reference(self) -> _Panel | None:
+        """The top predicted class's map (same method and layer) whose peak the single view's
+        shared scale reaches up to; None when comparing, on ``per_map``, or when the top class is shown."""
+        if self.compare_kind or self.scale != "shared" or not self.predictions:
+            return None
+        top = self.predictions[0]["index"]
+        return None if top == self.target_index else self._panel(self.method, top)
+
+    def _needed(self, panels: list[_Panel]) -> list[_Panel]:
+        """The view's panels and the shared scale's reference, if any."""
+        reference = self._reference()
+        return panels if reference is None else [*panels, reference]
+
+    def _missing(self, panels: list[_Panel]) -> list[_Panel]:
+        """What painting ``panels`` still waits for: their maps, then the reference's peak
+        (only its peak is needed, and kept even after its map leaves the cache)."""
+        missing = [p for p in panels if p.key not in self._cache]
+        reference = self._reference()
+        if reference is not None and reference.key not in self._peaks and reference not in missing:
+            missing.append(reference)
+        return missing
+
     def heatmap(self, method: str | None = None, layer=None, target=None) -> torch.Tensor:
         """The map for ``method``, ``layer`` and class ``target`` (index or name), each by
         default what the widget shows, as :func:`cnn_widgets.engine.cam` returns it: (H, W)
@@ -359,9 +386,9 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
     def _after_stop(self, _cancel, _report) -> str:
         with self._lock:
             panels = self._panels()
-            if self._shows_current_view() or self.notice or any(p.key in self._failed for p in panels):
+            if self._shows_current_view() or self.notice or any(p.key in self._failed for p in self._needed(panels)):
                 return ""  # nothing was stopped, or the stopped job said so itself
-            missing = [p for p in panels if p.key not in self._cache]
+            missing = self._missing(panels)
             if not missing:
                 self._refresh()
                 return ""
@@ -389,6 +416,7 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
         with self._lock:
             if panel.key in self._cache:
                 self._cache.move_to_end(panel.key)
+                self._keep_peak(panel.key, self._cache[panel.key])
                 return self._cache[panel.key]
         with model_lock(self.model.module):  # reentrant: engine.cam takes it again inside
             if not wanted():
@@ -401,7 +429,16 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
             self._cache[panel.key] = heat
             while len(self._cache) > CACHE_SIZE:
                 self._cache.popitem(last=False)
+            self._keep_peak(panel.key, heat)
         return heat
+
+    def _keep_peak(self, key: tuple, heat: torch.Tensor) -> None:
+        """Remember a map's peak (the largest finite value, 0 for none), which outlives the map in the cache."""
+        finite = heat[torch.isfinite(heat)]
+        self._peaks[key] = float(finite.max()) if finite.numel() else 0.0
+        self._peaks.move_to_end(key)
+        while len(self._peaks) > PEAKS_SIZE:
+            self._peaks.popitem(last=False)
 
     # -- the background thread ----------------------------------------------------------
     def _on_view_change(self, _change) -> None:
@@ -423,17 +460,18 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
             if self._inputs is None:
                 return
             panels = self._panels()
-            failed = [self._failed[p.key] for p in panels if p.key in self._failed]
+            failed = [self._failed[p.key] for p in self._needed(panels) if p.key in self._failed]
             if failed:
                 self.error = failed[0]
                 return
-            if all(p.key in self._cache for p in panels):
+            missing = self._missing(panels)
+            if not missing:
                 self._paint(panels)
                 return
-            if any(p.key in self._stopped for p in panels):
+            if any(p.key in self._stopped for p in self._needed(panels)):
                 return  # stopped on request: computed again when the view changes
             # The status names the newest request at once, not a job it replaces that waits for the model.
-            computing = f"computing {self._describe(next(p for p in panels if p.key not in self._cache))}…"
+            computing = f"computing {self._describe(missing[0])}…"
             self._worker.submit(self._work, status=computing)
             self._worker.report(None, computing)  # after submit: a job the worker picked meanwhile set its own
 
@@ -447,9 +485,9 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
                 if cancel.superseded:  # the newer request paints the view
                     return ""
                 panels = self._panels()
-                missing = [p for p in panels if p.key not in self._cache and p.key not in self._failed]
+                missing = [p for p in self._missing(panels) if p.key not in self._failed]
                 if not missing:
-                    failed = [self._failed[p.key] for p in panels if p.key in self._failed]
+                    failed = [self._failed[p.key] for p in self._needed(panels) if p.key in self._failed]
                     if failed:
                         self.error = failed[0]
                     else:
@@ -468,7 +506,7 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
 
             try:
                 self._compute(
-                    panel, inputs, wanted=lambda: panel.key in {p.key for p in self._panels()},
+                    panel, inputs, wanted=lambda: panel.key in {p.key for p in self._needed(self._panels())},
                     progress=progress if passes else None, cancel=lambda: cancel.is_set() and not cancel.superseded,
                 )
             except engine.Cancelled:
@@ -498,7 +536,7 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
                 self.notice = f"{what}; the menus are back to the map shown (choose it again to start over)"
                 self._refresh()
             else:
-                self._stopped.update(p.key for p in self._panels() if p.key not in self._cache)
+                self._stopped.update(p.key for p in self._missing(self._panels()))
                 self.notice = f"{what}; the faded picture is of the previous image (change the class, method or layer to compute again)"
 
     def wait(self, timeout: float | None = None) -> None:
@@ -545,18 +583,40 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
 
     def _scales(self, panels: list[_Panel], heats: list[np.ndarray]) -> list[dict]:
         """The colorbars of the painted maps (:func:`render.colorbar_scale`, from zero to the
-        peak, in the method's units): one for two classes on one scale, else one per map."""
+        peak, in the method's units): one for two classes on one scale, else one per map. A single
+        map on the shared scale reaches up to the top class's peak too (:meth:`_reference`)."""
         def note(method: str, who: str = "") -> str:
             return who + METHODS[method].scale_note
 
         if len(panels) == 1:
-            return [render.colorbar_scale(*render.value_range(heats[0]), self.colormap, note=note(panels[0].method))]
+            return [self._single_scale(panels[0], heats[0])]
         if self.compare_kind == "class" and self.scale == "shared":
             low, high = render.value_range(np.stack(heats))
             return [render.colorbar_scale(low, high, self.colormap, note=note(panels[0].method, "A and B on one scale · "))]
         own = " (its own peak: do not compare colours with the other map)" if self.compare_kind == "class" else ""
         return [render.colorbar_scale(*render.value_range(heat), self.colormap, note=note(panel.method, f"{letter}{own} · "))
                 for letter, panel, heat in zip("AB", panels, heats)]
+
+    def _single_scale(self, panel: _Panel, heat: np.ndarray) -> dict:
+        """The colorbar of the single view: on ``shared``, from zero to the larger of the map's
+        peak and the top class's (so a class the network barely sees looks weak), else its own peak."""
+        top = self.predictions[0] if self.predictions else None
+        scale_note = METHODS[panel.method].scale_note
+        if self.scale == "per_map" or top is None:
+            low, high = render.value_range(heat)
+            who = "its own peak: do not compare colours across classes · " if self.scale == "per_map" else ""
+        else:
+            top_class = f"{top['name']} ({100 * top['probability']:.1f}%)"
+            reference = self._reference()
+            if reference is None:  # the top class itself
+                low, high = render.value_range(heat)
+                who = f"{top_class} is the top class: the other classes are drawn on its scale, so colours compare across classes · "
+            else:
+                peak = self._peaks[reference.key]
+                low, high = render.value_range(np.append(heat, peak))
+                higher = "" if peak >= float(np.nanmax(heat, initial=0.0)) else " (this map peaks higher)"
+                who = f"on the scale of {top_class}, the top class{higher}, so colours compare across classes · "
+        return render.colorbar_scale(low, high, self.colormap, note=who + scale_note)
 
     def _panel_summary(self, panel: _Panel) -> dict:
         probability = self._probabilities[panel.class_index] if self._probabilities else 0.0
@@ -565,7 +625,8 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
 
     def _describe(self, panel: _Panel) -> str:
         where = f" at {panel.layer}" if panel.layer else ""
-        return f"{METHODS[panel.method].label} for {self.model.classes[panel.class_index]}{where}"
+        why = " (the top class: the shared scale's reference)" if panel == self._reference() else ""
+        return f"{METHODS[panel.method].label} for {self.model.classes[panel.class_index]}{where}{why}"
 
     def _caption(self, panel: _Panel, heat) -> str:
         probability = self._probabilities[panel.class_index] if self._probabilities else 0.0

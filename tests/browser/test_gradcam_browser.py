@@ -198,8 +198,8 @@ BRIGHTNESS = """widget => [...widget.querySelectorAll('.cw-heatmaps img')].map((
 
 @pytest.mark.browser
 def test_compared_classes_share_a_scale_and_the_menus_always_agree_with_the_picture(page, jupyter_server, artifact_path):
-    """Issue 13: two classes compared share one numbered colorbar, so the class at 0.3 % is
-    visibly weaker than the one at 97.6 %; while the menus' view is computed the old picture
+    """Issue 13: a weak class alone is drawn on the top class's scale, and two classes compared
+    share one numbered colorbar, so the class at 0.3 % is visibly weaker than the one at 97.6 %; while the menus' view is computed the old picture
     is faded and says it is the previous choice; Stop is a neutral notice and puts the menus
     back to the picture; quick menu changes end with the picture of the last choice."""
     frontend = jupyter_server.frontend
@@ -212,6 +212,21 @@ def test_compared_classes_share_a_scale_and_the_menus_always_agree_with_the_pict
     # Two classes of very different probability: one scale, the weak class visibly weaker.
     weak, is_weak = run_code(page, WEAKEST_CLASS).rsplit(" ", 1)
     assert is_weak == "True", "no top-5 class with a weak map under these weights"
+    # Alone, the weak class is drawn on the top class's scale too, and its colorbar says so.
+    weak_index, top_index, top_peak = run_code(
+        page, f"print(cam.model.classes.index({weak!r}), cam.predictions[0]['index'], float(cam.heatmap().max()))").split()
+    before = widget.locator("img.cw-overlay").get_attribute("src")
+    widget.locator(f'.cw-prediction[data-index="{weak_index}"]').click()
+    settled(page, widget)
+    wait_for_new_overlay(page, widget, before)
+    bar = widget.locator(".cw-shared-colorbar")
+    expect(bar.locator(".cw-colorbar-note")).to_contain_text(
+        "on the scale of Sneaker (97.6%), the top class, so colours compare across classes")
+    assert float(bar.get_attribute("data-high")) == pytest.approx(float(top_peak))
+    expect(widget.locator('select[data-trait="scale"]')).to_be_enabled()
+    widget.locator(f'.cw-prediction[data-index="{top_index}"]').click()
+    settled(page, widget)
+    expect(bar.locator(".cw-colorbar-note")).to_contain_text("Sneaker (97.6%) is the top class")
     widget.locator("select[data-trait=compare]").select_option(weak)
     compare = widget.locator("img.cw-compare")
     expect(compare).to_be_visible()

@@ -134,6 +134,7 @@ def test_opacity_and_colormap_rerender_without_recomputing(widget, cam_calls):
 
 
 def test_maps_are_cached_per_image_method_layer_and_class(widget, cam_calls):
+    widget.scale = "per_map"  # only the shown maps: the shared scale's top-class map is counted in its own test
     first = widget.target_index
     other = widget.predictions[1]["index"]
     for trait, value in (("target_index", other), ("method", "layercam")):
@@ -154,6 +155,7 @@ def test_maps_are_cached_per_image_method_layer_and_class(widget, cam_calls):
 
 
 def test_a_change_while_computing_computes_only_the_latest_view(widget, cam_calls):
+    widget.scale = "per_map"  # only the shown map: the shared scale's top-class map is counted in its own test
     other = widget.predictions[1]["index"]
     with model_lock(widget.model.module):  # the model is busy (another view's computation): the worker waits
         widget.target_index = other
@@ -485,6 +487,58 @@ def test_two_classes_share_one_numbered_scale_so_the_unlikely_one_looks_weak(wid
     assert all("its own peak: do not compare colours" in bar["note"] for bar in widget.colorbars)
     with pytest.raises(traitlets.TraitError, match="Valid choices: shared, per_map"):
         widget.scale = "own"
+
+
+def test_one_class_at_a_time_is_drawn_on_the_top_class_scale_so_an_unlikely_class_looks_weak(widget):
+    """The single view: a 0.3 % class's map is drawn from zero to the top class's peak (same
+    method and layer), so it does not fill the colormap as if the network saw it as strongly;
+    the numbers of the map itself are engine.cam's, only the colour scaling differs."""
+    top = widget.predictions[0]
+    top_map = widget.heatmap().numpy()
+    strong = decode(widget.overlay_png).astype(float)
+    units = engine.METHODS["gradcam"].units
+    assert widget.colorbars[0]["note"] == (
+        f"{top['name']} ({100 * top['probability']:.1f}%) is the top class: the other classes are drawn on its scale, "
+        f"so colours compare across classes · Grad-CAM: {units}")
+    weak = weakest_top_class(widget)
+    widget.target_index = weak["index"]
+    ready(widget)
+    weak_map = widget.heatmap().numpy()
+    assert np.array_equal(weak_map, engine.cam(widget.model, widget.model.preprocess(widget.image), target=weak["index"])[0].numpy())
+    [scale] = widget.colorbars
+    assert (scale["low"], scale["high"]) == (0.0, pytest.approx(float(top_map.max())))
+    assert scale["note"] == (f"on the scale of {top['name']} ({100 * top['probability']:.1f}%), the top class, "
+                             f"so colours compare across classes · Grad-CAM: {units}")
+    faint = decode(widget.overlay_png).astype(float)
+    assert faint.mean() < 0.5 * strong.mean()
+    expected = render.heatmap_overlay(widget._seen, weak_map, gradcam_module.DISPLAY_SIZE, "inferno", 0.5, vrange=(0.0, float(top_map.max())))
+    assert np.array_equal(decode(widget.overlay_png), expected)
+
+    # Each map on its own peak: the weak class fills the colormap again, and its colorbar says so.
+    widget.scale = "per_map"
+    ready(widget)
+    [scale] = widget.colorbars
+    assert scale["high"] == pytest.approx(float(weak_map.max()))
+    assert scale["note"].startswith("its own peak: do not compare colours across classes")
+    own = decode(widget.overlay_png).astype(float)
+    assert own.mean() > 0.5 * strong.mean() and own.mean() > 1.5 * faint.mean()
+
+
+def test_the_top_class_peak_is_computed_once_per_image_method_and_layer(widget, cam_calls):
+    """The shared scale needs the top class's map: computed once for a method and layer, then
+    switching classes computes only the chosen class's map."""
+    second, third = widget.predictions[1]["index"], widget.predictions[2]["index"]
+    widget.method = "layercam"
+    widget.target_index = second
+    ready(widget)
+    assert cam_calls == ["layercam", "layercam"]  # the chosen class's map and the top class's
+    widget.target_index = third
+    ready(widget)
+    assert cam_calls == ["layercam"] * 3
+    widget.target_index = widget.predictions[0]["index"]  # its peak is known; its map is cached too
+    ready(widget)
+    assert cam_calls == ["layercam"] * 3
+    assert widget.colorbars[0]["high"] == pytest.approx(float(widget.heatmap().max()))
 
 
 def test_two_methods_keep_two_scales_with_their_units(widget):
