@@ -38,10 +38,11 @@ class UnitView(StaticPicture, ipywidgets.VBox):
     examples come from an atlas that stores it.
 
     >>> import cnn_widgets as cw
-    >>> unit = cw.widgets.UnitView(cw.load_model("fashion-cnn"), cw.sample_image("sneaker"), layer="block2_conv1")
+    >>> from cnn_widgets.widgets import UnitView
+    >>> unit = UnitView(cw.load_model("fashion-cnn"), cw.sample_image("sneaker"), layer="block2_conv1")
     >>> unit.filter_index = 5; unit.active = True; unit.wait()
-    >>> [title.value for title in unit.titles]
-    ['Filter', 'Feature visualization', 'Dataset examples', 'On this image']
+    >>> unit.captions[0].value
+    "3×3 weights, its kernel's mean over its 32 input channels; red positive, blue negative, white zero; from -0.23 to 0.181"
     """
 
     layer = traitlets.Unicode("")
