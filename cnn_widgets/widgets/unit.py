@@ -25,6 +25,7 @@ from .static import StaticPicture
 from .worker import Worker
 
 PANEL_SIZE = 168  # pixels: the longer side of each small picture
+EXAMPLES_WIDTH = 280  # pixels: the dataset examples' grid, shown smaller so that the four fit in a row
 VISUALIZATION_STEPS = 128
 
 
@@ -41,8 +42,8 @@ class UnitView(StaticPicture, ipywidgets.VBox):
     >>> from cnn_widgets.widgets import UnitView
     >>> unit = UnitView(cw.load_model("fashion-cnn"), cw.sample_image("sneaker"), layer="block2_conv1")
     >>> unit.filter_index = 5; unit.active = True; unit.wait()
-    >>> unit.captions[0].value
-    "3×3 weights, its kernel's mean over its 32 input channels; red positive, blue negative, white zero; from -0.23 to 0.181"
+    >>> "3×3 weights, its kernel's mean over its 32 input channels; red positive, blue negative, white zero" in unit.captions[0].value
+    True
     """
 
     layer = traitlets.Unicode("")
@@ -61,9 +62,9 @@ class UnitView(StaticPicture, ipywidgets.VBox):
         self.heading = ipywidgets.HTML("")
         names = ("Filter", "Feature visualization", "Dataset examples", "On this image")
         self.titles = [ipywidgets.HTML(f"<b>{name}</b>") for name in names]
-        self.pictures = [ipywidgets.Image(format="png", layout=ipywidgets.Layout(max_width="340px" if name == "Dataset examples" else f"{PANEL_SIZE}px"))
+        self.pictures = [ipywidgets.Image(format="png", layout=ipywidgets.Layout(max_width=f"{EXAMPLES_WIDTH}px" if name == "Dataset examples" else f"{PANEL_SIZE}px"))
                          for name in names]
-        self.captions = [ipywidgets.HTML("", layout=ipywidgets.Layout(max_width="340px" if name == "Dataset examples" else f"{PANEL_SIZE + 40}px"))
+        self.captions = [ipywidgets.HTML("", layout=ipywidgets.Layout(max_width=f"{EXAMPLES_WIDTH}px" if name == "Dataset examples" else f"{PANEL_SIZE + 24}px"))
                          for name in names]
         panels = []
         for name, title, picture, caption in zip(names, self.titles, self.pictures, self.captions):
@@ -127,7 +128,7 @@ class UnitView(StaticPicture, ipywidgets.VBox):
         self._shown[slot] = picture
         self.pictures[slot].value = render.encode_png(picture) if picture is not None else b""
         self.pictures[slot].layout.display = None if picture is not None else "none"
-        self.captions[slot].value = caption
+        self.captions[slot].value = f"<div style='font-size:12px;line-height:1.35'>{caption}</div>"
 
     def _draw_filter(self) -> None:
         weights = filter_weights(self.model, self.layer)[self.filter_index : self.filter_index + 1]
@@ -192,7 +193,7 @@ class UnitView(StaticPicture, ipywidgets.VBox):
         except Cancelled:
             raise
         except Exception as error:  # shown in the widget
-            self.captions[1].value = _error(error)
+            self._show(1, None, _error(error))
             return
         if cancel.is_set():
             return  # another unit was chosen: its own job draws

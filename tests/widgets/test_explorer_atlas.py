@@ -147,7 +147,7 @@ def test_the_unit_view_shows_the_filter_its_visualization_examples_and_map(fashi
     assert "block1_conv2</b>, filter 4 of 32" in unit.heading.value
     assert "3×3 weights, its kernel's mean over its 32 input channels" in unit.captions[0].value
     assert "activation maximization, 128 steps" in unit.captions[1].value
-    assert unit.captions[2].value.startswith("the 9 images that excite it most")
+    assert ">the 9 images that excite it most" in unit.captions[2].value
     maps = cw.engine.feature_maps(fashion, cw.sample_image("sneaker"), "block1_conv2")["block1_conv2"][4]
     assert f"its map for sneaker (after its ReLU; black = 0, brightest = {float(maps.max()):.3g}" in unit.captions[3].value
     explorer.maps.sample = "bag"
