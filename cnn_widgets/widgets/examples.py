@@ -67,6 +67,7 @@ class DatasetExamples(StaticPicture, ipywidgets.VBox):
             raise ValueError("give DatasetExamples either dataset= (images to scan) or atlas= (a store written by `cnn-widgets atlas`), not both or neither")
         self.dataset, self.k = dataset, k
         self._examples = None
+        self._rendered: dict[tuple, tuple] = {}  # the last filter drawn: the Explorer's unit view shows it too
         self.atlas = _opened_atlas(atlas, self.model) if atlas is not None else None
         self.labels = self._true_labels(dataset, labels) if dataset is not None else None
         self.progress = ipywidgets.IntProgress(value=0, min=0, max=1, description="scanning", layout=ipywidgets.Layout(width="420px"))
@@ -178,6 +179,14 @@ class DatasetExamples(StaticPicture, ipywidgets.VBox):
         self.details.value = details
 
     # -- what is shown ------------------------------------------------------------------------
+    def _remembered(self, what: str, layer: str, filter_index: int, make):
+        """The last ``what`` made for this filter (the view and the Explorer's unit view ask for the same)."""
+        key = (what, layer, filter_index, id(self._examples), id(self.labels))
+        if key not in self._rendered:
+            self._rendered = {k: v for k, v in self._rendered.items() if k[0] != what}
+            self._rendered[key] = make()
+        return self._rendered[key]
+
     def examples(self, layer, filter_index: int) -> list[dict]:
         """The filter's top examples, best first: ``image`` (index in the dataset), ``label``
         (true class or None), ``value`` (strongest response), ``row`` and ``column`` (where,
@@ -188,12 +197,17 @@ class DatasetExamples(StaticPicture, ipywidgets.VBox):
             if info.name not in self.atlas.layer_names:
                 return []
             return self.atlas.examples(info.name, filter_index)
-        self.wait()
-        predictions = example_predictions(self.model, self._examples, info, filter_index)
-        return [
-            {"image": index, "label": None if self.labels is None else self.labels[index], "value": value, "row": row, "column": column, "predicted": predicted}
-            for (index, value, (row, column)), predicted in zip(self._examples.top(info.name, filter_index), predictions)
-        ]
+        if self._examples is None:  # (the scan's own thread draws after it has them)
+            self.wait()
+
+        def make() -> list[dict]:
+            predictions = example_predictions(self.model, self._examples, info, filter_index)
+            return [
+                {"image": index, "label": None if self.labels is None else self.labels[index], "value": value, "row": row, "column": column, "predicted": predicted}
+                for (index, value, (row, column)), predicted in zip(self._examples.top(info.name, filter_index), predictions)
+            ]
+
+        return self._remembered("examples", info.name, filter_index, make)
 
     def render(self, layer, filter_index: int) -> tuple[np.ndarray | None, str]:
         """The examples of one filter as a picture (uint8 RGB; None when an atlas lacks the
@@ -213,6 +227,9 @@ class DatasetExamples(StaticPicture, ipywidgets.VBox):
                 f"{html.escape(str(self.atlas.folder))}; each shows the part of the image its strongest response sees (its receptive field)."
                 f"<br>Under each: its true label and {RESPONSE.replace(', at the boxed place', '')}."
             )
+        return self._remembered("render", info.name, filter_index, lambda: self._scanned_picture(info, filter_index))
+
+    def _scanned_picture(self, info, filter_index: int) -> tuple[np.ndarray, str]:
         top = self._examples.top(info.name, filter_index)
         pixels = self._examples.pixels[[index for index, _, _ in top]]
         maps = example_maps(self.model, self._examples, info, filter_index)
@@ -220,7 +237,7 @@ class DatasetExamples(StaticPicture, ipywidgets.VBox):
         picture = examples_picture(pixels, maps, [peak for _, _, peak in top], labels, size=EXAMPLE_SIZE)
         under = "its true label and " if self.labels is not None else "its image number and "
         caption = (
-            f"<b>{name}</b>, filter {filter_index}: the {len(top)} of {len(self._examples.pixels):,} images that excite it most "
+            f"<b>{html.escape(info.name)}</b>, filter {filter_index}: the {len(top)} of {len(self._examples.pixels):,} images that excite it most "
             "(strongest response boxed; its activation map in color)"
             f"<br>Under each: {under}{RESPONSE}."
         )

@@ -94,8 +94,7 @@ class Explorer(StaticPicture, ipywidgets.VBox):
         if self.examples is not None:
             self.views.append(self.examples)
             titles.append("Dataset examples")
-        self.unit = UnitView(model, self.maps.image, layer=start, examples=self.examples)
-        self._set_unit_image_label()
+        self.unit = UnitView(model, self.maps.image, layer=start, examples=self.examples, image_label=self.maps.image_name.split("#")[0] or "this image")
         self.views.append(self.unit)
         titles.append("Unit")
         self.about = {title: ipywidgets.HTML(ABOUT[title]) for title in titles}
@@ -147,9 +146,6 @@ class Explorer(StaticPicture, ipywidgets.VBox):
 
     def _on_tab(self, _change) -> None:
         self.unit.active = self._selected() is self.unit
-
-    def _set_unit_image_label(self) -> None:
-        self.unit.image_label = self.maps.image_name.split("#")[0] or "this image"
 
     def _share_image(self, _change) -> None:
         image, name = self.maps.image, self.maps.image_name.split("#")[0]

@@ -32,11 +32,12 @@ VISUALIZATION_STEPS = 128
 class UnitView(StaticPicture, ipywidgets.VBox):
     """The selected ``layer`` and ``filter_index`` of ``model`` in four pictures: the filter's
     weights, its feature visualization, its top dataset examples (from ``examples``, a
-    :class:`DatasetExamples`, when given) and its map for ``image``.
+    :class:`DatasetExamples`, when given) and its map for ``image`` (called ``image_label``).
 
-    Nothing is computed until ``active`` is True (the Explorer sets it while its "Unit" tab
-    is selected); the feature visualization is then made in the background unless the
-    examples come from an atlas that stores it.
+    The pictures follow the selection as it changes; the feature visualization, which
+    takes a while, is made (in the background) only while ``active`` is True (the Explorer
+    sets it while its "Unit" tab is selected), unless the examples come from an atlas
+    that stores it.
 
     >>> import cnn_widgets as cw
     >>> from cnn_widgets.widgets import UnitView
@@ -50,11 +51,11 @@ class UnitView(StaticPicture, ipywidgets.VBox):
     filter_index = traitlets.Int(0)
     active = traitlets.Bool(False)
 
-    def __init__(self, model, image, layer=None, examples: DatasetExamples | None = None, **kwargs) -> None:
+    def __init__(self, model, image, layer=None, examples: DatasetExamples | None = None, image_label: str = "this image", **kwargs) -> None:
         check_keywords(type(self), kwargs)
         self.model = as_model(model)
         self.image = image
-        self.image_label = "this image"
+        self.image_label = image_label
         self.examples = examples
         self._visualizations: dict[tuple, np.ndarray] = {}
         self._shown: list[np.ndarray | None] = [None] * 4
@@ -76,6 +77,9 @@ class UnitView(StaticPicture, ipywidgets.VBox):
         self.add_class("cw-unit-view")
         self.layer = self.model.layer(layer if layer is not None else 0).name
         self.observe(self._on_selection, names=["layer", "filter_index", "active"])
+        if examples is not None:  # a scan that ends shows its examples here too
+            examples.picture_widget.observe(lambda _: self._draw_part(2, self._draw_examples), names="value")
+        self._on_selection(None)
 
     @traitlets.validate("layer")
     def _check_layer(self, proposal):
@@ -94,8 +98,7 @@ class UnitView(StaticPicture, ipywidgets.VBox):
     def set_image(self, image, label: str = "this image") -> None:
         """Show the unit's map for another image."""
         self.image, self.image_label = image, label
-        if self.active:
-            self._draw_map()
+        self._draw_part(3, self._draw_map)
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until the feature visualization is drawn."""
@@ -109,8 +112,6 @@ class UnitView(StaticPicture, ipywidgets.VBox):
 
     # -- drawing ------------------------------------------------------------------------------
     def _on_selection(self, _change) -> None:
-        if not self.active:
-            return
         info = self.model.layer(self.layer)
         if self.filter_index >= info.out_channels:
             return  # the Explorer moves the filter into range next
@@ -119,10 +120,13 @@ class UnitView(StaticPicture, ipywidgets.VBox):
             f"({html.escape(info.path)}): what it looks for, made (feature visualization) and found (dataset examples)"
         )
         for slot, draw in ((0, self._draw_filter), (1, self._draw_visualization), (2, self._draw_examples), (3, self._draw_map)):
-            try:
-                draw()
-            except Exception as error:  # shown in the widget
-                self._show(slot, None, _error(error))
+            self._draw_part(slot, draw)
+
+    def _draw_part(self, slot: int, draw) -> None:
+        try:
+            draw()
+        except Exception as error:  # shown in the widget
+            self._show(slot, None, _error(error))
 
     def _show(self, slot: int, picture: np.ndarray | None, caption: str) -> None:
         self._shown[slot] = picture
@@ -178,6 +182,9 @@ class UnitView(StaticPicture, ipywidgets.VBox):
                 return
         if key in self._visualizations:
             self._show_visualization(self._visualizations[key])
+            return
+        if not self.active:
+            self._show(1, None, "made when this view is shown (activation maximization takes a while)")
             return
         self._show(1, None, "making an image that excites it most (activation maximization)...")
         self._worker.submit(lambda cancel, report: self._visualize(key, cancel))

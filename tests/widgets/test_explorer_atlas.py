@@ -139,7 +139,9 @@ def test_the_unit_view_shows_the_filter_its_visualization_examples_and_map(fashi
     explorer = cw.Explorer(fashion, "sneaker", dataset=images[:200], labels=labels[:200], layer="block1_conv2")
     explorer.examples.wait()
     explorer.filter_index = 4
-    assert explorer.unit._shown == [None] * 4, "nothing is computed while the tab is hidden"
+    assert explorer.unit._shown[1] is None and "made when this view is shown" in explorer.unit.captions[1].value, \
+        "the feature visualization is not made while the tab is hidden"
+    assert all(picture is not None for i, picture in enumerate(explorer.unit._shown) if i != 1), "the quick pictures follow the selection"
     explorer.tabs.selected_index = explorer.tabs.titles.index("Unit")
     explorer.unit.wait()
     unit = explorer.unit
