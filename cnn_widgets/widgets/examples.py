@@ -72,7 +72,7 @@ class DatasetExamples(StaticPicture, ipywidgets.VBox):
         self.labels = self._true_labels(dataset, labels) if dataset is not None else None
         self.progress = ipywidgets.IntProgress(value=0, min=0, max=1, description="scanning", layout=ipywidgets.Layout(width="420px"))
         names = self.model.layer_names
-        self.layer_choice = ipywidgets.Dropdown(options=names, description="layer", layout=ipywidgets.Layout(width="auto"))
+        self.layer_choice = ipywidgets.Dropdown(options=names, description="layer", layout=ipywidgets.Layout(width="280px"))
         self.filter_choice = ipywidgets.IntSlider(min=0, max=1, description="filter", layout=ipywidgets.Layout(width="360px"))
         self.filter_choice.add_class("cw-examples-filter")
         self.caption = ipywidgets.HTML("")
