@@ -173,13 +173,20 @@ def atlas(
 
 def _join_process_group(model, device) -> bool:
     """Under torchrun (WORLD_SIZE > 1) with no process group yet: start one, NCCL on
-    GPUs and gloo on CPUs, rendezvous from torchrun's environment. True if we did."""
+    GPUs and gloo on CPUs, rendezvous from torchrun's environment. True if we did.
+
+    The group's keys live under the attempt's name in torchrun's store: after torchrun
+    restarts the ranks (``--max-restarts``) the store is the same, and without the prefix
+    the new ranks read the dead ranks' addresses (gloo's connectFullMesh then hangs or is
+    refused)."""
     if dist.is_initialized() or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return False
     cuda = _wanted_device(model, device).type == "cuda"
     if cuda:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    dist.init_process_group("nccl" if cuda else "gloo")
+    store, rank, world = next(dist.rendezvous("env://"))
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    dist.init_process_group("nccl" if cuda else "gloo", store=dist.PrefixStore(f"cnn-widgets-atlas/attempt-{attempt}", store), rank=rank, world_size=world)
     return True
 
 
