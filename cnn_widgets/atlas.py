@@ -53,6 +53,8 @@ def atlas(
     checkpoint_every: int = 100,
     device: "str | torch.device | None" = None,
     progress: "bool | Callable[[int, int], None]" = True,
+    visualizations: bool = False,
+    visualization_steps: int = 256,
 ) -> Path:
     """Write the atlas of ``model`` over the images at ``data`` to the folder ``out``.
 
@@ -69,7 +71,10 @@ def atlas(
     each rank saves its state under ``out/checkpoints``, and a rerun with the same
     arguments resumes from there. ``progress``: True draws a bar per rank on
     stderr (images/s and the time left); a callable gets ``(done, total)`` images of
-    this rank after each batch. Returns the path of the manifest, ``out/atlas.json``.
+    this rank after each batch. ``visualizations``: also store each unit's feature
+    visualization, made by :func:`cnn_widgets.engine.maximize` (``visualization_steps``
+    steps, the "high" quality preset, seed 0; a layer's units in batches sized to the
+    device's memory). Returns the path of the manifest, ``out/atlas.json``.
 
     >>> import tempfile, numpy as np, cnn_widgets as cw
     >>> from PIL import Image
@@ -85,7 +90,8 @@ def atlas(
     model = as_model(model)
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:
         raise ValueError(f"k must be a positive int, got {k!r}")
-    for name, value in (("batch_size", batch_size), ("crop_size", crop_size), ("checkpoint_every", checkpoint_every)):
+    for name, value in (("batch_size", batch_size), ("crop_size", crop_size), ("checkpoint_every", checkpoint_every),
+                        ("visualization_steps", visualization_steps)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
     chosen = list(model.layers) if layers is None else [model.layer(layer) for layer in ([layers] if isinstance(layers, (str, int)) else layers)]
@@ -106,7 +112,7 @@ def atlas(
         run = _run_key(model, dataset, chosen, k, batch_size, world)
         checkpoint = out / CHECKPOINTS / f"rank{rank}-of-{world}.pt"
         if rank == 0 and (out / MANIFEST).exists():  # a finished store is replaced, not mixed with the new one
-            for part in ("layers", "crops"):
+            for part in ("layers", "crops", "visualizations"):
                 shutil.rmtree(out / part, ignore_errors=True)
             (out / MANIFEST).unlink()  # the manifest is written last: it marks a finished store
         top = RunningTopK({info.name: info.out_channels for info in chosen}, k, compute)
@@ -145,12 +151,14 @@ def atlas(
         for position, info in enumerate(chosen):
             if position % world == rank:
                 _write_crops(out, info, examples[info.name], dataset, crop_size, workers)
+                if visualizations:
+                    _write_visualizations(out, model, info, visualization_steps, compute)
         if world > 1:
             dist.barrier()
         if rank == 0:
             for info in chosen:
                 _write_json(out / "layers" / f"{info.path}.json", {"layer": info.name, "path": info.path, "units": examples[info.name]})
-            _write_json(out / MANIFEST, _manifest(model, dataset, chosen, fields, k, crop_size))
+            _write_json(out / MANIFEST, _manifest(model, dataset, chosen, fields, k, crop_size, visualization_steps if visualizations else None))
             shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
         if world > 1:
             dist.barrier()
@@ -165,13 +173,20 @@ def atlas(
 
 def _join_process_group(model, device) -> bool:
     """Under torchrun (WORLD_SIZE > 1) with no process group yet: start one, NCCL on
-    GPUs and gloo on CPUs, rendezvous from torchrun's environment. True if we did."""
+    GPUs and gloo on CPUs, rendezvous from torchrun's environment. True if we did.
+
+    The group's keys live under the attempt's name in torchrun's store: after torchrun
+    restarts the ranks (``--max-restarts``) the store is the same, and without the prefix
+    the new ranks read the dead ranks' addresses (gloo's connectFullMesh then hangs or is
+    refused)."""
     if dist.is_initialized() or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return False
     cuda = _wanted_device(model, device).type == "cuda"
     if cuda:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    dist.init_process_group("nccl" if cuda else "gloo")
+    store, rank, world = next(dist.rendezvous("env://"))
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    dist.init_process_group("nccl" if cuda else "gloo", store=dist.PrefixStore(f"cnn-widgets-atlas/attempt-{attempt}", store), rank=rank, world_size=world)
     return True
 
 
@@ -206,14 +221,25 @@ def _merge(top: RunningTopK, chosen, k: int) -> None:
 # -- checkpoints -------------------------------------------------------------------------
 
 
-def _run_key(model, dataset: ImageFiles, chosen, k: int, batch_size: int, world: int) -> str:
-    """What a checkpoint must match to be resumed: model weights, data, layers, k, batches, ranks."""
+def weights_fingerprint(model) -> str:
+    """A hash of the model's parameters and buffers (names and values): two models with
+    the same fingerprint compute the same thing.
+
+    >>> import cnn_widgets as cw
+    >>> len(weights_fingerprint(cw.load_model("fashion-cnn")))
+    32
+    """
     digest = hashlib.blake2b(digest_size=16)
-    for name, tensor in model.module.state_dict().items():
+    for name, tensor in as_model(model).module.state_dict().items():
         digest.update(name.encode())
         digest.update(tensor.detach().to("cpu").contiguous().numpy().tobytes() if tensor.dtype != torch.bfloat16 else tensor.float().cpu().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _run_key(model, dataset: ImageFiles, chosen, k: int, batch_size: int, world: int) -> str:
+    """What a checkpoint must match to be resumed: model weights, data, layers, k, batches, ranks."""
     layers = ",".join(info.path for info in chosen)
-    return f"weights={digest.hexdigest()} data={dataset.fingerprint()} layers={layers} k={k} batch_size={batch_size} world={world}"
+    return f"weights={weights_fingerprint(model)} data={dataset.fingerprint()} layers={layers} k={k} batch_size={batch_size} world={world}"
 
 
 def _resume(checkpoint: Path, run: str, top: RunningTopK, mine: range) -> int:
@@ -296,11 +322,31 @@ def _write_crops(out: Path, info, units: list[list[dict]], dataset: ImageFiles, 
         (folder / f"{unit}.webp").write_bytes(encode(strip.squeeze(-1) if strip.shape[-1] == 1 else strip, "webp", quality=90))
 
 
-def _manifest(model, dataset: ImageFiles, chosen, fields, k: int, crop_size: int) -> dict:
-    return {
+def _visualization_size(model) -> tuple[int, int]:
+    """The model's input size, at most 128 pixels on the longer side (as the command line's maximize)."""
+    height, width = model.input_size[1:]
+    scale = min(1.0, 128 / max(height, width))
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def _write_visualizations(out: Path, model, info, steps: int, device: torch.device) -> None:
+    """One WebP per unit: the image that maximizes its mean response (seed 0)."""
+    from .engine.optvis import QUALITY_PRESETS, maximize
+
+    folder = out / "visualizations" / info.path
+    folder.mkdir(parents=True, exist_ok=True)
+    images = maximize(model, info.name, steps=steps, size=_visualization_size(model), seed=0, device=device, **QUALITY_PRESETS["high"])
+    for unit, image in enumerate(images):
+        pixels = (image.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        (folder / f"{unit}.webp").write_bytes(encode(pixels.squeeze(-1) if pixels.shape[-1] == 1 else pixels, "webp", quality=90))
+
+
+def _manifest(model, dataset: ImageFiles, chosen, fields, k: int, crop_size: int, visualization_steps: int | None) -> dict:
+    manifest = {
         "format": FORMAT,
         "version": VERSION,
-        "model": {"name": model.name, "weights": model.weights, "input_size": list(model.input_size), "mean": list(model.mean), "std": list(model.std)},
+        "model": {"name": model.name, "weights": model.weights, "fingerprint": weights_fingerprint(model),
+                  "input_size": list(model.input_size), "mean": list(model.mean), "std": list(model.std)},
         "data": {"kind": dataset.kind, "images": len(dataset), "fingerprint": dataset.fingerprint()},
         "k": k,
         "response": "the conv layer's own output (before its activation), strongest over positions",
@@ -311,9 +357,15 @@ def _manifest(model, dataset: ImageFiles, chosen, fields, k: int, crop_size: int
                 "receptive_field": fields[info.name].as_dict(),
                 "examples": f"layers/{info.path}.json", "crops": f"crops/{info.path}/{{unit}}.webp",
             }
+            | ({"visualizations": f"visualizations/{info.path}/{{unit}}.webp"} if visualization_steps else {})
             for info in chosen
         ],
     }
+    if visualization_steps:
+        height, width = _visualization_size(model)
+        manifest["visualization"] = {"method": "cnn_widgets.engine.maximize, quality preset 'high', objective 'channel', seed 0",
+                                     "steps": visualization_steps, "size": [height, width]}
+    return manifest
 
 
 def _write_json(path: Path, content) -> None:
@@ -357,6 +409,57 @@ class Atlas:
         """The unit's crops side by side (one picture, best first)."""
         self.examples(layer, unit)  # validates
         return Image.open(self.folder / self._layer(layer)["crops"].format(unit=unit))
+
+    def visualization(self, layer: str, unit: int) -> "Image.Image | None":
+        """The unit's feature visualization, or None when the atlas was made without them."""
+        self.examples(layer, unit)  # validates
+        pattern = self._layer(layer).get("visualizations")
+        return None if pattern is None else Image.open(self.folder / pattern.format(unit=unit))
+
+    def check_model(self, model) -> None:
+        """Raise ValueError, naming what differs, unless ``model`` is the one the atlas was
+        made of: the same name, weights (by fingerprint), input size and normalization, and
+        the same conv layers (module path, units, output shape) for every layer of the atlas.
+
+        >>> import cnn_widgets as cw, tempfile
+        >>> store = tempfile.mkdtemp()
+        >>> folder = Path(store) / "images"; folder.mkdir()
+        >>> from cnn_widgets.models.datasets import load_fashion_mnist
+        >>> for i, picture in enumerate(load_fashion_mnist("test")[0][:4].numpy()):
+        ...     Image.fromarray(picture).save(folder / f"{i}.png")
+        >>> _ = atlas(cw.load_model("fashion-cnn"), folder, Path(store) / "atlas", layers="block1_conv1", k=2, progress=False)
+        >>> open_atlas(Path(store) / "atlas").check_model(cw.load_model("fashion-cnn", weights=None))
+        Traceback (most recent call last):
+        ...
+        ValueError: the atlas at ... does not match this model: weights: the atlas has fashion-cnn with weights 'shipped' (fingerprint ...), this model has weights 'none' (fingerprint ...)
+        """
+        model = as_model(model)
+        made = self.manifest["model"]
+        differences = []
+        if made["name"] != model.name:
+            differences.append(f"model: the atlas is of {made['name']!r}, this model is {model.name!r}")
+        else:
+            fingerprint = weights_fingerprint(model)
+            if made.get("fingerprint") not in (None, fingerprint):
+                differences.append(f"weights: the atlas has {made['name']} with weights {made['weights']!r} (fingerprint {made['fingerprint'][:8]}), "
+                                   f"this model has weights {model.weights!r} (fingerprint {fingerprint[:8]})")
+        if list(made["input_size"]) != list(model.input_size):
+            differences.append(f"input size: the atlas's is {tuple(made['input_size'])}, this model's is {tuple(model.input_size)}")
+        if [round(v, 6) for v in made["mean"]] != [round(float(v), 6) for v in model.mean] or [round(v, 6) for v in made["std"]] != [round(float(v), 6) for v in model.std]:
+            differences.append(f"normalization: the atlas's mean/std are {made['mean']}/{made['std']}, this model's {list(model.mean)}/{list(model.std)}")
+        names = set(model.layer_names)
+        for entry in self.manifest["layers"]:
+            if entry["name"] not in names:
+                differences.append(f"layer {entry['name']!r} ({entry['path']}) of the atlas is not a conv layer of this model")
+                continue
+            info = model.layer(entry["name"])
+            mine = (info.path, info.out_channels, list(info.output_shape))
+            theirs = (entry["path"], entry["units"], list(entry["output_shape"]))
+            if mine != theirs:
+                differences.append(f"layer {entry['name']!r}: the atlas has module {theirs[0]}, {theirs[1]} units, output {tuple(theirs[2])}; "
+                                   f"this model has module {mine[0]}, {mine[1]} units, output {tuple(mine[2])}")
+        if differences:
+            raise ValueError(f"the atlas at {self.folder} does not match this model: " + "; ".join(differences))
 
 
 def open_atlas(store: "str | os.PathLike") -> Atlas:

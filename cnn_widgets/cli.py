@@ -139,6 +139,8 @@ def _atlas_parser(commands) -> None:
     atlas.add_argument("--workers", type=int, default=None, help="DataLoader decoding processes per rank (default: the CPUs per rank, up to 8)")
     atlas.add_argument("--crop-size", type=int, default=128, help="longest side of a stored crop in pixels (default 128)")
     atlas.add_argument("--checkpoint-every", type=int, default=100, help="batches between checkpoints of each rank (default 100)")
+    atlas.add_argument("--visualizations", action="store_true", help="also store each unit's feature visualization (activation maximization; slow on a CPU)")
+    atlas.add_argument("--visualization-steps", type=int, default=256, help="optimization steps per feature visualization (default 256)")
     atlas.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -147,7 +149,8 @@ def _atlas(model, args) -> str:
 
     layers = [name.strip() for name in args.layers.split(",")] if args.layers else None
     manifest = atlas(model, args.data, args.out, layers=layers, k=args.k, batch_size=args.batch_size, workers=args.workers,
-                     crop_size=args.crop_size, checkpoint_every=args.checkpoint_every, progress=not args.no_progress)
+                     crop_size=args.crop_size, checkpoint_every=args.checkpoint_every, progress=not args.no_progress,
+                     visualizations=args.visualizations, visualization_steps=args.visualization_steps)
     store = open_atlas(args.out)
     units = sum(layer["units"] for layer in store.manifest["layers"])
     return f"wrote {manifest}: top {store.manifest['k']} of {store.manifest['data']['images']} images for {units} units in {len(store.layer_names)} layers"

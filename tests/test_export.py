@@ -43,7 +43,7 @@ def test_an_explorer_is_saved_as_one_section_per_tab(fashion, tmp_path):
     explorer.examples.wait()
     explorer.layer, explorer.filter_index = "block2_conv1", 3
     page = explorer.save_html(tmp_path / "explorer.html").read_text()
-    titles = ["Filter weights", "Feature maps", "Maximization", "DeepDream", "Heatmaps", "Dataset examples"]
+    titles = ["Filter weights", "Feature maps", "Maximization", "DeepDream", "Heatmaps", "Dataset examples", "Unit"]
     assert re.findall(r'<h2 class="cw-static-heading">(.*?)</h2>', page) == titles
     specs = saved_specs(page)  # the five anywidget views; the dataset examples as a picture
     assert len(specs) == 5 and [spec["state"].get("layer") for spec in specs[:4]] == ["block2_conv1"] * 4
@@ -146,7 +146,7 @@ def test_an_exported_explorer_shows_each_tab_from_its_saved_state(tmp_path):
     NotebookClient(notebook, timeout=300, kernel_name="python3").execute()
     nbformat.write(notebook, tmp_path / "explorer.ipynb")
     page = cw.export_notebook_html(tmp_path / "explorer.ipynb").read_text()
-    titles = ["Filter weights", "Feature maps", "Maximization", "DeepDream", "Heatmaps", "Dataset examples"]
+    titles = ["Filter weights", "Feature maps", "Maximization", "DeepDream", "Heatmaps", "Dataset examples", "Unit"]
     assert re.findall(r'<h3 class="cw-static-heading">(.*?)</h3>', page) == titles
     specs = saved_specs(page)
     assert len(specs) == 5 and all(spec["state"].get("layer") == "block2_conv2" for spec in specs[:4])

@@ -70,6 +70,42 @@ def example_maps(model, examples: DatasetExamples, layer, filter_index: int) -> 
     return outputs[info.path][:, filter_index].float().cpu()
 
 
+def example_predictions(model, examples: DatasetExamples, layer, filter_index: int) -> list[tuple[str, float]]:
+    """The model's most probable class (name, probability) for each of one filter's top
+    images, best first.
+
+    >>> import cnn_widgets as cw
+    >>> from cnn_widgets.models.datasets import load_fashion_mnist
+    >>> model = cw.load_model("fashion-cnn")
+    >>> examples = dataset_examples(model, load_fashion_mnist("test")[0][:100], "block2_conv1", k=3)
+    >>> name, probability = example_predictions(model, examples, "block2_conv1", 5)[0]
+    >>> name in model.classes and 0 < probability <= 1
+    True
+    """
+    model = as_model(model)
+    info = model.layer(layer)
+    indices = [index for index, _, _ in examples.top(info.name, filter_index)]
+    with preserved(model.module, model.device), torch.no_grad():
+        probabilities = model.logits(model.normalize(examples.pixels[indices].to(model.device))).float().softmax(dim=1).cpu()
+    best = probabilities.max(dim=1)
+    return [(str(model.classes[int(i)]), float(p)) for p, i in zip(best.values, best.indices)]
+
+
+def image_labels(images) -> list[str | None] | None:
+    """The class of each image of a folder dataset, in the order :func:`as_pixels` reads
+    them: the first folder below the root (None for images at the top level); None for
+    any other kind of dataset.
+
+    >>> image_labels(torch.zeros(2, 1, 4, 4)) is None
+    True
+    """
+    if not isinstance(images, (str, os.PathLike)) or not Path(images).is_dir():
+        return None
+    root = Path(images)
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    return [parts[0] if len(parts := p.relative_to(root).parts) > 1 else None for p in files]
+
+
 def as_pixels(images, channels: int, size: tuple[int, int] | None = None) -> torch.Tensor:
     """A dataset as float pixels (N, channels, H, W) in [0, 1].
 

@@ -7,7 +7,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-from cnn_widgets.render._arrays import as_float_array
+from cnn_widgets.render._arrays import as_float_array, as_uint8_array
 from cnn_widgets.render.grids import grid
 from cnn_widgets.render.images import overlay, to_uint8_image
 from cnn_widgets.render.normalize import normalize
@@ -46,3 +46,21 @@ def examples_picture(
         ImageDraw.Draw(tile).rectangle([x - half, y - half, x + half, y + half], outline=BOX_COLOR, width=2)
         tiles.append(np.asarray(tile))
     return grid(np.stack(tiles), columns=min(3, len(tiles)), padding=2, labels=labels)
+
+
+def crops_picture(strip: object, labels: Sequence[str], size: int = 112) -> np.ndarray:
+    """Crops stored side by side in one ``strip`` (H, k * w, 3) uint8, as an atlas stores a
+    unit's examples, cut apart and shown in a grid of up to three columns, each enlarged
+    (nearest neighbour, a whole factor) to about ``size`` pixels, with one label per crop.
+
+    >>> crops_picture(np.zeros((10, 40, 3), dtype=np.uint8), ["a", "b", "c", "d"], size=40).shape[1]
+    128
+    """
+    pixels = as_uint8_array(strip, "strip")
+    count = len(labels)
+    if pixels.ndim != 3 or count < 1 or pixels.shape[1] % count:
+        raise ValueError(f"strip must be (H, k * w, 3) with one label per crop; got shape {pixels.shape} and {count} labels")
+    width = pixels.shape[1] // count
+    tiles = np.stack([pixels[:, i * width : (i + 1) * width] for i in range(count)])
+    scale = max(1, size // max(pixels.shape[0], width))
+    return grid(tiles, columns=min(3, count), padding=2, scale=scale, labels=list(labels))

@@ -1,9 +1,13 @@
 """DatasetExamples: the images of a dataset that excite the selected filter most,
 as in OpenAI Microscope, with the strongest response highlighted.
 
-The whole dataset is scanned once (batched, with a progress bar) and cached;
-then moving between layers and filters only redraws. Each example shows the
-image with the filter's activation map over it and a box where it peaks.
+Either the whole dataset is scanned once (batched, with a progress bar) and
+cached, or the examples are read from an atlas store written by ``cnn-widgets
+atlas`` (instantly, whatever the dataset's size); then moving between layers
+and filters only redraws. A scanned example shows the image with the filter's
+activation map over it and a box where it peaks; an atlas example shows the
+part of the image the strongest response sees (its receptive field). Under each:
+the true label and the strongest response.
 """
 from __future__ import annotations
 
@@ -15,15 +19,17 @@ import traitlets
 
 from .. import render
 from ..engine import Cancelled
-from ..engine.examples import dataset_examples, example_maps
+from ..engine.examples import dataset_examples, example_maps, example_predictions, image_labels
 from .._choices import check_keywords
 from ..models import as_model
-from ..render.examples import examples_picture
+from ..render.examples import crops_picture, examples_picture
 from .pictures import FORMAT, encode_picture
 from .static import StaticPicture
 from .worker import Worker
 
 EXAMPLE_SIZE = 112  # pixels per example in the picture
+RESPONSE = ("the filter's strongest response in that image: the conv layer's own output before its activation "
+            "(the feature maps' \"before\" choice), in the layer's activation units, at the boxed place")
 
 
 def _error_html(error: Exception) -> str:
@@ -32,12 +38,21 @@ def _error_html(error: Exception) -> str:
 
 
 class DatasetExamples(StaticPicture, ipywidgets.VBox):
-    """Top dataset images for the selected ``layer`` and ``filter_index``.
+    """Top dataset images for the selected ``layer`` and ``filter_index``, with their own
+    layer and filter controls (the filter slider takes the arrow keys).
+
+    ``dataset``: a folder (the class of an image is its first folder below the root), a list
+    of images or a tensor (see :func:`cnn_widgets.engine.examples.as_pixels`), scanned once;
+    ``labels``: the true class of each image of a list or tensor (class indices or names).
+    Or ``atlas``: a store written by ``cnn-widgets atlas`` (a path or an opened
+    :class:`~cnn_widgets.atlas.Atlas`) of this very model, read instead of scanning; a
+    store of another model, other weights or other layers raises ValueError naming what
+    differs. Each example is labelled with its true label and its strongest response.
 
     >>> import cnn_widgets as cw
     >>> from cnn_widgets.models.datasets import load_fashion_mnist
-    >>> images, _ = load_fashion_mnist("test")
-    >>> view = cw.DatasetExamples(cw.load_model("fashion-cnn"), images[:500], layer="block2_conv1", k=4)
+    >>> images, labels = load_fashion_mnist("test")
+    >>> view = cw.DatasetExamples(cw.load_model("fashion-cnn"), images[:500], labels=labels[:500], layer="block2_conv1", k=4)
     >>> view.wait(); view.filter_index = 3
     >>> view.caption.value.startswith("<b>block2_conv1</b>, filter 3")
     True
@@ -46,22 +61,82 @@ class DatasetExamples(StaticPicture, ipywidgets.VBox):
     layer = traitlets.Unicode("")
     filter_index = traitlets.Int(0)
 
-    def __init__(self, model, dataset, layer=None, k: int = 9, **kwargs) -> None:
+    def __init__(self, model, dataset=None, layer=None, k: int = 9, labels=None, atlas=None, **kwargs) -> None:
         check_keywords(type(self), kwargs)
         self.model = as_model(model)
+        if (dataset is None) == (atlas is None):
+            raise ValueError("give DatasetExamples either dataset= (images to scan) or atlas= (a store written by `cnn-widgets atlas`), not both or neither")
         self.dataset, self.k = dataset, k
         self._examples = None
+        self._rendered: dict[tuple, tuple] = {}  # the last filter drawn: the Explorer's unit view shows it too
+        self.atlas = _opened_atlas(atlas, self.model) if atlas is not None else None
+        self.labels = self._true_labels(dataset, labels) if dataset is not None else None
         self.progress = ipywidgets.IntProgress(value=0, min=0, max=1, description="scanning", layout=ipywidgets.Layout(width="420px"))
+        names = self.model.layer_names
+        self.layer_choice = ipywidgets.Dropdown(options=names, description="layer", layout=ipywidgets.Layout(width="280px"))
+        self.filter_choice = ipywidgets.IntSlider(min=0, max=1, description="filter", layout=ipywidgets.Layout(width="360px"))
+        self.filter_choice.add_class("cw-examples-filter")
         self.caption = ipywidgets.HTML("")
         self.picture_widget = ipywidgets.Image(format=FORMAT, layout=ipywidgets.Layout(max_width="480px"))
-        super().__init__(children=[self.progress, self.caption, self.picture_widget], **kwargs)
-        self.layer = self.model.layer(layer if layer is not None else 0).name
+        self.details = ipywidgets.HTML("")  # one line per example: image, true label, prediction, response
+        controls = ipywidgets.HBox([self.layer_choice, self.filter_choice])
+        super().__init__(children=[controls, self.progress, self.caption, self.picture_widget, self.details], **kwargs)
+        self.add_class("cw-dataset-examples")
+        self.layer = self.model.layer(layer if layer is not None else (self.atlas.layer_names[0] if self.atlas else 0)).name
+        self._sync_controls()
+        self._links = [traitlets.link((self, "layer"), (self.layer_choice, "value")),
+                       traitlets.link((self, "filter_index"), (self.filter_choice, "value"))]
+        self.observe(self._on_layer, names="layer")
         self.observe(lambda _: self._draw(), names=["layer", "filter_index"])
         self._worker = Worker("DatasetExamples")
-        self._worker.submit(self._scan)
+        if self.atlas is not None:
+            self.progress.layout.display = "none"
+            self._draw()
+        else:
+            self._worker.submit(self._scan)
+
+    # -- selection ----------------------------------------------------------------------------
+    @traitlets.validate("layer")
+    def _check_layer(self, proposal):
+        try:
+            return self.model.layer(proposal["value"]).name
+        except ValueError as error:
+            raise traitlets.TraitError(str(error)) from None
+
+    @traitlets.validate("filter_index")
+    def _check_filter(self, proposal):
+        value, count = proposal["value"], self.model.layer(self.layer).out_channels
+        if not 0 <= value < count:
+            raise traitlets.TraitError(f"filter_index {value} is out of range for layer {self.layer} (valid: 0-{count - 1})")
+        return value
+
+    def _on_layer(self, _change) -> None:
+        count = self.model.layer(self.layer).out_channels
+        if self.filter_index >= count:
+            self.filter_index = count - 1
+        self._sync_controls()
+
+    def _sync_controls(self) -> None:
+        self.filter_choice.max = self.model.layer(self.layer).out_channels - 1
+
+    # -- data ---------------------------------------------------------------------------------
+    def _true_labels(self, dataset, labels) -> list | None:
+        """A class name (or None) per image: from ``labels``, else from a folder's class folders."""
+        if labels is None:
+            return image_labels(dataset)
+        classes = list(self.model.classes)
+        names = []
+        for label in (labels.tolist() if hasattr(labels, "tolist") else list(labels)):
+            if isinstance(label, (int, np.integer)) and not isinstance(label, bool):
+                if not 0 <= label < len(classes):
+                    raise ValueError(f"labels: class index {label} is out of range; the model has {len(classes)} classes (valid: 0-{len(classes) - 1})")
+                names.append(str(classes[label]))
+            else:
+                names.append(str(label))
+        return names
 
     def wait(self, timeout: float | None = None) -> None:
-        """Block until the dataset has been scanned."""
+        """Block until the dataset has been scanned (at once for an atlas)."""
         self._worker.wait(timeout)
 
     def _picture_pending(self) -> bool:
@@ -79,6 +154,10 @@ class DatasetExamples(StaticPicture, ipywidgets.VBox):
 
         try:
             self._examples = dataset_examples(self.model, self.dataset, k=self.k, progress=progress, cancel=cancel)
+            if self.labels is not None and len(self.labels) != len(self._examples.pixels):
+                message = f"labels: got {len(self.labels):,} labels for {len(self._examples.pixels):,} images; give one per image"
+                self.labels = None
+                raise ValueError(message)
             self.progress.layout.display = "none"
             self._draw()
         except Cancelled:
@@ -87,35 +166,119 @@ class DatasetExamples(StaticPicture, ipywidgets.VBox):
             self.caption.value = _error_html(error)
 
     def _draw(self) -> None:
-        if self._examples is None:
+        if self._examples is None and self.atlas is None:
             return
         try:
             picture, text = self.render(self.layer, self.filter_index)
+            details = self._details(self.layer, self.filter_index)
         except Exception as error:  # shown in the widget
             self.caption.value = _error_html(error)
             return
-        self.picture_widget.value = encode_picture(picture)
+        self.picture_widget.value = encode_picture(picture) if picture is not None else b""
+        self.picture_widget.layout.display = None if picture is not None else "none"
         self.caption.value = text
+        self.details.value = details
 
-    def render(self, layer, filter_index: int) -> tuple[np.ndarray, str]:
-        """The examples of one filter as a picture (uint8 RGB) and its caption."""
+    # -- what is shown ------------------------------------------------------------------------
+    def _remembered(self, what: str, layer: str, filter_index: int, make):
+        """The last ``what`` made for this filter (the view and the Explorer's unit view ask for the same)."""
+        key = (what, layer, filter_index, id(self._examples), id(self.labels))
+        if key not in self._rendered:
+            self._rendered = {k: v for k, v in self._rendered.items() if k[0] != what}
+            self._rendered[key] = make()
+        return self._rendered[key]
+
+    def examples(self, layer, filter_index: int) -> list[dict]:
+        """The filter's top examples, best first: ``image`` (index in the dataset), ``label``
+        (true class or None), ``value`` (strongest response), ``row`` and ``column`` (where,
+        on the layer's output grid) and, for a scanned dataset, ``predicted`` (class, probability).
+        For an atlas these are its records as stored (see docs/atlas.md)."""
         info = self.model.layer(layer)
+        if self.atlas is not None:
+            if info.name not in self.atlas.layer_names:
+                return []
+            return self.atlas.examples(info.name, filter_index)
+        if self._examples is None:  # (the scan's own thread draws after it has them)
+            self.wait()
+
+        def make() -> list[dict]:
+            predictions = example_predictions(self.model, self._examples, info, filter_index)
+            return [
+                {"image": index, "label": None if self.labels is None else self.labels[index], "value": value, "row": row, "column": column, "predicted": predicted}
+                for (index, value, (row, column)), predicted in zip(self._examples.top(info.name, filter_index), predictions)
+            ]
+
+        return self._remembered("examples", info.name, filter_index, make)
+
+    def render(self, layer, filter_index: int) -> tuple[np.ndarray | None, str]:
+        """The examples of one filter as a picture (uint8 RGB; None when an atlas lacks the
+        layer) and its caption (HTML)."""
+        info = self.model.layer(layer)
+        name = html.escape(info.name)
+        if self.atlas is not None:
+            if info.name not in self.atlas.layer_names:
+                return None, (f"<b>{name}</b> is not in this atlas; its layers: {html.escape(', '.join(self.atlas.layer_names))} "
+                              "(choose one above, or write an atlas with that layer)")
+            top = self.atlas.examples(info.name, filter_index)
+            labels = [_tile_label(example["value"], example.get("label"), example["image"]) for example in top]
+            picture = crops_picture(np.asarray(self.atlas.crops(info.name, filter_index).convert("RGB")), labels, size=EXAMPLE_SIZE)
+            images = self.atlas.manifest["data"]["images"]
+            return picture, (
+                f"<b>{name}</b>, filter {filter_index}: the {len(top)} of {images:,} images that excite it most, from the atlas "
+                f"{html.escape(str(self.atlas.folder))}; each shows the part of the image its strongest response sees (its receptive field)."
+                f"<br>Under each: its true label and {RESPONSE.replace(', at the boxed place', '')}."
+            )
+        return self._remembered("render", info.name, filter_index, lambda: self._scanned_picture(info, filter_index))
+
+    def _scanned_picture(self, info, filter_index: int) -> tuple[np.ndarray, str]:
         top = self._examples.top(info.name, filter_index)
         pixels = self._examples.pixels[[index for index, _, _ in top]]
         maps = example_maps(self.model, self._examples, info, filter_index)
-        labels = [f"#{index} · {value:.2g}" for index, value, _ in top]
+        labels = [_tile_label(value, None if self.labels is None else self.labels[index], index) for index, value, _ in top]
         picture = examples_picture(pixels, maps, [peak for _, _, peak in top], labels, size=EXAMPLE_SIZE)
+        under = "its true label and " if self.labels is not None else "its image number and "
         caption = (
             f"<b>{html.escape(info.name)}</b>, filter {filter_index}: the {len(top)} of {len(self._examples.pixels):,} images that excite it most "
             "(strongest response boxed; its activation map in color)"
+            f"<br>Under each: {under}{RESPONSE}."
         )
         return picture, caption
+
+    def _details(self, layer, filter_index: int) -> str:
+        """One line per example, as text."""
+        info = self.model.layer(layer)
+        height, width = info.output_shape[1:]
+        lines = []
+        for rank, example in enumerate(self.examples(layer, filter_index), 1):
+            parts = [f"image #{example['image']}" + (f" ({example['id']})" if example.get("id") else "")]
+            parts.append(f"true: {example['label']}" if example.get("label") is not None else "true: unknown")
+            if "predicted" in example:
+                parts.append(f"model: {example['predicted'][0]} {example['predicted'][1]:.0%}")
+            value = example["value"]
+            parts.append(f"response {value:.3g} at row {example['row']}, column {example['column']} of {height}×{width}" if value is not None else "no response")
+            lines.append(f"<li>{html.escape(' · '.join(parts))}</li>")
+        return f"<ol class='cw-examples-list' style='margin:2px 0;font-size:12px'>{''.join(lines)}</ol>" if lines else ""
 
     def picture(self) -> np.ndarray:
         """What the view shows (after the scan)."""
         self.wait()
-        return self.render(self.layer, self.filter_index)[0]
+        picture, _ = self.render(self.layer, self.filter_index)
+        return picture if picture is not None else np.full((8, 8, 3), 255, dtype=np.uint8)
 
     def save_png(self, path) -> None:
         """Write the current examples to a PNG file."""
         render.save_png(self.picture(), path)
+
+
+def _tile_label(value: float | None, label, index: int) -> str:
+    """The line under an example: its true label (or image number) and its response."""
+    what = str(label) if label is not None else f"#{index}"
+    return f"{what[:12]} · {value:.2f}" if value is not None else what[:12]
+
+
+def _opened_atlas(atlas, model):
+    from ..atlas import Atlas, open_atlas
+
+    store = atlas if isinstance(atlas, Atlas) else open_atlas(atlas)
+    store.check_model(model)
+    return store

@@ -3,7 +3,10 @@ selected layer and filter.
 
 Pick filter 12 of block3_conv1 in the feature maps, switch to activation
 maximization, and it is filter 12 of block3_conv1 there too. A strip of the
-network's conv layers (name, channels, output size) sits above the tabs.
+network's conv layers (name, channels, output size) sits above the tabs; each
+tab starts with one line on what it shows. The "Unit" tab shows the selected
+filter as OpenAI Microscope does: its weights, its feature visualization, its
+dataset examples and its map for the current image, side by side.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import ipywidgets
 import traitlets
 
 from .._choices import check_keywords
+from ..engine import METHODS
 from ..models import as_model
 from .static import StaticPicture
 from .deepdream import DeepDream
@@ -21,17 +25,32 @@ from .feature_maps import FeatureMaps
 from .filter_weights import FilterWeights
 from .gradcam import GradCAM
 from .maximization import ActivationMaximization
+from .unit import UnitView
 
-TABS = ("Filter weights", "Feature maps", "Maximization", "DeepDream", "Heatmaps")  # short: tab titles are cut at about 20 characters
+# Tab titles are short (cut at about 20 characters); the line under the tab bar says what each shows.
+ABOUT = {
+    "Filter weights": "What each filter of the layer multiplies its input by: the learned weights of its kernel.",
+    "Feature maps": "Where each filter of the layer responds in the current image: one map per filter, bright where it fires.",
+    "Maximization": "Images made to excite each filter most (activation maximization): what the filter looks for, with no dataset.",
+    "DeepDream": "The current image changed to excite the layer (or one filter) more: what the layer sees, exaggerated.",
+    "Heatmaps": "",  # says which layer it uses: set by _describe_heatmaps
+    "Dataset examples": "The images of a dataset that excite the selected filter most, and where: what the filter responds to in real pictures.",
+    "Unit": "The selected filter alone, as OpenAI Microscope shows a unit: its weights, its feature visualization, its dataset examples and its map for the current image.",
+}
 
 
 class Explorer(StaticPicture, ipywidgets.VBox):
     """All views of a model in one widget, with a shared layer, filter and image.
 
     The views are attributes: ``weights``, ``maps``, ``maximization``, ``dream``,
-    ``heatmaps`` and ``examples`` (dataset examples, when there is a ``dataset``: a
-    folder or a tensor of images; "auto" is the Fashion-MNIST test set for the
-    shipped model); ``layer`` and ``filter_index`` are the shared selection.
+    ``heatmaps`` (which follow the shared layer), ``examples`` (dataset examples, when
+    there is a ``dataset``: a folder or a tensor of images, with ``labels`` for a tensor;
+    "auto" is the Fashion-MNIST test set for the shipped model; or ``atlas``: a store
+    written by ``cnn-widgets atlas`` for this model, read instead of scanning, which
+    raises ValueError naming what differs when it is of another model, other weights or
+    other layers) and ``unit`` (the selected filter's weights, feature visualization,
+    dataset examples and map, side by side); ``layer`` and ``filter_index`` are the
+    shared selection.
 
     >>> import cnn_widgets as cw
     >>> explorer = cw.Explorer(cw.load_model("fashion-cnn"), cw.sample_image("sneaker"), dataset=None)
@@ -43,7 +62,7 @@ class Explorer(StaticPicture, ipywidgets.VBox):
     layer = traitlets.Unicode("")
     filter_index = traitlets.Int(0)
 
-    def __init__(self, model, image=None, layer=None, dataset="auto", **kwargs) -> None:
+    def __init__(self, model, image=None, layer=None, dataset="auto", labels=None, atlas=None, **kwargs) -> None:
         check_keywords(type(self), kwargs)
         model = as_model(model)
         start = model.layer(layer if layer is not None else 0).name
@@ -52,7 +71,7 @@ class Explorer(StaticPicture, ipywidgets.VBox):
         self.maps = FeatureMaps(model, image, layer=start)
         self.maximization = ActivationMaximization(model, layer=start)
         self.dream = DeepDream(model, self.maps.image, layer=start)
-        self.heatmaps = GradCAM(model, self.maps.image)
+        self.heatmaps = GradCAM(model, self.maps.image, layer=start)
         self.overview = ipywidgets.ToggleButtons(
             options=[(f"{info.name} · {info.out_channels} · {'×'.join(map(str, info.output_shape[1:]))}", info.name) for info in model.layers],
             tooltips=[f"{info.path}: {info.in_channels}->{info.out_channels} channels, {'x'.join(map(str, info.kernel_size))} kernel" for info in model.layers],
@@ -60,35 +79,82 @@ class Explorer(StaticPicture, ipywidgets.VBox):
             style={"button_width": "auto"},
             layout=ipywidgets.Layout(margin="0 0 6px 0"),
         )
-        views, titles = [self.weights, self.maps, self.maximization, self.dream, self.heatmaps], list(TABS)
-        dataset = _default_dataset(model) if isinstance(dataset, str) and dataset == "auto" else dataset
+        self.views = [self.weights, self.maps, self.maximization, self.dream, self.heatmaps]
+        titles = ["Filter weights", "Feature maps", "Maximization", "DeepDream", "Heatmaps"]
         self.examples = None
-        if dataset is not None:
-            self.examples = DatasetExamples(model, dataset, layer=start)
-            views.append(self.examples)
+        if atlas is not None:
+            if not (isinstance(dataset, str) and dataset == "auto"):
+                raise ValueError("give the Explorer either dataset= (images to scan) or atlas= (a store written by `cnn-widgets atlas`), not both")
+            self.examples = DatasetExamples(model, atlas=atlas, layer=start)
+        else:
+            if isinstance(dataset, str) and dataset == "auto":
+                dataset, labels = _default_dataset(model)
+            if dataset is not None:
+                self.examples = DatasetExamples(model, dataset, layer=start, labels=labels)
+        if self.examples is not None:
+            self.views.append(self.examples)
             titles.append("Dataset examples")
-        self.tabs = ipywidgets.Tab(children=views, titles=titles)
+        self.unit = UnitView(model, self.maps.image, layer=start, examples=self.examples, image_label=self.maps.image_name.split("#")[0] or "this image")
+        self.views.append(self.unit)
+        titles.append("Unit")
+        self.about = {title: ipywidgets.HTML(ABOUT[title]) for title in titles}
+        for line in self.about.values():
+            line.add_class("cw-tab-about")
+        self.tabs = ipywidgets.Tab(children=[ipywidgets.VBox([self.about[title], view]) for title, view in zip(titles, self.views)], titles=titles)
         super().__init__(children=[ipywidgets.HTML(f"<b>{html.escape(model.name)}</b> · conv layers (click to select)"), self.overview, self.tabs], **kwargs)
         self.add_class("cw-explorer")  # its views report leaving the whole Explorer, not one tab
         self.layer = start
         # One selection for every view: the links keep each pair in step both ways.
         self._links = [traitlets.link((self, "layer"), (self.overview, "value"))]
-        for view in (self.weights, self.maps, self.maximization, self.dream):
-            self._links.append(traitlets.link((self, "layer"), (view, "layer")))
-        for view in (self.weights, self.maps, self.maximization, self.examples):
+        for view in (self.weights, self.maps, self.maximization, self.dream, self.examples, self.unit):
+            if view is not None:
+                self._links.append(traitlets.link((self, "layer"), (view, "layer")))
+        for view in (self.weights, self.maps, self.maximization, self.examples, self.unit):
             if view is not None:
                 self._links.append(traitlets.link((self, "filter_index"), (view, "filter_index")))
-        if self.examples is not None:
-            self._links.append(traitlets.link((self, "layer"), (self.examples, "layer")))
+        # The heatmaps follow the shared layer; a layer picked there is shared when it is a conv
+        # layer of the strip (not a conv's raw output or a block such as a ResNet's "layer4").
+        self.observe(self._layer_to_heatmaps, names="layer")
+        self.heatmaps.observe(self._layer_from_heatmaps, names="layer")
+        self.heatmaps.observe(lambda _: self._describe_heatmaps(), names=["layer", "method"])
+        self._describe_heatmaps()
+        self.tabs.observe(self._on_tab, names="selected_index")
         self.maps.observe(self._share_image, names="image_name")
+
+    def _layer_to_heatmaps(self, change) -> None:
+        if self.heatmaps.layer != change["new"]:
+            self.heatmaps.layer = change["new"]
+
+    def _layer_from_heatmaps(self, change) -> None:
+        if change["new"] in self.model.layer_names and change["new"] != self.layer:
+            self.layer = change["new"]
+        else:
+            self._describe_heatmaps()
+
+    def _describe_heatmaps(self) -> None:
+        method = METHODS[self.heatmaps.method]
+        what = "Where the model looks to decide on a class: a heatmap over the current image"
+        last = self.model.last_stage.name
+        if not method.uses_layer:
+            note = f"{method.label} uses no layer (it follows the gradient down to the pixels), so the shared layer {self.layer} does not change it."
+        elif self.heatmaps.layer == self.layer:
+            note = f"{method.label} at the shared layer, {self.layer}" + (
+                "." if self.layer == last else f" (the last conv layer, {last}, gives the coarsest and most class-specific map).")
+        else:
+            note = f"{method.label} at {self.heatmaps.layer}, chosen here: not the shared layer {self.layer}, which the other tabs show."
+        self.about["Heatmaps"].value = html.escape(f"{what}. {note}")
+
+    def _on_tab(self, _change) -> None:
+        self.unit.active = self._selected() is self.unit
 
     def _share_image(self, _change) -> None:
         image, name = self.maps.image, self.maps.image_name.split("#")[0]
         for view in (self.dream, self.heatmaps):
             view._show_errors(view.set_image, image, name)
+        self.unit.set_image(image, name or "this image")
 
     def _selected(self):
-        return self.tabs.children[self.tabs.selected_index or 0]
+        return self.views[self.tabs.selected_index or 0]
 
     def picture(self):
         """What the selected tab shows (uint8 RGB)."""
@@ -98,11 +164,11 @@ class Explorer(StaticPicture, ipywidgets.VBox):
         return self._selected()._picture_pending()
 
     def _picture_sources(self) -> list:
-        return [self, self.tabs, *(source for view in self.tabs.children for source in view._picture_sources())]
+        return [self, self.tabs, *(source for view in self.views for source in view._picture_sources())]
 
     def _static_parts(self) -> list:
         """Each tab's view with its title, for :func:`cnn_widgets.save_html`."""
-        return [(self.tabs.get_title(i) or f"tab {i}", view) for i, view in enumerate(self.tabs.children)]
+        return [(self.tabs.get_title(i) or f"tab {i}", view) for i, view in enumerate(self.views)]
 
     def save_png(self, path) -> None:
         """Write what the selected tab shows."""
@@ -110,12 +176,12 @@ class Explorer(StaticPicture, ipywidgets.VBox):
 
 
 def _default_dataset(model):
-    """The Fashion-MNIST test set for the shipped model, when Debian's package is installed."""
+    """The Fashion-MNIST test set and its labels for the shipped model, when Debian's package is installed."""
     if model.name != "fashion-cnn":
-        return None
+        return None, None
     from ..models.datasets import load_fashion_mnist
 
     try:
-        return load_fashion_mnist("test")[0]
+        return load_fashion_mnist("test")
     except FileNotFoundError:
-        return None
+        return None, None

@@ -147,8 +147,6 @@ def test_a_run_killed_midway_resumes_to_the_same_store(tmp_path, folder, referen
     assert store_files(out) == store_files(reference)
 
 
-@pytest.mark.skip(reason="known defect: after torchrun restarts the ranks, gloo's connectFullMesh is refused "
-                  "(twice on a quiet machine, 2026-12-01); rerunning the command resumes from the checkpoints instead")
 def test_torchrun_restarts_a_dead_rank_and_the_store_is_the_same(tmp_path, folder, reference):
     out = tmp_path / "restarted"
     done = run_ranks(folder, out, world=2, die_after=48, restarts=1)

@@ -1,0 +1,227 @@
+"""UnitView: one unit (a conv filter) as OpenAI Microscope shows it, side by side:
+its weights, its feature visualization, its top dataset examples, and its
+activation map for the current image.
+
+The feature visualization comes from an atlas store when it has them; else it
+is made here (activation maximization, in the background) when the view is
+shown, and kept for the next visit.
+"""
+from __future__ import annotations
+
+import html
+
+import ipywidgets
+import numpy as np
+import traitlets
+
+from .. import render
+from ..engine import Cancelled, feature_maps, filter_weights
+from ..engine.activations import layer_stage
+from ..engine.optvis import QUALITY_PRESETS, maximize
+from .._choices import check_keywords
+from ..models import as_model
+from .examples import DatasetExamples
+from .pictures import FORMAT, encode_picture
+from .static import StaticPicture
+from .worker import Worker
+
+PANEL_SIZE = 168  # pixels: the longer side of each small picture
+EXAMPLES_WIDTH = 280  # pixels: the dataset examples' grid, shown smaller so that the four fit in a row
+VISUALIZATION_STEPS = 128
+
+
+class UnitView(StaticPicture, ipywidgets.VBox):
+    """The selected ``layer`` and ``filter_index`` of ``model`` in four pictures: the filter's
+    weights, its feature visualization, its top dataset examples (from ``examples``, a
+    :class:`DatasetExamples`, when given) and its map for ``image`` (called ``image_label``).
+
+    The pictures follow the selection as it changes; the feature visualization, which
+    takes a while, is made (in the background) only while ``active`` is True (the Explorer
+    sets it while its "Unit" tab is selected), unless the examples come from an atlas
+    that stores it.
+
+    >>> import cnn_widgets as cw
+    >>> from cnn_widgets.widgets import UnitView
+    >>> unit = UnitView(cw.load_model("fashion-cnn"), cw.sample_image("sneaker"), layer="block2_conv1")
+    >>> unit.filter_index = 5; unit.active = True; unit.wait()
+    >>> "3×3 weights, its kernel's mean over its 32 input channels; red positive, blue negative, white zero" in unit.captions[0].value
+    True
+    """
+
+    layer = traitlets.Unicode("")
+    filter_index = traitlets.Int(0)
+    active = traitlets.Bool(False)
+
+    def __init__(self, model, image, layer=None, examples: DatasetExamples | None = None, image_label: str = "this image", **kwargs) -> None:
+        check_keywords(type(self), kwargs)
+        self.model = as_model(model)
+        self.image = image
+        self.image_label = image_label
+        self.examples = examples
+        self._visualizations: dict[tuple, np.ndarray] = {}
+        self._shown: list[np.ndarray | None] = [None] * 4
+        self._worker = Worker("UnitView")
+        self.heading = ipywidgets.HTML("")
+        names = ("Filter", "Feature visualization", "Dataset examples", "On this image")
+        self.titles = [ipywidgets.HTML(f"<b>{name}</b>") for name in names]
+        self.pictures = [ipywidgets.Image(format=FORMAT, layout=ipywidgets.Layout(max_width=f"{EXAMPLES_WIDTH}px" if name == "Dataset examples" else f"{PANEL_SIZE}px"))
+                         for name in names]
+        self.captions = [ipywidgets.HTML("", layout=ipywidgets.Layout(max_width=f"{EXAMPLES_WIDTH}px" if name == "Dataset examples" else f"{PANEL_SIZE + 24}px"))
+                         for name in names]
+        panels = []
+        for name, title, picture, caption in zip(names, self.titles, self.pictures, self.captions):
+            panel = ipywidgets.VBox([title, picture, caption], layout=ipywidgets.Layout(margin="0 12px 0 0"))
+            panel.add_class("cw-unit-" + name.lower().replace(" ", "-"))
+            panels.append(panel)
+        row = ipywidgets.HBox(panels, layout=ipywidgets.Layout(flex_flow="row wrap", align_items="flex-start"))
+        super().__init__(children=[self.heading, row], **kwargs)
+        self.add_class("cw-unit-view")
+        self.layer = self.model.layer(layer if layer is not None else 0).name
+        self.observe(self._on_selection, names=["layer", "filter_index", "active"])
+        if examples is not None:  # a scan that ends shows its examples here too
+            examples.picture_widget.observe(lambda _: self._draw_part(2, self._draw_examples), names="value")
+        self._on_selection(None)
+
+    @traitlets.validate("layer")
+    def _check_layer(self, proposal):
+        try:
+            return self.model.layer(proposal["value"]).name
+        except ValueError as error:
+            raise traitlets.TraitError(str(error)) from None
+
+    @traitlets.validate("filter_index")
+    def _check_filter(self, proposal):
+        value, count = proposal["value"], self.model.layer(self.layer).out_channels
+        if not 0 <= value < count:
+            raise traitlets.TraitError(f"filter_index {value} is out of range for layer {self.layer} (valid: 0-{count - 1})")
+        return value
+
+    def set_image(self, image, label: str = "this image") -> None:
+        """Show the unit's map for another image."""
+        self.image, self.image_label = image, label
+        self._draw_part(3, self._draw_map)
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the feature visualization is drawn."""
+        self._worker.wait(timeout)
+
+    def _picture_pending(self) -> bool:
+        return self._worker.busy
+
+    def _picture_sources(self) -> list:
+        return [self, *self.pictures]
+
+    # -- drawing ------------------------------------------------------------------------------
+    def _on_selection(self, _change) -> None:
+        info = self.model.layer(self.layer)
+        if self.filter_index >= info.out_channels:
+            return  # the Explorer moves the filter into range next
+        self.heading.value = (
+            f"<b>{html.escape(info.name)}</b>, filter {self.filter_index} of {info.out_channels} "
+            f"({html.escape(info.path)}): what it looks for, made (feature visualization) and found (dataset examples)"
+        )
+        for slot, draw in ((0, self._draw_filter), (1, self._draw_visualization), (2, self._draw_examples), (3, self._draw_map)):
+            self._draw_part(slot, draw)
+
+    def _draw_part(self, slot: int, draw) -> None:
+        try:
+            draw()
+        except Exception as error:  # shown in the widget
+            self._show(slot, None, _error(error))
+
+    def _show(self, slot: int, picture: np.ndarray | None, caption: str) -> None:
+        self._shown[slot] = picture
+        self.pictures[slot].value = encode_picture(picture) if picture is not None else b""
+        self.pictures[slot].layout.display = None if picture is not None else "none"
+        self.captions[slot].value = f"<div style='font-size:12px;line-height:1.35'>{caption}</div>"
+
+    def _draw_filter(self) -> None:
+        weights = filter_weights(self.model, self.layer)[self.filter_index : self.filter_index + 1]
+        tiles, _ = render.weight_tiles(weights, view="auto", normalization="tile")
+        channels, height, width = weights.shape[1:]
+        low, high = float(weights.min()), float(weights.max())
+        what = ("its RGB kernel (the color each position responds to)" if channels == 3
+                else f"its kernel's mean over its {channels} input channels; red positive, blue negative, white zero")
+        self._show(0, render.enlarge(tiles[0], PANEL_SIZE), f"{height}×{width} weights, {what}; from {low:.3g} to {high:.3g}")
+
+    def _draw_examples(self) -> None:
+        if self.examples is None:
+            self._show(2, None, "no dataset: give the Explorer dataset= (images to scan) or atlas= (a store written by `cnn-widgets atlas`)")
+            return
+        if self.examples.atlas is None and self.examples._examples is None:
+            self._show(2, None, "the dataset is still being scanned (see the Dataset examples tab); come back in a moment")
+            return
+        picture, _ = self.examples.render(self.layer, self.filter_index)
+        top = self.examples.examples(self.layer, self.filter_index)
+        if picture is None:
+            self._show(2, None, f"{html.escape(self.layer)} is not in the atlas")
+            return
+        values = ", ".join(f"{example['value']:.3g}" for example in top if example["value"] is not None)
+        self._show(2, picture, f"the {len(top)} images that excite it most, with their true label and strongest response "
+                               f"(the conv's output before its activation): {values}")
+
+    def _draw_map(self) -> None:
+        info = self.model.layer(self.layer)
+        stage = layer_stage(info)
+        values = feature_maps(self.model, self.image, info.name)[info.name][self.filter_index].numpy()
+        high = float(values.max())
+        scaled = render.normalize(values[None], mode="fixed", vrange=(min(0.0, float(values.min())), max(high, 1e-12)))[0]
+        picture = render.enlarge(render.colorize(scaled, "inferno"), PANEL_SIZE)
+        row, column = np.unravel_index(int(values.argmax()), values.shape)
+        after = f"after its {stage.after}" if stage.after else "the conv's output"
+        self._show(3, picture, f"its map for {html.escape(self.image_label)} ({after}; black = 0, brightest = {high:.3g} at row {row}, column {column})")
+
+    def _draw_visualization(self) -> None:
+        key = (self.layer, self.filter_index)
+        atlas = None if self.examples is None else self.examples.atlas
+        if atlas is not None and self.layer in atlas.layer_names:
+            stored = atlas.visualization(self.layer, self.filter_index)
+            if stored is not None:
+                steps = atlas.manifest["visualization"]["steps"]
+                self._show(1, render.enlarge(np.asarray(stored.convert("RGB")), PANEL_SIZE),
+                           f"an image made to excite it most (activation maximization, {steps} steps), from the atlas")
+                return
+        if key in self._visualizations:
+            self._show_visualization(self._visualizations[key])
+            return
+        if not self.active:
+            self._show(1, None, "made when this view is shown (activation maximization takes a while)")
+            return
+        self._show(1, None, "making an image that excites it most (activation maximization)...")
+        self._worker.submit(lambda cancel, report: self._visualize(key, cancel))
+
+    def _visualize(self, key: tuple, cancel) -> None:
+        """In the worker: the feature visualization of one unit (kept for the next visit)."""
+        layer, filter_index = key
+        height, width = self.model.input_size[1:]
+        scale = min(1.0, 128 / max(height, width))
+        size = (max(1, round(height * scale)), max(1, round(width * scale)))
+        try:
+            image = maximize(self.model, layer, [filter_index], steps=VISUALIZATION_STEPS, size=size, seed=0, cancel=cancel, **QUALITY_PRESETS["high"])[0]
+        except Cancelled:
+            raise
+        except Exception as error:  # shown in the widget
+            self._show(1, None, _error(error))
+            return
+        if cancel.is_set():
+            return  # another unit was chosen: its own job draws
+        self._visualizations[key] = render.to_uint8_image(image)
+        if (self.layer, self.filter_index) == key:
+            self._show_visualization(self._visualizations[key])
+
+    def _show_visualization(self, picture: np.ndarray) -> None:
+        self._show(1, render.enlarge(picture, PANEL_SIZE),
+                   f"an image made to excite it most (activation maximization, {VISUALIZATION_STEPS} steps, seed 0)")
+
+    def picture(self) -> np.ndarray:
+        """The four pictures side by side (uint8 RGB), as far as they are drawn."""
+        shown = [picture for picture in self._shown if picture is not None]
+        return render.side_by_side(shown) if shown else np.full((8, 8, 3), 255, dtype=np.uint8)
+
+    def save_png(self, path) -> None:
+        """Write the four pictures side by side to a PNG file."""
+        render.save_png(self.picture(), path)
+
+
+def _error(error: Exception) -> str:
+    return f"<span style='color:#8b1a1a'>{html.escape(f'{type(error).__name__}: {error}')}</span>"

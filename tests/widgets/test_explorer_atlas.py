@@ -1,0 +1,160 @@
+"""The Explorer on an atlas store (issue 18) and what its tabs tell a student (issue 12 item 7):
+the store's examples shown as stored, a store of another model refused with what differs,
+tab lines, the heatmaps following the shared layer, dataset-example controls and labels,
+and the unit view's four pictures."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import cnn_widgets as cw
+from cnn_widgets.atlas import open_atlas
+from cnn_widgets.cli import main
+from cnn_widgets.models.datasets import load_fashion_mnist
+
+COUNT = 48
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """``cnn-widgets atlas`` over 48 Fashion-MNIST images in class folders: two layers, k=4,
+    with feature visualizations (few steps: this is about storing and showing them)."""
+    root = tmp_path_factory.mktemp("atlas")
+    images, labels = load_fashion_mnist("test")
+    classes = cw.load_model("fashion-cnn").classes
+    for i in range(COUNT):
+        folder = root / "images" / classes[int(labels[i])].replace("/", "-")
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(images[i].numpy()).save(folder / f"{i:03d}.png")
+    assert main(["atlas", "fashion-cnn", "--data", str(root / "images"), "--out", str(root / "store"), "--layers", "block1_conv2,block2_conv1",
+                 "--k", "4", "--batch-size", "16", "--workers", "1", "--device", "cpu", "--no-progress",
+                 "--visualizations", "--visualization-steps", "24"]) == 0
+    return root / "store"
+
+
+def test_the_explorer_shows_the_stores_examples_without_scanning(fashion, store):
+    explorer = cw.Explorer(fashion, "sneaker", atlas=store)
+    examples = explorer.examples
+    assert examples._examples is None and not examples._worker.busy, "nothing is scanned"
+    explorer.layer, explorer.filter_index = "block2_conv1", 9
+    stored = open_atlas(store).examples("block2_conv1", 9)
+    assert examples.examples("block2_conv1", 9) == stored
+    assert "the 4 of 48 images that excite it most, from the atlas" in examples.caption.value
+    # The list names each stored image, its true label and value; the picture holds the stored crops.
+    for example in stored:
+        assert f"image #{example['image']} ({example['id']}) · true: {example['label']} · response {example['value']:.3g}" in examples.details.value
+    strip = np.asarray(open_atlas(store).crops("block2_conv1", 9).convert("RGB"))
+    picture = np.asarray(Image.open(__import__("io").BytesIO(examples.picture_widget.value)).convert("RGB"))
+    size = strip.shape[0]
+    scale = 112 // size
+    first = strip[:, :size].repeat(scale, axis=0).repeat(scale, axis=1)
+    assert np.array_equal(picture[2 : 2 + size * scale, 2 : 2 + size * scale], first), "the first tile is the store's first crop, enlarged"
+
+
+def test_a_layer_missing_from_the_store_is_said_so(fashion, store):
+    explorer = cw.Explorer(fashion, "sneaker", atlas=store, layer="block3_conv1")
+    assert "block3_conv1</b> is not in this atlas; its layers: block1_conv2, block2_conv1" in explorer.examples.caption.value
+    assert explorer.examples.picture_widget.layout.display == "none"
+    explorer.examples.layer_choice.value = "block1_conv2"
+    assert explorer.layer == "block1_conv2" and explorer.examples.picture_widget.value
+
+
+def test_a_store_of_other_weights_a_model_or_layers_is_refused_naming_what_differs(fashion, store, tmp_path):
+    with pytest.raises(ValueError, match=r"does not match this model: weights: the atlas has fashion-cnn with weights 'shipped'.*this model has weights 'none'"):
+        cw.Explorer(cw.load_model("fashion-cnn", weights=None, device="cpu"), "sneaker", atlas=store)
+    with pytest.raises(ValueError, match=r"model: the atlas is of 'fashion-cnn', this model is 'resnet18'.*input size"):
+        cw.DatasetExamples(cw.load_model("resnet18", weights=None, device="cpu"), atlas=store)
+    edited = tmp_path / "edited"
+    shutil.copytree(store, edited)
+    manifest = json.loads((edited / "atlas.json").read_text())
+    manifest["layers"][1]["units"] = 32
+    (edited / "atlas.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match=r"layer 'block2_conv1': the atlas has module features.5, 32 units.*this model has module features.5, 64 units"):
+        cw.Explorer(fashion, "sneaker", atlas=edited)
+    with pytest.raises(ValueError, match="either dataset= .* or atlas="):
+        cw.Explorer(fashion, "sneaker", atlas=store, dataset=None)
+
+
+def test_the_unit_view_shows_the_stores_feature_visualization(fashion, store):
+    explorer = cw.Explorer(fashion, "sneaker", atlas=store, layer="block2_conv1")
+    explorer.filter_index = 5
+    explorer.tabs.selected_index = explorer.tabs.titles.index("Unit")
+    assert explorer.unit.active
+    stored = np.asarray(open_atlas(store).visualization("block2_conv1", 5).convert("RGB"))
+    assert "from the atlas" in explorer.unit.captions[1].value
+    shown = explorer.unit._shown[1]
+    scale = shown.shape[0] // stored.shape[0]
+    assert np.array_equal(shown, stored.repeat(scale, 0).repeat(scale, 1))
+    # The stored picture is what engine.maximize makes of that unit (WebP at quality 90).
+    made = cw.engine.maximize(fashion, "block2_conv1", [5], steps=24, seed=0, param="fourier", transforms="standard")[0]
+    made = (made.clamp(0, 1) * 255).round().squeeze(0).numpy()
+    assert np.abs(stored[..., 0].astype(float) - made).mean() < 6
+
+
+def test_every_tab_says_what_it_shows_and_the_heatmaps_follow_the_shared_layer(fashion):
+    explorer = cw.Explorer(fashion, "sneaker", dataset=None)
+    assert explorer.tabs.titles == ("Filter weights", "Feature maps", "Maximization", "DeepDream", "Heatmaps", "Unit")
+    assert all(len(explorer.about[title].value) > 40 for title in explorer.tabs.titles)
+    explorer.layer = "block2_conv2"
+    assert explorer.heatmaps.layer == "block2_conv2"
+    assert "Grad-CAM at the shared layer, block2_conv2 (the last conv layer, block3_conv2" in explorer.about["Heatmaps"].value
+    explorer.heatmaps.layer = "block3_conv2"  # chosen in the heatmaps tab: shared
+    assert explorer.layer == "block3_conv2" and explorer.maps.layer == "block3_conv2"
+    explorer.heatmaps.layer = "block3_conv2:raw"  # not a layer of the strip: said so
+    assert explorer.layer == "block3_conv2"
+    assert "at block3_conv2:raw, chosen here: not the shared layer block3_conv2" in explorer.about["Heatmaps"].value
+    explorer.heatmaps.method = "saliency"
+    assert "Saliency (gradient) uses no layer" in explorer.about["Heatmaps"].value
+
+
+def test_dataset_examples_have_their_own_controls_labels_and_units(fashion):
+    images, labels = load_fashion_mnist("test")
+    explorer = cw.Explorer(fashion, "sneaker", dataset=images[:300], labels=labels[:300])
+    examples = explorer.examples
+    examples.wait()
+    examples.layer_choice.value = "block3_conv1"
+    assert explorer.layer == "block3_conv1" and examples.filter_choice.max == 127
+    examples.filter_choice.value = 100
+    assert explorer.filter_index == 100 and explorer.maps.filter_index == 100
+    examples.layer_choice.value = "block1_conv1"
+    assert examples.filter_choice.max == 31 and explorer.filter_index == 31
+    assert "Under each: its true label and the filter's strongest response in that image: the conv layer's own output before its activation" in examples.caption.value
+    top = examples._examples.top("block1_conv1", 31)
+    classes = fashion.classes
+    for index, value, (row, column) in top:
+        assert f"image #{index} · true: {classes[int(labels[index])]} · model: " in examples.details.value
+        assert f"response {value:.3g} at row {row}, column {column} of 28×28" in examples.details.value
+    with pytest.raises(ValueError, match="class index 10 is out of range"):
+        cw.DatasetExamples(fashion, images[:3], labels=[0, 1, 10])
+
+
+def test_the_unit_view_shows_the_filter_its_visualization_examples_and_map(fashion):
+    images, labels = load_fashion_mnist("test")
+    explorer = cw.Explorer(fashion, "sneaker", dataset=images[:200], labels=labels[:200], layer="block1_conv2")
+    explorer.examples.wait()
+    explorer.filter_index = 4
+    assert explorer.unit._shown[1] is None and "made when this view is shown" in explorer.unit.captions[1].value, \
+        "the feature visualization is not made while the tab is hidden"
+    assert all(picture is not None for i, picture in enumerate(explorer.unit._shown) if i != 1), "the quick pictures follow the selection"
+    explorer.tabs.selected_index = explorer.tabs.titles.index("Unit")
+    explorer.unit.wait()
+    unit = explorer.unit
+    assert all(picture is not None for picture in unit._shown)
+    assert "block1_conv2</b>, filter 4 of 32" in unit.heading.value
+    assert "3×3 weights, its kernel's mean over its 32 input channels" in unit.captions[0].value
+    assert "activation maximization, 128 steps" in unit.captions[1].value
+    assert ">the 9 images that excite it most" in unit.captions[2].value
+    maps = cw.engine.feature_maps(fashion, cw.sample_image("sneaker"), "block1_conv2")["block1_conv2"][4]
+    assert f"its map for sneaker (after its ReLU; black = 0, brightest = {float(maps.max()):.3g}" in unit.captions[3].value
+    explorer.maps.sample = "bag"
+    assert "its map for bag" in unit.captions[3].value
+    explorer.filter_index = 5
+    unit.wait()
+    assert (("block1_conv2", 4) in unit._visualizations) and (("block1_conv2", 5) in unit._visualizations)
+    assert not np.array_equal(unit._visualizations[("block1_conv2", 4)], unit._visualizations[("block1_conv2", 5)])
