@@ -151,7 +151,8 @@ def copy_lessons(folder, force: bool = False) -> tuple[list[Path], list[Path]]:
     already there are kept as they are unless ``force``.
 
     >>> import tempfile
-    >>> copied, kept = copy_lessons(tempfile.mkdtemp())
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     copied, kept = copy_lessons(folder)
     >>> len(copied), kept
     (8, [])
     """
