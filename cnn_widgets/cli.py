@@ -7,12 +7,14 @@
     cnn-widgets dream fashion-cnn --image ankle_boot --layer block2_conv2 --frames 8 --out dream.gif
     cnn-widgets cam fashion-cnn --image sneaker --method gradcam --out heatmap.png
     cnn-widgets html notebooks/quickstart.ipynb --out quickstart.html
+    cnn-widgets lessons course/
     cnn-widgets atlas fashion-cnn --data images/ --out atlas/
     torchrun --nproc_per_node=2 -m cnn_widgets.cli atlas resnet18 --data shards/ --out atlas/
 """
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
@@ -116,7 +118,66 @@ def build_parser() -> argparse.ArgumentParser:
     )
     page.add_argument("notebook", type=Path, help="the .ipynb file")
     page.add_argument("--out", type=Path, default=None, help="HTML file to write (default: the notebook's name with .html)")
+
+    lessons = commands.add_parser(
+        "lessons", help="copy the course's lesson notebooks into a folder, to hand out or to work in",
+        description="Copy the eight lesson notebooks (docs/teaching.md says how to use them) into DIR, "
+        "created if needed. Existing files are kept unless --force is given.",
+    )
+    lessons.add_argument("dir", type=Path, help="the folder to copy the lessons into")
+    lessons.add_argument("--force", action="store_true", help="overwrite lessons that are already in DIR")
     return parser
+
+
+# -- lessons: the course notebooks, shipped in the package ---------------------------------
+
+
+def lesson_files() -> list[Path]:
+    """The lesson notebooks, in course order: inside an installed package (the wheel carries
+    ``notebooks/lessons`` as ``cnn_widgets/lessons``), else in the source checkout.
+
+    >>> [path.name for path in lesson_files()][:2]
+    ['01_what_a_convolution_does.ipynb', '02_what_the_first_layer_learned.ipynb']
+    """
+    here = Path(__file__).resolve().parent
+    for folder in (here / "lessons", here.parent / "notebooks" / "lessons"):
+        if any(folder.glob("*.ipynb")):
+            return sorted(folder.glob("*.ipynb"))
+    raise FileNotFoundError(f"the lesson notebooks are missing from {here / 'lessons'}: reinstall cnn-widgets")
+
+
+def copy_lessons(folder, force: bool = False) -> tuple[list[Path], list[Path]]:
+    """Copy the lessons into ``folder`` (created if needed); returns (copied, kept): files
+    already there are kept as they are unless ``force``.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     copied, kept = copy_lessons(folder)
+    >>> len(copied), kept
+    (8, [])
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"{folder} is a file; give a folder to copy the lessons into")
+    folder.mkdir(parents=True, exist_ok=True)
+    copied, kept = [], []
+    for lesson in lesson_files():
+        target = folder / lesson.name
+        if target.exists() and not force:
+            kept.append(target)
+            continue
+        shutil.copyfile(lesson, target)
+        copied.append(target)
+    return copied, kept
+
+
+def _lessons(args) -> str:
+    copied, kept = copy_lessons(args.dir, force=args.force)
+    lines = [f"copied {len(copied)} lesson{'s' if len(copied) != 1 else ''} into {args.dir}"]
+    if kept:
+        lines.append(f"kept {len(kept)} already there (use --force to overwrite): " + ", ".join(path.name for path in kept))
+    lines.append("start with 01_what_a_convolution_does.ipynb; the instructor notes are docs/teaching.md in the repository")
+    return "\n".join(lines)
 
 
 # -- atlas: the top dataset examples of every unit, on one or many processes (torchrun) --------
@@ -239,6 +300,8 @@ def _dream(model, args) -> str:
 def run(args) -> str:
     from . import engine
 
+    if args.command == "lessons":
+        return _lessons(args)
     if args.command == "html":
         from .export import export_notebook_html
 
