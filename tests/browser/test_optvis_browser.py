@@ -113,8 +113,13 @@ def test_run_stop_and_the_frame_player_in_the_browser(page, jupyter_server, arti
     expect(dream).to_have_attribute("data-frame-index", "5")  # the player follows the newest frame
     expect(dream.locator(".cw-frame-label")).to_have_text("frame 6 / 6")
     image_loaded(page, frame)
-    assert frame.evaluate("img => img.naturalWidth") == 308  # 28 px, enlarged 11x
-    assert frame.evaluate("img => img.clientWidth") == 308  # shown at that size: square pixels
+    assert frame.evaluate("img => img.naturalWidth") == 252  # the 28 px photo dreamed at 84 px, enlarged 3x
+    assert frame.evaluate("img => img.clientWidth") == 252  # shown at that size: square pixels
+    # The original beside the dream, labeled, at the same size.
+    original = dream.locator("img.cw-original")
+    image_loaded(page, original)
+    assert original.evaluate("img => [img.naturalWidth, img.clientWidth]") == [252, 252]
+    expect(dream.locator(".cw-dream-side .cw-section-title")).to_have_text("Original")
     last = frame.get_attribute("src")
 
     # The frame slider shows another frame and tells Python.

@@ -214,7 +214,7 @@ def test_maximization_saves_what_it_shows(maximization, tmp_path):
 
 @pytest.fixture
 def dreamer(fashion):
-    return DeepDream(fashion, "sneaker", layer="block2_conv1", steps=3, frames=4)
+    return DeepDream(fashion, "sneaker", layer="block2_conv1", steps=3, frames=4, dream_size=0)  # the photo as it is: fast
 
 
 def test_a_view_opened_mid_run_gets_the_streamed_frames(dreamer, monkeypatch):
@@ -229,9 +229,25 @@ def test_dream_shows_the_photo_before_a_run(dreamer):
     assert dreamer.frames_png == [] and dreamer.dream_frames == []
     assert dreamer.sample == "sneaker" and dreamer.image.size == (28, 28)
     assert decode(dreamer.photo_png).shape[:2] == (308, 308)  # 28 px enlarged 11x, crisp
-    assert decode(dreamer.image_png).shape[:2] == (84, 84)  # the thumbnail beside the dream
+    assert decode(dreamer.image_png).shape[:2] == (84, 84)  # the thumbnail of the upload
     assert "press Run" in dreamer.caption and dreamer.error == ""
     assert np.array_equal(dreamer.picture(), np.asarray(Image.open(io.BytesIO(dreamer.photo_png)).convert("RGB")))
+
+
+def test_dream_defaults_give_the_dream_room_and_show_the_original_at_its_size(fashion):
+    widget = DeepDream(fashion, "sneaker", layer="block3_conv1", frames=1)
+    assert widget.dream_size == 84 and widget.image.size == (28, 28)  # a 28 px photo is dreamed at 84 px
+    before = decode(widget.photo_png)
+    widget.run(wait=True)
+    assert widget.status.startswith("done") and widget.dream_frames[0].size == (84, 84)
+    dreamt = decode(widget.frames_png[0])
+    assert dreamt.shape[:2] == before.shape[:2] == (252, 252)  # the original beside the dream: the same size
+    # Visible dream patterns: the dream differs from the (enlarged) photo clearly, not by faint streaks.
+    change = np.abs(dreamt[..., :3].astype(float) - before[..., :3].astype(float)).mean()
+    assert change > 12, change  # the old defaults (28 px, 10 steps of 0.01) changed it by 8 on average, these by 18
+    assert "dreamed at 84x84" in widget.title
+    with pytest.raises(traitlets.TraitError, match="dream_size must be between 0"):
+        widget.dream_size = 2000
 
 
 def test_dream_run_streams_frames_and_ends_done(dreamer, monkeypatch):
