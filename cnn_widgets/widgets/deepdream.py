@@ -48,7 +48,8 @@ def default_settings(model: Model) -> dict:
     photo enlarged 3 times (``dream_size``): at 28 px there is no room for the patterns a dream
     grows, at 84 px they tile the picture; 3 octaves of 12 steps of 0.03, jitter and smoothing
     scaled to that size. Larger models dream on the photo as it is (at most 512 px) with the
-    classic settings (4 octaves of 10 steps of 0.01, jitter 32).
+    classic settings (4 octaves of 10 steps of 0.01, jitter 32). One frame: the dream of the
+    photo itself (more frames make the zooming dream loop, which soon leaves the photo behind).
 
     >>> import cnn_widgets as cw
     >>> default_settings(cw.load_model("fashion-cnn"))["dream_size"]
@@ -58,9 +59,9 @@ def default_settings(model: Model) -> dict:
     if side <= SMALL_INPUT:
         size = 3 * side
         return {"dream_size": size, "octaves": 3, "octave_scale": 1.4, "steps": 12, "step_size": 0.03,
-                "jitter": max(2, size // 14), "smoothing": 0.5, "frames": 4}
+                "jitter": max(2, size // 14), "smoothing": 0.5, "frames": 1}
     return {"dream_size": 0, "octaves": 4, "octave_scale": 1.4, "steps": 10, "step_size": 0.01,
-            "jitter": 32, "smoothing": 1.0, "frames": 4}
+            "jitter": 32, "smoothing": 1.0, "frames": 1}
 
 
 class DeepDream(ImageInput, LayerChoice, BaseWidget, RunControls):
