@@ -249,7 +249,7 @@ class ActivationMaximization(TileViewer, RunControls):
                 made += len(units)
                 if cancel.is_set():
                     if cancel.superseded:  # the newer request says what happened, this included
-                        self._interrupted = f"stopped {what} at step {reached} of {steps}"
+                        self._interrupted = f"the run before stopped at step {reached} of {steps} ({what})"
                         return None
                     return f"stopped at step {reached} of {steps} ({what}, after {time.monotonic() - started:.1f} s): the images are kept as they were; press Run to start again"
                 grid = False  # then only what the person moved to during the run
@@ -257,10 +257,10 @@ class ActivationMaximization(TileViewer, RunControls):
             self._computing = set()
             self._grid_run = False
             self._requested = None
-        prefix = f"{interrupted} · " if interrupted else ""
+        before = f" · {interrupted}" if interrupted else ""
         if not made:
-            return prefix + "done: " + self._plan()
-        return prefix + f"done in {time.monotonic() - started:.1f} s ({made} image{'s' if made > 1 else ''}) · " + self._plan()
+            return f"done{before} · {self._plan()}"
+        return f"done in {time.monotonic() - started:.1f} s ({made} image{'s' if made > 1 else ''}){before} · {self._plan()}"
 
     def _optimize(self, kind: str, units: list[int], cancel, report) -> tuple[int, int, str]:
         """One maximize call; returns (last step reached, steps, what it optimized)."""
