@@ -108,6 +108,8 @@ class ActivationMaximization(TileViewer, RunControls):
         if objective not in OBJECTIVES:
             raise traitlets.TraitError(f"objective {objective!r} is not one of the valid choices: {', '.join(OBJECTIVES)}")
         info = model.layer(layer if layer is not None else 0)
+        if objective == "class" and not model.classes:
+            raise traitlets.TraitError(f"objective 'class' needs a model with a classifier; {model.name} returns no class scores")
         count = len(model.classes) if objective == "class" else info.out_channels
         size, steps, images = self._defaults(model, info.name, objective, size, steps, filters, count)
         if filters is None:
@@ -121,7 +123,10 @@ class ActivationMaximization(TileViewer, RunControls):
     def _defaults(model, layer: str, objective: str, size, steps, filters, count: int) -> tuple[int, int, int]:
         """(size, steps, number of filters) for the arguments left out: small inputs at their own
         size; otherwise the first of DEFAULT_CANDIDATES estimated to take FIRST_RUN_S at most."""
-        given = None if filters is None else len(parse_filters(str(filters), count))
+        try:
+            given = None if filters is None else len(parse_filters(str(filters), count))
+        except ValueError:  # the filters validator says what is wrong
+            given = None
         if model.input_size[1] <= 64:
             return size or model.input_size[1], steps or 128, given or min(16, count)
         choice = None
