@@ -254,7 +254,8 @@ class ActivationMaximization(TileViewer, RunControls):
                 made += len(units)
                 if cancel.is_set():
                     if cancel.superseded:  # the newer request says what happened, this included
-                        self._interrupted = f"the run before stopped at step {reached} of {steps} ({what})"
+                        # A Run cut short matters more than a move to a filter that replaced another.
+                        self._interrupted = interrupted or f"the run before stopped at step {reached} of {steps} ({what})"
                         return None
                     return f"stopped at step {reached} of {steps} ({what}, after {time.monotonic() - started:.1f} s): the images are kept as they were; press Run to start again"
                 grid = False  # then only what the person moved to during the run
@@ -371,11 +372,14 @@ class ActivationMaximization(TileViewer, RunControls):
                 self.filter_index = count - 1
             self._redraw_grid()
             if was_running:  # a run for the other layer: stop it, and say so
+                self._requested = self._variations_key(self.filter_index)
                 self._worker.submit(self._show_selected, status="changing layer")
                 return
             self._compute_selected()
         else:
             self._redraw_grid()
+            if self.running and not self._grid_run:  # optimizing the selected filter: again, with the new settings
+                self._compute_selected()
         self._set_idle_status()
 
     def _compute_selected(self) -> None:

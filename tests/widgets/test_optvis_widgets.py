@@ -124,6 +124,19 @@ def test_maximization_layer_change_redraws_and_coming_back_is_instant(maximizati
     assert maximization.status.startswith("block2_conv1: ")  # the status speaks of the layer shown
 
 
+def test_a_layer_change_during_a_run_stops_it_and_the_status_says_so(fashion):
+    widget = ActivationMaximization(fashion, layer="block2_conv1", filters="0-3", steps=2000, size=28)
+    widget.run()
+    wait_until(lambda: widget.progress > 0.002)
+    widget.layer = "block1_conv1"
+    widget.steps = 16  # the selected filter of the new layer, quickly
+    widget.wait()
+    assert not widget.running
+    assert "the run before stopped at step " in widget.status and " of 2000 (" in widget.status
+    assert widget.status.startswith("done") and "block1_conv1: Run optimizes" in widget.status
+    assert "in progress" not in widget.status and all("in progress" not in title for title in widget.tile_titles)
+
+
 def test_moving_to_a_filter_not_computed_computes_it(maximization, monkeypatch):
     calls = count_calls(monkeypatch, maximization_module, "maximize")
     assert maximization.image(9) is None
