@@ -12,6 +12,8 @@ fi
 .venv/bin/python benchmarks/bench_feature_maps.py --threads "${THREADS:-1}"
 .venv/bin/python benchmarks/bench_cam.py
 PYTHONPATH=.bench-site .venv/bin/python benchmarks/bench_maximize.py --threads "${THREADS:-1}"
+.venv/bin/python -m pip install -q "horama>=0.3" "einops>=0.6"  # the bench extra
+PYTHONPATH=.bench-site:$PWD .venv/bin/python benchmarks/bench_optvis_peers.py --threads "${THREADS:-1}"
 .venv/bin/python benchmarks/bench_memory.py
 .venv/bin/python benchmarks/bench_step_cost.py --threads "${THREADS:-1}"
 .venv/bin/python benchmarks/bench_examples.py

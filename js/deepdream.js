@@ -1,6 +1,7 @@
 // DeepDream: layer, filter and octave settings, an image picker, Run/Stop with
-// progress, the current dream frame shown big, and a frame player that cycles
-// through the dream loop in the browser (Python is told only where it stops).
+// progress, the current dream frame shown big with the original beside it at the
+// same size, and a frame player that cycles through the dream loop in the browser
+// (Python is told only where it stops).
 import { bindImage, choiceControl, errorLine, h, imagePicker, imageURL, numberControl, reportLeaving, runControls, throttle } from "./common.js";
 
 const PLAY_FPS = 8;
@@ -44,6 +45,7 @@ function render({ model, el }) {
     numberControl(model, "steps / octave", "steps", { min: "1", max: "10000", step: "1" }),
     numberControl(model, "step size", "step_size", { min: "0.001", max: "1", step: "0.001" }, false),
     numberControl(model, "frames", "frames", { min: "1", max: "120", step: "1" }),
+    numberControl(model, "dream size", "dream_size", { min: "0", max: "512", step: "4", title: "a photo whose shorter side is smaller is enlarged to this before dreaming (0: never)" }),
     numberControl(model, "zoom", "zoom", { min: "1", max: "2", step: "0.01" }, false),
     numberControl(model, "seed", "seed", { min: "0", step: "1" }),
   ];
@@ -60,10 +62,11 @@ function render({ model, el }) {
   const frameLabel = h("span", { class: "cw-frame-label" });
   const player = h("div", { class: "cw-player" }, [play, slider, frameLabel]);
   const caption = h("figcaption", { class: "cw-caption" });
-  const view = h("figure", { class: "cw-dream-view" }, [frame, player, caption]);
+  const view = h("figure", { class: "cw-dream-view" }, [h("div", { class: "cw-section-title", text: "Dream" }), frame, player, caption]);
 
-  const thumbnail = h("img", { class: "cw-input-image", alt: "the photo" });
-  const side = h("div", { class: "cw-dream-side" }, [h("div", { class: "cw-section-title", text: "Photo" }), thumbnail]);
+  // The original beside the dream, at the same size (photo_png is the photo resized as it is dreamed on).
+  const original = h("img", { class: "cw-original", alt: "the original photo, at the dream's size" });
+  const side = h("figure", { class: "cw-dream-side" }, [h("div", { class: "cw-section-title", text: "Original" }), original]);
 
   const error = errorLine(model);
   cleanups.push(error.cleanup, reportLeaving(model, root));
@@ -147,7 +150,7 @@ function render({ model, el }) {
   on("msg:custom", onMessage);
   on("change:frame_index", syncIndex);
   on("change:photo_png", syncPhoto);
-  cleanups.push(bindImage(model, "image_png", thumbnail));
+  cleanups.push(bindImage(model, "photo_png", original));
   on("change:title", syncText);
   on("change:caption", syncText);
   on("change:running", syncRunning);

@@ -1,4 +1,6 @@
-// ActivationMaximization: the tile viewer plus Run/Stop, progress, and the optimization settings.
+// ActivationMaximization: the tile viewer plus Run/Stop, progress, and the optimization settings:
+// what to maximize (a filter of the layer, or a class of the output), how many different images
+// of the selected filter to show (variations). The layer menu is hidden for classes.
 import { choiceControl, h, numberControl, runControls } from "./common.js";
 import { tileViewer } from "./tile_viewer.js";
 
@@ -16,14 +18,26 @@ function textControl(model, label, trait, attrs = {}) {
 function render({ model, el }) {
   const run = runControls(model);
   const cleanup = tileViewer({ model, el }, "maximization", [
+    choiceControl(model, "maximize", "objective", "objective_options",
+      (value) => ({ channel: "a filter of the layer", class: "a class of the output" })[value] || value),
     textControl(model, "filters", "filters", { size: "10", placeholder: "0-15, all" }),
     numberControl(model, "steps", "steps", { min: "1", max: "4096", step: "16" }),
     numberControl(model, "size", "size", { min: "8", max: "512", step: "8" }),
     choiceControl(model, "quality", "preset", "preset_options"),
     numberControl(model, "seed", "seed", { min: "0", step: "1" }),
+    numberControl(model, "variations", "variations", { min: "1", max: "8", step: "1", title: "different images of the selected filter" }),
   ]);
   el.querySelector(".cw-controls").after(run);
-  return () => { cleanup(); run.cleanup(); };
+  const root = el.querySelector(".cw-maximization");
+  const layerControl = el.querySelector("select[data-trait=layer]").closest("label");
+  const syncObjective = () => {
+    const objective = model.get("objective");
+    root.dataset.objective = objective;
+    layerControl.hidden = objective === "class";  // classes belong to the output, not to a layer
+  };
+  model.on("change:objective", syncObjective);
+  syncObjective();
+  return () => { cleanup(); run.cleanup(); model.off("change:objective", syncObjective); };
 }
 
 export default { render };

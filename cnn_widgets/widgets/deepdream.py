@@ -42,6 +42,28 @@ STATUS_EVERY_S = 0.1  # progress and status reach the browser at most this often
 
 # Trait names of the dream's settings, in the order the engine takes them.
 SETTINGS = ("layer", "filter", "octaves", "octave_scale", "steps", "step_size", "jitter", "smoothing", "frames", "zoom", "seed")
+SMALL_INPUT = 64  # models whose input is at most this many pixels get the small-model defaults
+
+
+def default_settings(model: Model) -> dict:
+    """DeepDream's defaults for a model. A small-input model (fashion-cnn, 28 px) dreams on its
+    photo enlarged 3 times (``dream_size``): at 28 px there is no room for the patterns a dream
+    grows, at 84 px they tile the picture; 3 octaves of 12 steps of 0.03, jitter and smoothing
+    scaled to that size. Larger models dream on the photo as it is (at most 512 px) with the
+    classic settings (4 octaves of 10 steps of 0.01, jitter 32). One frame: the dream of the
+    photo itself (more frames make the zooming dream loop, which soon leaves the photo behind).
+
+    >>> import cnn_widgets as cw
+    >>> default_settings(cw.load_model("fashion-cnn"))["dream_size"]
+    84
+    """
+    side = model.input_size[1]
+    if side <= SMALL_INPUT:
+        size = 3 * side
+        return {"dream_size": size, "octaves": 3, "octave_scale": 1.4, "steps": 12, "step_size": 0.03,
+                "jitter": max(2, size // 14), "smoothing": 0.5, "frames": 1}
+    return {"dream_size": 0, "octaves": 4, "octave_scale": 1.4, "steps": 10, "step_size": 0.01,
+            "jitter": 32, "smoothing": 1.0, "frames": 1}
 
 
 class DeepDream(ImageInput, LayerChoice, BaseWidget, RunControls):
@@ -51,7 +73,10 @@ class DeepDream(ImageInput, LayerChoice, BaseWidget, RunControls):
 
     ``image`` is anything :func:`cnn_widgets.load_image` takes, or a sample name
     (default: ``"sneaker"`` for 1-channel models, ``"cat"`` otherwise); photos
-    larger than 512 px are shrunk first. ``layer`` is a conv layer (default: the
+    larger than 512 px are shrunk first, and ``dream_size`` (a photo whose shorter
+    side is smaller is enlarged to it before dreaming; 0 for never) and the other settings default per model
+    (:func:`default_settings`: fashion-cnn's 28 px photos are dreamed at 84 px).
+    The view shows the original beside the dream, at the same size. ``layer`` is a conv layer (default: the
     middle one). ``settings`` are the traits ``filter`` (-1, the default, for the
     whole layer), ``octaves``, ``octave_scale``, ``steps`` (per octave),
     ``step_size``, ``jitter``, ``smoothing``, ``frames``, ``zoom`` and ``seed``;
@@ -64,7 +89,7 @@ class DeepDream(ImageInput, LayerChoice, BaseWidget, RunControls):
     >>> widget = cw.DeepDream(cw.load_model("fashion-cnn"), "sneaker", layer="block2_conv1", steps=2, frames=3)
     >>> widget.run(wait=True)
     >>> widget.status.startswith("done"), len(widget.dream_frames), widget.dream_frames[0].size
-    (True, 3, (28, 28))
+    (True, 3, (84, 84))
     """
 
     _esm = bundled("deepdream.js")
@@ -82,7 +107,8 @@ class DeepDream(ImageInput, LayerChoice, BaseWidget, RunControls):
     step_size = traitlets.Float(0.01).tag(sync=True)
     jitter = traitlets.Int(32).tag(sync=True)
     smoothing = traitlets.Float(1.0).tag(sync=True)
-    frames = traitlets.Int(8).tag(sync=True)  # frames of the dream loop; the pictures are ``dream_frames``
+    frames = traitlets.Int(4).tag(sync=True)  # frames of the dream loop; the pictures are ``dream_frames``
+    dream_size = traitlets.Int(0).tag(sync=True)  # a photo whose shorter side is smaller is enlarged to it before dreaming; 0: never
     zoom = traitlets.Float(1.05).tag(sync=True)
     seed = traitlets.Int(0).tag(sync=True)
 
@@ -106,9 +132,11 @@ class DeepDream(ImageInput, LayerChoice, BaseWidget, RunControls):
         self._photo: Image.Image | None = None
         self._image_version = 0
         self._quiet = True
-        unknown = sorted(set(settings) - set(SETTINGS[1:]))
+        valid = SETTINGS[1:] + ("dream_size",)
+        unknown = sorted(set(settings) - set(valid))
         if unknown:
-            raise TypeError(f"DeepDream got unknown settings {', '.join(unknown)}; valid: {', '.join(SETTINGS[1:])}")
+            raise TypeError(f"DeepDream got unknown settings {', '.join(unknown)}; valid: {', '.join(valid)}")
+        settings = {**default_settings(self.model), **settings}
         layers = self.model.layers
         chosen = self.model.layer(layer if layer is not None else layers[len(layers) // 2].name)
         super().__init__(layer_options=self._layer_options(), layer=chosen.name, filter_count=chosen.out_channels, **settings)
@@ -116,7 +144,7 @@ class DeepDream(ImageInput, LayerChoice, BaseWidget, RunControls):
         self._quiet = False
         self._show_current()
         self.observe(self._on_layer, names=["layer"])
-        self.observe(self._on_settings, names=list(SETTINGS))
+        self.observe(self._on_settings, names=list(SETTINGS) + ["dream_size"])
         self.observe(self._on_sample, names=["sample"])
 
     # -- validation: bad values from Python raise with the valid choices ----------
@@ -156,6 +184,12 @@ class DeepDream(ImageInput, LayerChoice, BaseWidget, RunControls):
     @traitlets.validate("smoothing")
     def _check_smoothing(self, proposal):
         return self._check_number(proposal, low=0.0, high=10.0, hint="sigma in pixels, 0 for none")
+
+    @traitlets.validate("dream_size")
+    def _check_dream_size(self, proposal):
+        if not 0 <= proposal["value"] <= MAX_SIDE:
+            raise traitlets.TraitError(f"dream_size must be between 0 (the photo as it is) and {MAX_SIDE} pixels, got {proposal['value']}")
+        return proposal["value"]
 
     @traitlets.validate("jitter", "seed")
     def _check_non_negative(self, proposal):
@@ -202,10 +236,19 @@ class DeepDream(ImageInput, LayerChoice, BaseWidget, RunControls):
             self._photo = picture
             with self.hold_sync():
                 self.image_png = self._thumbnail(picture)
-                self.photo_png = self._display(picture)
+                self.photo_png = self._display(self._dreamed_photo())
                 self._name_image(name)
         if not self._quiet:
             self._on_settings(None)
+
+    def _dreamed_photo(self) -> Image.Image:
+        """The photo as it is dreamed on: enlarged so that its shorter side is at least ``dream_size``."""
+        picture = self._photo
+        if min(picture.size) >= self.dream_size:
+            return picture
+        factor = self.dream_size / min(picture.size)
+        size = (max(1, round(picture.width * factor)), max(1, round(picture.height * factor)))
+        return picture.resize(size, Image.BICUBIC)
 
     # -- settings -------------------------------------------------------------------
     def settings(self) -> dict:
@@ -223,6 +266,7 @@ class DeepDream(ImageInput, LayerChoice, BaseWidget, RunControls):
         """What a dream depends on, except the number of frames (frame k does not depend on it)."""
         values = self.settings()
         values.pop("frames")
+        values["dream_size"] = self.dream_size
         values["layer"] = self.model.layer(values["layer"]).path
         return (self._image_version, weights_version(self.model), tuple(sorted(values.items())))
 
@@ -234,6 +278,8 @@ class DeepDream(ImageInput, LayerChoice, BaseWidget, RunControls):
     def _on_settings(self, _change) -> None:
         if self._quiet:
             return
+        if _change is not None and _change["name"] == "dream_size" and self._photo is not None:
+            self.photo_png = self._display(self._dreamed_photo())
         if self.running:
             self._worker.stop()  # its dream no longer matches what is shown; do not block the message loop
         self._show_errors(self._show_current)
@@ -249,7 +295,7 @@ class DeepDream(ImageInput, LayerChoice, BaseWidget, RunControls):
 
     def _job(self, cancel, report) -> None:
         with self._lock:
-            key, settings, photo = self._key(), self.settings(), self._photo
+            key, settings, photo = self._key(), self.settings(), self._dreamed_photo()
         count = settings["frames"]
         if self._cached(key, count) is not None:
             self._show_current()
@@ -306,7 +352,7 @@ class DeepDream(ImageInput, LayerChoice, BaseWidget, RunControls):
         >>> widget.dream_frames
         []
         >>> widget.run(wait=True); [frame.size for frame in widget.dream_frames]
-        [(28, 28), (28, 28)]
+        [(84, 84), (84, 84)]
         """
         with self._lock:
             return list(self._frames)
@@ -368,7 +414,7 @@ class DeepDream(ImageInput, LayerChoice, BaseWidget, RunControls):
 
     def _caption(self, note: str) -> str:
         what = "whole layer" if self.filter < 0 else f"filter {self.filter}"
-        used = len(octave_sizes(self._photo.size[::-1], self.octaves, self.octave_scale)) if self._photo else self.octaves
+        used = len(octave_sizes(self._dreamed_photo().size[::-1], self.octaves, self.octave_scale)) if self._photo else self.octaves
         octaves = f"{used} octave{'s' if used > 1 else ''}"
         if used < self.octaves:
             octaves += f" (of {self.octaves}; the photo is too small for more)"
@@ -378,20 +424,22 @@ class DeepDream(ImageInput, LayerChoice, BaseWidget, RunControls):
 
     def _title(self) -> str:
         width, height = self._photo.size if self._photo is not None else (0, 0)
-        return f"DeepDream · {self.model.label} · {self.image_name.split('#')[0]} ({width}x{height})"
+        dreamed = self._dreamed_photo().size if self._photo is not None else (width, height)
+        at = f", dreamed at {dreamed[0]}x{dreamed[1]}" if dreamed != (width, height) else ""
+        return f"DeepDream · {self.model.label} · {self.image_name.split('#')[0]} ({width}x{height}{at})"
 
     # -- saving -----------------------------------------------------------------------------
     def picture(self) -> np.ndarray:
         """What the widget shows: the current dream frame (the photo before a run), as
-        uint8 RGB at display size (a 28x28 image is enlarged 11 times, to 308x308).
+        uint8 RGB at display size (a 28x28 photo dreamed at 84x84 is enlarged 3 times, to 252x252).
 
         >>> import cnn_widgets as cw
         >>> cw.DeepDream(cw.load_model("fashion-cnn"), "sandal").picture().shape
-        (308, 308, 3)
+        (252, 252, 3)
         """
         with self._lock:
             if not self._shown:
-                return self._display(self._photo)
+                return self._display(self._dreamed_photo())
             return self._shown[min(self.frame_index, len(self._shown) - 1)]
 
     def save_png(self, path) -> None:

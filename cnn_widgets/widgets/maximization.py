@@ -1,11 +1,21 @@
-"""ActivationMaximization: what input makes each filter fire, optimized live.
+"""ActivationMaximization: what input makes each filter (or each class) fire, optimized live.
 
 Press Run and the chosen filters are optimized together in a background
 thread; the grid sharpens as previews arrive, Stop keeps what is there, and
 every finished image is cached per (layer, filter, settings), so coming back
-to a layer or a filter is instant.
+to a layer or a filter is instant. Moving to a filter that has no image yet
+(arrow keys, slider, a click, another layer) optimizes that one filter.
+
+The cost is shown before it hurts: before a run the status line estimates its
+time (from the arithmetic of the layers, then from the steps this widget has
+measured) and what twice the steps or the size would cost; during a run it says
+how long is left. The defaults are chosen per model and device so that a first
+Run takes about ``FIRST_RUN_S`` seconds.
 """
 from __future__ import annotations
+
+import math
+import time
 
 import numpy as np
 import traitlets
@@ -14,21 +24,49 @@ from .. import render
 from .._bounded import BoundedCache
 from ..engine.activations import weights_version
 from ..engine.optvis import QUALITY_PRESETS, maximize
+from ..engine.optvis import cost
 from ..models import as_model
 from ..models.layers import parse_filters
 from ..frontend import bundled
-from .tile_viewer import TileViewer, enlarge
+from .tile_viewer import ENLARGED, TileViewer, enlarge
 from .worker import RunControls
 
 RESULTS_BYTES = 64_000_000  # optimized images kept per widget (a 128 px image: 49 kB)
 PLACEHOLDER = 200  # light gray for filters not optimized yet
+FIRST_RUN_S = 30  # the defaults aim for a first Run of at most about this long
+LONG_RUN_S = 60  # a run expected to take longer says so while it runs
+# Defaults tried in order for models with large inputs: (size, steps, filters); the first whose
+# estimate fits FIRST_RUN_S wins (the last one otherwise). Small inputs run at their own size.
+DEFAULT_CANDIDATES = ((128, 128, 16), (96, 96, 16), (64, 64, 16), (64, 64, 8), (64, 48, 8), (48, 32, 8))
+OBJECTIVES = ("channel", "class")
+MAX_VARIATIONS = 8
+DIVERSITY_SHARE = 1.0  # the diversity penalty's weight, in units of the activation the unit's own image reached
+
+# Seconds per step measured by runs in this process, per (model, layer or "class", size, images),
+# and the throughput (operations per second) the last run of a batch reached, per device: estimates use them.
+BATCH_FOR_THROUGHPUT = 4
+_measured: dict[tuple, float] = {}
+_throughput: dict[str, float] = {}
+
+
+def _duration(seconds: float) -> str:
+    """'about 4 s', 'about 2 min', 'about 1.5 h'."""
+    if seconds < 60:
+        return f"about {max(1, round(seconds))} s"
+    if seconds < 3600:
+        return f"about {round(seconds / 60)} min"
+    return f"about {seconds / 3600:.1f} h"
 
 
 class ActivationMaximization(TileViewer, RunControls):
-    """Images that maximize each filter of a layer, computed in the background.
+    """Images that maximize each filter of a layer (or each class of the output), computed in the background.
 
-    ``filters``: which filters to optimize, as text (``"0-15"``, ``"3, 7, 12"``);
-    by default the first 16, or all of a layer with fewer.
+    ``filters``: which filters (or classes) the grid shows, as text (``"0-15"``, ``"3, 7, 12"``);
+    ``objective``: ``"channel"`` (a filter's mean activation, the default) or ``"class"`` (the
+    output's score for a class, one image per class with its name); ``variations``: how many
+    different images of the selected filter the enlarged view shows (more than 1 adds a
+    diversity penalty between them). ``filters``, ``steps`` and ``size`` left out are chosen
+    for the model and device so that a first Run takes about 30 s at most.
 
     >>> import cnn_widgets as cw
     >>> widget = cw.ActivationMaximization(cw.load_model("fashion-cnn"), layer="block2_conv1", filters="0-3", steps=8)
@@ -46,33 +84,81 @@ class ActivationMaximization(TileViewer, RunControls):
     preset = traitlets.Unicode("high").tag(sync=True)
     preset_options = traitlets.List(list(QUALITY_PRESETS)).tag(sync=True)
     seed = traitlets.Int(0).tag(sync=True)
+    objective = traitlets.Unicode("channel").tag(sync=True)
+    objective_options = traitlets.List(list(OBJECTIVES)).tag(sync=True)
+    variations = traitlets.Int(1).tag(sync=True)
     normalization_options = traitlets.List([]).tag(sync=True)  # images are shown as they are
     colormap_options = traitlets.List([]).tag(sync=True)
 
-    _GRID_TRAITS = ("layer", "filters", "steps", "size", "preset", "seed")
+    _GRID_TRAITS = ("layer", "objective", "filters", "steps", "size", "preset", "seed")
 
-    def __init__(self, model, layer=None, filters: str | None = None, steps: int = 128, size: int | None = None, **kwargs) -> None:
+    def __init__(self, model, layer=None, filters: str | None = None, steps: int | None = None, size: int | None = None,
+                 objective: str = "channel", **kwargs) -> None:
         self._results = BoundedCache(max_bytes=RESULTS_BYTES)  # finished images, per _key
         self._previews = BoundedCache(max_bytes=RESULTS_BYTES)  # images of a run in progress
+        self._reached: dict[tuple, float] = {}  # the objective each finished image reached
         self._version = 0
         self._history: list[np.ndarray] = []  # the grid at each preview of the last run
         self._stopped_at: dict[tuple, int] = {}  # filters whose run was stopped: the last step reached
+        self._computing: set[tuple] = set()  # keys the running job optimizes
+        self._grid_run = False  # the running job was started by Run (not by moving to a filter)
+        self._interrupted = ""  # what a run cut short by a newer request had reached
+        self._requested: tuple | None = None  # what the last move to a filter asked for
         model = as_model(model)
-        if size is None:  # small models at their own size, ImageNet-sized ones at 128 px
-            size = model.input_size[1] if model.input_size[1] <= 64 else 128
-        if filters is None:  # the first 16 filters, or all of a layer that has fewer
-            count = model.layer(layer if layer is not None else 0).out_channels
-            filters = f"0-{min(16, count) - 1}"
-        super().__init__(model, layer=layer, filters=str(filters), steps=steps, size=size, **kwargs)
+        if objective not in OBJECTIVES:
+            raise traitlets.TraitError(f"objective {objective!r} is not one of the valid choices: {', '.join(OBJECTIVES)}")
+        info = model.layer(layer if layer is not None else 0)
+        if objective == "class" and not model.classes:
+            raise traitlets.TraitError(f"objective 'class' needs a model with a classifier; {model.name} returns no class scores")
+        count = len(model.classes) if objective == "class" else info.out_channels
+        size, steps, images = self._defaults(model, info.name, objective, size, steps, filters, count)
+        if filters is None:
+            filters = f"0-{images - 1}"
+        super().__init__(model, layer=layer, filters=str(filters), steps=steps, size=size, objective=objective, **kwargs)
+        self.filter_count = self.unit_count()  # the classes, for objective="class"
+        self.observe(self._on_variations, names=["variations"])
+        self._set_idle_status()
+
+    @staticmethod
+    def _defaults(model, layer: str, objective: str, size, steps, filters, count: int) -> tuple[int, int, int]:
+        """(size, steps, number of filters) for the arguments left out: small inputs at their own
+        size; otherwise the first of DEFAULT_CANDIDATES estimated to take FIRST_RUN_S at most."""
+        try:
+            given = None if filters is None else len(parse_filters(str(filters), count))
+        except ValueError:  # the filters validator says what is wrong
+            given = None
+        if model.input_size[1] <= 64:
+            return size or model.input_size[1], steps or 128, given or min(16, count)
+        choice = None
+        for candidate_size, candidate_steps, candidate_count in DEFAULT_CANDIDATES:
+            choice = (size or candidate_size, steps or candidate_steps, given or min(candidate_count, count))
+            if model.device.type != "cpu" or _estimate(model, layer, objective, choice[2], choice[1], choice[0]) <= FIRST_RUN_S:
+                break
+        return choice
+
+    # -- validation -------------------------------------------------------------------------
+    def unit_count(self) -> int:
+        """How many units the slider and the filters text go over: the layer's filters, or the classes."""
+        if self.objective == "class":
+            return len(self.model.classes)
+        return self.model.layer(self.layer).out_channels
 
     @traitlets.validate("filters")
     def _check_filters(self, proposal):
         if self.layer:
             try:
-                parse_filters(proposal["value"], self.model.layer(self.layer).out_channels)
+                parse_filters(proposal["value"], self.unit_count())
             except ValueError as error:
                 raise traitlets.TraitError(str(error)) from None
         return proposal["value"]
+
+    @traitlets.validate("filter_index")
+    def _check_filter(self, proposal):
+        value, count = proposal["value"], self.unit_count() if self.layer else 0
+        if count and not 0 <= value < count:
+            what = "classes" if self.objective == "class" else f"layer {self.layer}"
+            raise traitlets.TraitError(f"filter_index {value} is out of range for {what} (valid: 0-{count - 1})")
+        return value
 
     @traitlets.validate("steps", "size")
     def _check_positive(self, proposal):
@@ -80,63 +166,237 @@ class ActivationMaximization(TileViewer, RunControls):
             raise traitlets.TraitError(f"{proposal['trait'].name} must be at least 1, got {proposal['value']}")
         return proposal["value"]
 
+    @traitlets.validate("variations")
+    def _check_variations(self, proposal):
+        if not 1 <= proposal["value"] <= MAX_VARIATIONS:
+            raise traitlets.TraitError(f"variations must be between 1 and {MAX_VARIATIONS}, got {proposal['value']}")
+        return proposal["value"]
+
     @traitlets.validate("preset")
     def _check_preset(self, proposal):
         return self._check_choice("preset", proposal["value"], self.preset_options)
 
+    @traitlets.validate("objective")
+    def _check_objective(self, proposal):
+        value = self._check_choice("objective", proposal["value"], self.objective_options)
+        if value == "class":
+            self.model.classes  # a model without a classifier raises here, naming the problem
+            if not self.model.classes:
+                raise traitlets.TraitError(f"objective 'class' needs a model with a classifier; {self.model.name} returns no class scores")
+        return value
+
     # -- what to compute ----------------------------------------------------------------
     def chosen_filters(self) -> list[int]:
-        """The filters the grid shows (parsed from the ``filters`` text)."""
-        count = self.model.layer(self.layer).out_channels
+        """The filters (or classes) the grid shows (parsed from the ``filters`` text)."""
+        count = self.unit_count()
         try:
             return parse_filters(self.filters, count)
         except ValueError:  # a spec that fit the previous layer: show the first filters
             return list(range(min(16, count)))
 
+    def _where(self) -> str:
+        """What the units belong to: the layer's module path, or "class" for the output's classes."""
+        return "class" if self.objective == "class" else self.model.layer(self.layer).path
+
     def _key(self, filter_index: int) -> tuple:
         # The weights' version: images optimized before the weights changed are not shown as current.
-        return (self.model.layer(self.layer).path, filter_index, self.steps, self.size, self.preset, self.seed, weights_version(self.model))
+        return (self._where(), filter_index, self.steps, self.size, self.preset, self.seed, weights_version(self.model))
+
+    def _variations_key(self, filter_index: int) -> tuple:
+        return self._key(filter_index) + ("variations", self.variations)
 
     def image(self, filter_index: int) -> np.ndarray | None:
         """The optimized image (H, W, 3) uint8 of a filter with the current settings, if computed."""
         key = self._key(filter_index)
         return self._results.get(key, self._previews.get(key))
 
-    def _job(self, cancel, report) -> None:
-        filters = [f for f in self.chosen_filters() if self._key(f) not in self._results]
-        if not filters:
-            report(1.0, "all chosen filters are already computed")
-            return
-        keys = [self._key(f) for f in filters]
-        steps = self.steps
-        self._history = []
-        reached = 0
+    def variation_images(self, filter_index: int) -> list[np.ndarray]:
+        """The ``variations`` different images of a filter (uint8 (H, W, 3) each), once computed; else []."""
+        found = self._results.get(self._variations_key(filter_index))
+        return list(found) if found is not None else []
+
+    def _unit_name(self, unit: int) -> str:
+        if self.objective == "class":
+            return f"{self.model.classes[unit]} (class {unit})"
+        return f"filter {unit}"
+
+    def _missing(self, grid: bool) -> tuple[str, list[int]] | None:
+        """The next batch to optimize: the grid's filters without a finished image (with Run),
+        and the selected one; then the selected filter's variations. None when all are there."""
+        selected = self.filter_index
+        units = [f for f in self.chosen_filters() if self._key(f) not in self._results] if grid else []
+        if self._key(selected) not in self._results and selected not in units:
+            units.append(selected)
+        if units:
+            return "images", units
+        if self.variations > 1 and self._variations_key(selected) not in self._results:
+            return "variations", [selected] * self.variations
+        return None
+
+    # -- running --------------------------------------------------------------------------
+    def _job(self, cancel, report) -> str | None:
+        """Run: the grid's filters, the selected one, then whatever the person moved to meanwhile."""
+        return self._work(cancel, report, grid=True)
+
+    def _show_selected(self, cancel, report) -> str | None:
+        """Moving to a filter: optimize it (and its variations) if it has no image yet."""
+        return self._work(cancel, report, grid=False)
+
+    def _work(self, cancel, report, grid: bool) -> str | None:
+        started = time.monotonic()
+        self._grid_run = grid
+        interrupted, self._interrupted = self._interrupted, ""
+        made = 0
+        try:
+            while (batch := self._missing(grid)) is not None:
+                kind, units = batch
+                reached, steps, what = self._optimize(kind, units, cancel, report)
+                made += len(units)
+                if cancel.is_set():
+                    if cancel.superseded:  # the newer request says what happened, this included
+                        # A Run cut short matters more than a move to a filter that replaced another.
+                        self._interrupted = interrupted or f"the run before stopped at step {reached} of {steps} ({what})"
+                        return None
+                    return f"stopped at step {reached} of {steps} ({what}, after {time.monotonic() - started:.1f} s): the images are kept as they were; press Run to start again"
+                grid = False  # then only what the person moved to during the run
+        finally:
+            self._computing = set()
+            self._grid_run = False
+            self._requested = None
+        before = f" · {interrupted}" if interrupted else ""
+        if not made:
+            return f"done{before} · {self._plan()}"
+        return f"done in {time.monotonic() - started:.1f} s ({made} image{'s' if made > 1 else ''}){before} · {self._plan()}"
+
+    def _optimize(self, kind: str, units: list[int], cancel, report) -> tuple[int, int, str]:
+        """One maximize call; returns (last step reached, steps, what it optimized)."""
+        variations = kind == "variations"
+        keys = [self._variations_key(units[0])] if variations else [self._key(f) for f in units]
+        where, steps, size, objective = self._where(), self.steps, self.size, self.objective
+        what = (f"{len(units)} variations of {self._unit_name(units[0])}" if variations
+                else ", ".join(self._unit_name(f) for f in units) if len(units) <= 2 else f"{len(units)} {'classes' if objective == 'class' else 'filters'}")
+        if objective == "channel":
+            what += f" of {self.layer}"
+        diversity = 0.0
+        if variations:
+            reached = self._reached.get(self._key(units[0]), 1.0)
+            diversity = DIVERSITY_SHARE * max(abs(reached), 1e-3)
+        self._computing = set(keys)
+        self._history = [] if not variations else self._history
         for key in keys:
             self._stopped_at.pop(key, None)
-        report(0.0, f"optimizing {len(filters)} filters")
+        expected = _estimate(self.model, self.layer, objective, len(units), steps, size)
+        report(0.0, f"optimizing {what}: {_duration(expected)} expected")
+        times: list[float] = []
+        reached_step = 0
+        last_values = None
 
         def progress(step, values, images):
-            nonlocal reached
-            reached = step
-            report(step / steps, f"step {step}/{steps} · mean activation {float(values.mean()):.3g}")
-            if images is not None:
+            nonlocal reached_step, last_values
+            reached_step, last_values = step, values
+            times.append(time.monotonic())
+            if len(times) >= 3:  # the first step pays for warming up: measure from the second
+                per_step = (times[-1] - times[0]) / (len(times) - 1)
+                left = per_step * (steps - step)
+                eta = f" · {_duration(left)} left"
+                if per_step * steps > LONG_RUN_S and step < steps:
+                    eta += f" (a {_duration(per_step * steps)[6:]} run: Stop, then fewer filters, steps or a smaller size)"
+            else:
+                eta = ""
+            report(step / steps, f"step {step}/{steps}{eta} · mean activation {float(values.mean()):.3g}")
+            if images is not None and not variations:
                 for key, picture in zip(keys, images):
                     self._previews[key] = render.to_uint8_image(picture)
                 self._refresh()
 
         images = maximize(
-            self.model, self.layer, filters, steps=steps, size=self.size, seed=self.seed,
-            progress=progress, preview_every=max(1, steps // 16), cancel=cancel, **QUALITY_PRESETS[self.preset],
+            self.model, self.layer if objective == "channel" else None, units, steps=steps, size=size, seed=self.seed,
+            objective=objective, diversity=diversity, progress=progress, preview_every=max(1, steps // 16), cancel=cancel,
+            **QUALITY_PRESETS[self.preset],
         )
-        if not cancel.is_set():
-            for key, picture in zip(keys, images):
-                self._results[key] = render.to_uint8_image(picture)
+        if len(times) >= 3:
+            per_step = (times[-1] - times[0]) / (len(times) - 1)
+            _measured[(self.model.name, where, size, len(units))] = per_step
+            if len(units) >= BATCH_FOR_THROUGHPUT:  # one image alone uses the device less well than a batch
+                _throughput[str(self.model.device)] = cost.step_flops(self.model, self.layer, size, len(units), objective) / per_step
+        pictures = [render.to_uint8_image(picture) for picture in images]
+        if variations:
+            if not cancel.is_set():
+                self._results[keys[0]] = np.stack(pictures)
+        elif not cancel.is_set():
+            for index, (key, picture) in enumerate(zip(keys, pictures)):
+                self._results[key] = picture
                 self._previews.pop(key, None)
+                if last_values is not None:
+                    self._reached[key] = float(last_values[index])
         else:
-            for key, picture in zip(keys, images):
-                self._previews[key] = render.to_uint8_image(picture)
-                self._stopped_at[key] = reached
+            for key, picture in zip(keys, pictures):
+                self._previews[key] = picture
+                self._stopped_at[key] = reached_step
+        self._computing = set()
         self._refresh()
+        return reached_step, steps, what
+
+    def _plan(self) -> str:
+        """What a Run would do and cost now, and what twice the steps or the size would cost."""
+        units = [f for f in self.chosen_filters() if self._key(f) not in self._results]
+        if self._key(self.filter_index) not in self._results and self.filter_index not in units:
+            units.append(self.filter_index)
+        where = "classes" if self.objective == "class" else self.layer
+        if not units:
+            return f"{where}: every chosen {'class' if self.objective == 'class' else 'filter'} is computed (choose more, or change steps, size or seed)"
+        count = len(units)
+        seconds = _estimate(self.model, self.layer, self.objective, count, self.steps, self.size)
+        more = _estimate(self.model, self.layer, self.objective, count, 2 * self.steps, self.size)
+        bigger = _estimate(self.model, self.layer, self.objective, count, self.steps, 2 * self.size)
+        size_note = "" if self.objective == "class" else f", at {2 * self.size} px {_duration(bigger)}"
+        return (f"{where}: Run optimizes {count} image{'s' if count > 1 else ''} × {self.steps} steps at {self.size} px in "
+                f"{_duration(seconds)} (with {2 * self.steps} steps {_duration(more)}{size_note})")
+
+    def _set_idle_status(self) -> None:
+        """The status line when nothing runs: what a Run would do and cost."""
+        if not self.running:
+            self._worker.status = self._show_errors(self._plan) or ""
+
+    # -- moving to a filter computes it -----------------------------------------------------
+    def _on_filter_change(self, change) -> None:
+        super()._on_filter_change(change)
+        self._compute_selected()
+
+    def _on_grid_change(self, change) -> None:
+        if change["name"] in ("layer", "objective"):
+            was_running = self.running and not self._requested  # a run for the other layer (moving the filter below may start one)
+            count = self.unit_count()
+            self.filter_count = count
+            if self.filter_index >= count:
+                self.filter_index = count - 1
+            self._redraw_grid()
+            if was_running:  # a run for the other layer: stop it, and say so
+                self._requested = self._variations_key(self.filter_index)
+                self._worker.submit(self._show_selected, status="changing layer")
+                return
+            self._compute_selected()
+        else:
+            self._redraw_grid()
+            if self.running and not self._grid_run:  # optimizing the selected filter: again, with the new settings
+                self._compute_selected()
+        self._set_idle_status()
+
+    def _compute_selected(self) -> None:
+        """The selected filter has no image (or variations) yet: optimize it in the background.
+        A Run in progress goes on; it optimizes the selected filter when its own are done."""
+        if self._missing(grid=False) is None:
+            return
+        wanted = self._variations_key(self.filter_index)
+        if self.running and (self._grid_run or wanted == self._requested):
+            self._redraw_grid()  # its tile says it comes next
+            return
+        self._requested = wanted
+        self._worker.submit(self._show_selected, status=f"optimizing {self._unit_name(self.filter_index)}")
+
+    def _on_variations(self, _change) -> None:
+        self._show_errors(self._draw_enlarged)
+        self._compute_selected()
 
     def _refresh(self) -> None:
         self._version += 1
@@ -160,7 +420,7 @@ class ActivationMaximization(TileViewer, RunControls):
 
     # -- drawing --------------------------------------------------------------------------
     def _grid_key(self) -> tuple:
-        return super()._grid_key() + (self._version,)
+        return super()._grid_key() + (self._version, self.variations)
 
     def _blank(self) -> np.ndarray:
         return np.full((self.size, self.size, 3), PLACEHOLDER, np.uint8)
@@ -169,19 +429,31 @@ class ActivationMaximization(TileViewer, RunControls):
         self._grid_cache.clear()  # results change underneath; keep only the current picture
         order = self.chosen_filters()
         tiles = np.stack([self._tile(f) for f in order])
-        titles = [f"filter {f}" + (f" · {state}" if (state := self._state(f)) else "") for f in order]
+        titles = [self._unit_name(f) + (f" · {state}" if (state := self._state(f)) else "") for f in order]
         return tiles, titles, order
+
+    def _stitch(self, tiles, columns=None, labels=None):
+        if labels is not None and self.objective == "class":
+            labels = [self.model.classes[int(label[1:])] for label in labels]  # "#7" -> "Sneaker"
+        return TileViewer._stitch(tiles, columns, labels)
+
+    def _title(self) -> str:
+        if self.objective == "class":
+            return f"{self.model.label} · the output's classes · {len(self.model.classes)} classes: the input each class score likes most"
+        return super()._title()
 
     def _state(self, filter_index: int) -> str:
         """How far the filter's image is: "" when finished, else in progress, stopped or not computed yet."""
         key = self._key(filter_index)
         if key in self._results:
             return ""
-        if key in self._stopped_at:
-            return f"stopped at step {self._stopped_at[key]} of {self.steps}: press Run to start again"
-        if key in self._previews:
+        if key in self._computing:
             return "in progress"
-        return "not computed yet: press Run"
+        if key in self._stopped_at:
+            return f"stopped at step {self._stopped_at[key]} of {self.steps}: select it or press Run to start again"
+        if self.running and filter_index == self.filter_index:
+            return "next, when the running optimization ends"
+        return "not computed yet: select it or press Run"
 
     def _tile(self, filter_index: int) -> np.ndarray:
         picture = self.image(filter_index)
@@ -192,6 +464,29 @@ class ActivationMaximization(TileViewer, RunControls):
     def _enlarged(self, filter_index: int):
         picture = self.image(filter_index)
         state = self._state(filter_index) or "finished"
+        key = self._key(filter_index)
+        if key in self._reached:
+            state += f", {'score' if self.objective == 'class' else 'mean activation'} reached {self._reached[key]:.3g}"
         shown = picture if picture is not None else self._blank()
-        caption = f"filter {filter_index} of {self.model.layer(self.layer).out_channels} · {self.size}x{self.size} px, {self.steps} steps, {self.preset} · {state}"
-        return enlarge(shown), caption
+        of = f"of {self.unit_count()}" if self.objective == "class" else f"of {self.model.layer(self.layer).out_channels}"
+        caption = f"{self._unit_name(filter_index)} {of} · {self.size}x{self.size} px, {self.steps} steps, {self.preset} · {state}"
+        if self.variations > 1:
+            variants = self.variation_images(filter_index)
+            if variants:
+                shown = render.grid(np.stack(variants), columns=math.ceil(math.sqrt(len(variants))), padding=2)
+                caption += f" · {len(variants)} variations, made different from each other by a diversity penalty"
+            else:
+                caption += f" · {self.variations} variations: {'in progress' if self.running else 'not computed yet'} (the image alone is shown)"
+        return enlarge(shown, ENLARGED), caption
+
+
+def _estimate(model, layer, objective: str, images: int, steps: int, size: int) -> float:
+    """Seconds a run will take: measured seconds per step for this layer, size and number of images
+    if a run measured them, else the layers' arithmetic over the throughput the last run reached (or a
+    first guess from a matmul, see :mod:`cnn_widgets.engine.optvis.cost`)."""
+    where = "class" if objective == "class" else model.layer(layer).path
+    per_step = _measured.get((model.name, where, size, images))
+    if per_step is not None:
+        return per_step * steps
+    return cost.seconds(model, layer, images=images, steps=steps, size=size, objective=objective,
+                        throughput=_throughput.get(str(model.device)))

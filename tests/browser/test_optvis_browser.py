@@ -65,7 +65,8 @@ def test_run_stop_and_the_frame_player_in_the_browser(page, jupyter_server, arti
     maxi.locator("button.cw-stop").click()
     expect(controls).to_have_attribute("data-running", "false", timeout=STOPPED_WITHIN_MS)
     expect(maxi.locator("button.cw-run")).to_be_enabled()
-    expect(maxi.locator(".cw-status")).to_contain_text("stopped after")
+    expect(maxi.locator(".cw-status")).to_contain_text("stopped at step ")
+    expect(maxi.locator(".cw-status")).to_contain_text(" of 2000 ")
     assert run_code(page, "print(maxi.running, maxi.status.split()[0], maxi.progress < 1)") == "False stopped True"
     assert run_code(page, "print(sum(maxi.image(f) is not None for f in range(8)))") == "8"
 
@@ -112,8 +113,13 @@ def test_run_stop_and_the_frame_player_in_the_browser(page, jupyter_server, arti
     expect(dream).to_have_attribute("data-frame-index", "5")  # the player follows the newest frame
     expect(dream.locator(".cw-frame-label")).to_have_text("frame 6 / 6")
     image_loaded(page, frame)
-    assert frame.evaluate("img => img.naturalWidth") == 308  # 28 px, enlarged 11x
-    assert frame.evaluate("img => img.clientWidth") == 308  # shown at that size: square pixels
+    assert frame.evaluate("img => img.naturalWidth") == 252  # the 28 px photo dreamed at 84 px, enlarged 3x
+    assert frame.evaluate("img => img.clientWidth") == 252  # shown at that size: square pixels
+    # The original beside the dream, labeled, at the same size.
+    original = dream.locator("img.cw-original")
+    image_loaded(page, original)
+    assert original.evaluate("img => [img.naturalWidth, img.clientWidth]") == [252, 252]
+    expect(dream.locator(".cw-dream-side .cw-section-title")).to_have_text("Original")
     last = frame.get_attribute("src")
 
     # The frame slider shows another frame and tells Python.
@@ -152,3 +158,64 @@ def test_run_stop_and_the_frame_player_in_the_browser(page, jupyter_server, arti
     expect(error).to_be_hidden()
     expect(dream).to_have_attribute("data-frame-count", "0")
     assert run_code(page, "print(dream.image_name.split('#')[0], repr(dream.error))") == "bag ''"
+
+
+NAVIGATION_CELLS = [
+    "import cnn_widgets as cw\n"
+    "from cnn_widgets.widgets.maximization import ActivationMaximization\n"
+    "maxi = ActivationMaximization(cw.load_model('fashion-cnn'), layer='block2_conv1', filters='0-3', steps=48, size=28)\n"
+    "maxi",
+]
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("frontend", ["lab"])
+def test_moving_to_a_filter_computes_it_and_the_status_says_what_happened(page, jupyter_server, artifact_path):
+    open_notebook(page, jupyter_server, NAVIGATION_CELLS)
+    maxi = wait_for_output(page, ".cw-maximization").first
+    status = maxi.locator(".cw-status")
+    caption = maxi.locator(".cw-enlarged .cw-caption")
+    tile = maxi.locator("img.cw-tile")
+
+    # Before a run the status says what Run would do and about how long it takes.
+    expect(status).to_contain_text("block2_conv1: Run optimizes 4 images × 48 steps at 28 px in about ")
+    expect(caption).to_contain_text("not computed yet")
+    image_loaded(page, tile)
+    blank = tile.get_attribute("src")
+
+    # The slider goes to filter 9, outside the grid's 0-3: it is optimized, not left blank.
+    maxi.locator("input[data-trait=filter_index]").fill("9")
+    expect(caption).to_contain_text("filter 9 of 64", timeout=10_000)
+    expect(caption).to_contain_text("finished", timeout=60_000)
+    expect(tile).not_to_have_attribute("src", blank)
+    assert run_code(page, "print(maxi.filter_index, maxi.image(9) is not None, maxi.status.startswith('done in'))") == "9 True True"
+
+    # Stop says where it stopped; nothing says "in progress" afterwards.
+    set_number(maxi, "steps", 2000)
+    maxi.locator("button.cw-run").click()
+    expect(status).to_contain_text("/2000")  # the new run's steps (the bar still showed the last run's end before)
+    progress_rises(page, maxi)
+    maxi.locator("button.cw-stop").click()
+    expect(maxi.locator(".cw-run-controls")).to_have_attribute("data-running", "false", timeout=STOPPED_WITHIN_MS)
+    expect(status).to_contain_text("stopped at step ")
+    reached = run_code(page, "print(round(maxi.progress * 2000))")
+    expect(status).to_contain_text(f"stopped at step {reached} of 2000")
+    assert run_code(page, "print(any('in progress' in t for t in maxi.tile_titles))") == "False"
+
+    # A layer change resets the status to the new layer, and its selected filter is computed.
+    set_number(maxi, "steps", 32)
+    maxi.locator("select[data-trait=layer]").select_option("block1_conv2")
+    expect(status).to_contain_text("block1_conv2: Run optimizes", timeout=60_000)
+    expect(caption).to_contain_text("finished", timeout=60_000)
+    expect(status).not_to_contain_text("step 2000")
+
+    # Class visualization: one image per class, with the class names; the layer menu is hidden.
+    maxi.locator("select[data-trait=objective]").select_option("class")
+    expect(maxi.locator("select[data-trait=layer]")).to_be_hidden()
+    expect(caption).to_contain_text("Ankle boot (class 9)", timeout=10_000)  # filter 9 selected: class 9
+    expect(caption).to_contain_text("finished", timeout=60_000)
+    maxi.locator("button.cw-run").click()
+    expect(status).to_contain_text("(4 images)", timeout=60_000)  # classes 0-3, as the filters field says
+    assert run_code(page, "print(maxi.tile_titles[:2])") == "['T-shirt/top (class 0)', 'Trouser (class 1)']"
+    expect(maxi.locator(".cw-error")).to_be_hidden()
+    maxi.screenshot(path=artifact_path("maximization-classes-lab.png"))

@@ -90,7 +90,9 @@ def test_maximization_stop_is_quick_and_keeps_the_images_so_far(fashion):
     assert all(widget.image(f) is not None for f in range(4))
     # The tiles say where the run stopped (not "in progress": nothing is computing any more).
     reached = round(widget.progress * 2000)
-    assert all(title.endswith(f"stopped at step {reached} of 2000: press Run to start again") for title in widget.tile_titles)
+    assert all(title.endswith(f"stopped at step {reached} of 2000: select it or press Run to start again") for title in widget.tile_titles)
+    # The status says the same, exactly: where it stopped and of how many steps.
+    assert widget.status.startswith(f"stopped at step {reached} of 2000 ")
 
 
 def test_maximization_second_run_comes_from_the_cache(maximization, monkeypatch):
@@ -113,10 +115,93 @@ def test_maximization_layer_change_redraws_and_coming_back_is_instant(maximizati
     computed = maximization.grid_png
     calls = count_calls(monkeypatch, maximization_module, "maximize")
     maximization.layer = "block1_conv1"
-    assert maximization.grid_png != computed and maximization.filter_count == 32
-    assert all("not computed yet" in title for title in maximization.tile_titles)
+    assert maximization.filter_count == 32
+    maximization.wait()
+    # Moving to another layer optimizes the selected filter there, and only that one.
+    assert [call[2] for call in calls] == [[0]] and maximization.image(0) is not None
+    assert all("not computed yet" in title for title in maximization.tile_titles[1:])
+    assert maximization.status.startswith("done in") and "block1_conv1: Run optimizes 3 images" in maximization.status
     maximization.layer = "block2_conv1"
-    assert maximization.grid_png == computed and calls == []
+    assert maximization.grid_png == computed and len(calls) == 1
+    assert maximization.status.startswith("block2_conv1: ")  # the status speaks of the layer shown
+
+
+def test_a_layer_change_during_a_run_stops_it_and_the_status_says_so(fashion):
+    widget = ActivationMaximization(fashion, layer="block2_conv1", filters="0-3", steps=2000, size=28)
+    widget.run()
+    wait_until(lambda: widget.progress > 0.002)
+    widget.layer = "block1_conv1"
+    widget.steps = 16  # the selected filter of the new layer, quickly
+    widget.wait()
+    assert not widget.running
+    assert "the run before stopped at step " in widget.status and " of 2000 (" in widget.status
+    assert widget.status.startswith("done") and "block1_conv1: Run optimizes" in widget.status
+    assert "in progress" not in widget.status and all("in progress" not in title for title in widget.tile_titles)
+
+
+def test_moving_to_a_filter_not_computed_computes_it(maximization, monkeypatch):
+    calls = count_calls(monkeypatch, maximization_module, "maximize")
+    assert maximization.image(9) is None
+    maximization.filter_index = 9  # outside the grid's filters 0-3: Run alone would not reach it
+    maximization.wait()
+    assert [call[2] for call in calls] == [[9]]
+    assert maximization.image(9) is not None and maximization.image(9).std() > 1
+    assert "finished" in maximization.tile_caption and "not computed" not in maximization.tile_caption
+    maximization.filter_index = 9
+    maximization.filter_index = 2
+    maximization.wait()
+    maximization.filter_index = 9  # computed: shown from the cache
+    maximization.wait()
+    assert [call[2] for call in calls] == [[9], [2]]
+    # Run optimizes the grid's filters, and not the ones already there.
+    maximization.run(wait=True)
+    assert [call[2] for call in calls][-1] == [0, 1, 3]
+
+
+def test_a_run_estimates_its_time_before_and_while_it_runs(fashion):
+    widget = ActivationMaximization(fashion, layer="block2_conv1", filters="0-3", steps=400, size=28)
+    assert widget.status.startswith("block2_conv1: Run optimizes 4 images × 400 steps at 28 px in about ")
+    assert "with 800 steps about" in widget.status  # what more would cost
+    statuses = []
+    widget.observe(lambda change: statuses.append(change["new"]), names="status")
+    widget.run(wait=True)
+    assert any(" left · mean activation" in text for text in statuses), statuses[:5]
+    assert widget.status.startswith("done in")
+
+
+def test_defaults_keep_a_first_run_short():
+    from cnn_widgets.widgets.maximization import FIRST_RUN_S, _estimate
+
+    small = ActivationMaximization(cw.load_model("fashion-cnn"), layer="block3_conv1")
+    assert (small.size, small.steps, small.filters) == (28, 128, "0-15")  # small inputs: their own size
+    big = ActivationMaximization(cw.load_model("vgg16", weights=None), layer="block3_conv1")
+    count = len(big.chosen_filters())
+    expected = _estimate(big.model, big.layer, "channel", count, big.steps, big.size)
+    # The first candidate estimated to fit FIRST_RUN_S, or the smallest one; never VGG's 224 px.
+    assert big.size <= 128 and (expected <= FIRST_RUN_S or (big.size, big.steps, count) == (48, 32, 8))
+
+
+def test_class_visualization_shows_one_image_per_class_with_its_name(fashion):
+    widget = ActivationMaximization(fashion, objective="class", filters="0-3", steps=16)
+    assert widget.filter_count == 10
+    assert widget.tile_titles[0].startswith("T-shirt/top (class 0)")
+    widget.run(wait=True)
+    assert widget.tile_titles == ["T-shirt/top (class 0)", "Trouser (class 1)", "Pullover (class 2)", "Dress (class 3)"]
+    assert "class 0" in widget.tile_caption and "score reached" in widget.tile_caption
+    assert all(widget.image(c).std() > 1 for c in range(4))
+    with pytest.raises(traitlets.TraitError, match="valid: 0-9"):
+        widget.filter_index = 10
+
+
+def test_variations_are_different_images_of_one_filter(maximization):
+    maximization.variations = 3
+    maximization.wait()
+    images = maximization.variation_images(0)
+    assert len(images) == 3 and "3 variations" in maximization.tile_caption
+    differences = [np.abs(images[a].astype(int) - images[b].astype(int)).mean() for a, b in ((0, 1), (0, 2), (1, 2))]
+    assert min(differences) > 2, differences
+    with pytest.raises(traitlets.TraitError, match="between 1 and 8"):
+        maximization.variations = 9
 
 
 def test_maximization_bad_filters_raise_with_the_valid_range(maximization):
@@ -144,7 +229,7 @@ def test_maximization_saves_what_it_shows(maximization, tmp_path):
 
 @pytest.fixture
 def dreamer(fashion):
-    return DeepDream(fashion, "sneaker", layer="block2_conv1", steps=3, frames=4)
+    return DeepDream(fashion, "sneaker", layer="block2_conv1", steps=3, frames=4, dream_size=0)  # the photo as it is: fast
 
 
 def test_a_view_opened_mid_run_gets_the_streamed_frames(dreamer, monkeypatch):
@@ -160,9 +245,25 @@ def test_dream_shows_the_photo_before_a_run(dreamer):
     assert dreamer.frames_png == [] and dreamer.dream_frames == []
     assert dreamer.sample == "sneaker" and dreamer.image.size == (28, 28)
     assert decode(dreamer.photo_png).shape[:2] == (308, 308)  # 28 px enlarged 11x, crisp
-    assert decode(dreamer.image_png).shape[:2] == (84, 84)  # the thumbnail beside the dream
+    assert decode(dreamer.image_png).shape[:2] == (84, 84)  # the thumbnail of the upload
     assert "press Run" in dreamer.caption and dreamer.error == ""
     assert np.array_equal(dreamer.picture(), np.asarray(Image.open(io.BytesIO(dreamer.photo_png)).convert("RGB")))
+
+
+def test_dream_defaults_give_the_dream_room_and_show_the_original_at_its_size(fashion):
+    widget = DeepDream(fashion, "sneaker", layer="block3_conv1", frames=1)
+    assert widget.dream_size == 84 and widget.image.size == (28, 28)  # a 28 px photo is dreamed at 84 px
+    before = decode(widget.photo_png)
+    widget.run(wait=True)
+    assert widget.status.startswith("done") and widget.dream_frames[0].size == (84, 84)
+    dreamt = decode(widget.frames_png[0])
+    assert dreamt.shape[:2] == before.shape[:2] == (252, 252)  # the original beside the dream: the same size
+    # Visible dream patterns: the dream differs from the (enlarged) photo clearly, not by faint streaks.
+    change = np.abs(dreamt[..., :3].astype(float) - before[..., :3].astype(float)).mean()
+    assert change > 12, change  # the old defaults (28 px, 10 steps of 0.01) changed it by 8 on average, these by 18
+    assert "dreamed at 84x84" in widget.title
+    with pytest.raises(traitlets.TraitError, match="dream_size must be between 0"):
+        widget.dream_size = 2000
 
 
 def test_dream_run_streams_frames_and_ends_done(dreamer, monkeypatch):

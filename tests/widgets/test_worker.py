@@ -107,9 +107,9 @@ def test_maximization_stop_from_the_browser_ends_within_one_step(fashion, monkey
     widget.observe(on_progress, names="progress")
     widget.run(wait=True)
     assert [s for s in steps if s > 0] == [1, 2, 3, 4, 5]  # no step after the one that saw Stop
-    assert widget.status.startswith("stopped after") and not widget.running
-    assert all(title.endswith("stopped at step 5 of 500: press Run to start again") for title in widget.tile_titles)
-    assert widget.tile_caption.endswith("stopped at step 5 of 500: press Run to start again")
+    assert widget.status.startswith("stopped at step 5 of 500 ") and not widget.running  # issue 14: where it stopped
+    assert all(title.endswith("stopped at step 5 of 500: select it or press Run to start again") for title in widget.tile_titles)
+    assert widget.tile_caption.endswith("stopped at step 5 of 500: select it or press Run to start again")
 
 
 def test_maximization_run_while_running_replaces_the_run(fashion, monkeypatch):
@@ -127,13 +127,14 @@ def test_maximization_run_while_running_replaces_the_run(fashion, monkeypatch):
 
     widget.observe(on_status, names="status")
     widget.run(wait=True)
-    assert calls == [[0, 1], [2, 3]]
+    assert calls == [[0, 1], [2, 3, 0]]  # Run also finishes the selected filter (0), shown enlarged
     # The first run stopped after its step 3 without claiming to be done or stopped; the second ran to the end.
     first = statuses[: statuses.index("starting", 1)]
     assert first[-1].startswith("step 3/40") and not any(s.startswith(("done", "stopped")) for s in first)
     assert statuses[-1].startswith("done") and widget.tile_titles == ["filter 2", "filter 3"]
+    assert "the run before stopped at step 3 of 40" in statuses[-1]
     widget.filters = "0-1"
-    assert all("stopped at step 3 of 40" in title for title in widget.tile_titles)
+    assert widget.tile_titles[0] == "filter 0" and "stopped at step 3 of 40" in widget.tile_titles[1]
 
 
 def test_dream_stop_ends_within_one_step(fashion, monkeypatch):
