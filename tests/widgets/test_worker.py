@@ -182,4 +182,4 @@ def test_exiting_python_stops_every_job():
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "running: True"
-    assert lines[1].startswith("status at exit: stopped after") and lines[1].endswith("False")
+    assert lines[1].startswith("status at exit: stopped at step") and lines[1].endswith("False")
