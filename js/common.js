@@ -158,7 +158,8 @@ export function runControls(model) {
  *  (showing "(your image)" after an upload) and an "upload…" button that sends the
  *  file's bytes to Python as {type: "upload", name} with one buffer. */
 export function imagePicker(model, title = "upload an image of your own") {
-  const sample = choiceControl(model, "image", "sample", "sample_options");
+  // Options are names, or {name, label} where a label says a sample is unlike the model's pictures.
+  const sample = choiceControl(model, "image", "sample", "sample_options", (option) => option.label ?? option);
   const select = sample.querySelector("select");
   const markCustom = () => {
     if (model.get("sample")) return;

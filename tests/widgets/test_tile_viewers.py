@@ -238,3 +238,19 @@ def test_filter_weights_color_view_shows_zero_as_gray_and_says_what_colours_mean
     assert [table["label"] for table in tables] == ["red input", "green input", "blue input"]
     assert tables[0]["values"][0][0] == 0.5 and tables[0]["colors"][0][0] == "#ff0000"
     assert tables[1]["values"][1][1] == -0.5 and tables[1]["colors"][1][1] == "#000000"
+
+
+def test_feature_maps_offer_the_samples_that_fit_the_model_and_say_what_it_expects(fashion):
+    widget = cw.FeatureMaps(fashion, cw.sample_image("ankle_boot"))
+    assert widget.image_name.split("#")[0] == "ankle_boot" and widget.sample == "ankle_boot"  # not "image 1"
+    names = [option["name"] for option in widget.sample_options]
+    assert names[:10] == list(cw.images.FASHION_SAMPLES)
+    assert widget.sample_options[10] == {"name": "cat", "label": "cat (a color photo: not like fashion-cnn's pictures)"}
+    assert widget.expects.startswith("fashion-cnn expects a 28x28 gray picture: a light garment centred on black")
+    widget.sample = "cat"
+    assert widget.input_caption == "what the model receives: 28x28 gray, from the 320x213 RGB picture cat"
+    assert decode(widget.image_png).shape[:2] == (112, 112)  # the 28x28 input, each pixel 4x4
+    photos = cw.FeatureMaps(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU()))
+    assert [option["label"] for option in photos.sample_options[:4]] == list(cw.images.PHOTO_SAMPLES)
+    assert "Fashion-MNIST garment: not like" in photos.sample_options[4]["label"]
+    assert photos.input_caption.startswith("what the model receives: 224x224 RGB")
