@@ -110,6 +110,44 @@ export function reportLeaving(model, root) {
   return () => { root.removeEventListener("pointerleave", later); root.removeEventListener("focusout", later); };
 }
 
+/** Keep the keyboard on a view the notebook draws anew. JupyterLab and Notebook redraw a
+ *  widget's view when its output is updated (the saved picture brought up to date,
+ *  cnn_widgets/widgets/static.py): the old view is taken out of the page, without its
+ *  cleanup being called at once, and a new one drawn in its place in the same output
+ *  area (anywidget gives each view its own model object, and each widget its own copy of
+ *  this module, so the record is kept on the window). A view that had the focus when it
+ *  was taken out hands it to the view drawn in its place, if the focus is not in a field
+ *  or another widget by then, so the arrow keys go on working. Returns the cleanup. */
+export function keepFocusAcrossRedraws(root) {
+  const record = () => (window.__cnnWidgetsFocused ??= { root: null, home: null });
+  const homeOf = (node) => node.closest(".jp-OutputArea") || node.parentElement?.parentElement || null;
+  const focusIn = () => Object.assign(record(), { root, home: homeOf(root) });
+  const focusOut = () => setTimeout(() => {
+    // Left for something else while still on the page: nothing to hand over.
+    if (root.isConnected && !root.contains(document.activeElement) && record().root === root) record().root = null;
+  }, 0);
+  root.addEventListener("focusin", focusIn);
+  root.addEventListener("focusout", focusOut);
+  const since = performance.now();
+  const takeOver = () => {
+    if (performance.now() - since > 5000) return;
+    if (!root.isConnected) { requestAnimationFrame(takeOver); return; }
+    const { root: previous, home } = record();
+    if (!previous || previous === root || home !== homeOf(root)) return;
+    if (previous.isConnected) { requestAnimationFrame(takeOver); return; }  // the old view may go after the new one came
+    record().root = null;
+    const active = document.activeElement;
+    const busyElsewhere = active && active !== document.body && !active.contains(root)
+      && active.closest("input, textarea, select, [contenteditable], .cm-editor, .cw-widget");
+    if (!busyElsewhere) root.focus({ preventScroll: true });
+  };
+  requestAnimationFrame(takeOver);
+  return () => {
+    root.removeEventListener("focusin", focusIn);
+    root.removeEventListener("focusout", focusOut);
+  };
+}
+
 /** Call fn at most once per `ms`, always with the latest arguments (trailing edge). */
 export function throttle(fn, ms) {
   let timer = null, latest = null;
