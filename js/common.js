@@ -107,7 +107,10 @@ export function reportLeaving(model, root) {
   const later = () => setTimeout(check, 0);  // document.activeElement moves after focusout
   root.addEventListener("pointerleave", later);
   root.addEventListener("focusout", later);
-  return () => { root.removeEventListener("pointerleave", later); root.removeEventListener("focusout", later); };
+  // Should the view be redrawn while in use all the same (the person came back before the
+  // message arrived), the new view keeps the keyboard.
+  const releaseFocus = keepFocusAcrossRedraws(root);
+  return () => { root.removeEventListener("pointerleave", later); root.removeEventListener("focusout", later); releaseFocus(); };
 }
 
 /** Keep the keyboard on a view the notebook draws anew. JupyterLab and Notebook redraw a
@@ -146,6 +149,45 @@ export function keepFocusAcrossRedraws(root) {
     root.removeEventListener("focusin", focusIn);
     root.removeEventListener("focusout", focusOut);
   };
+}
+
+// Pictograms drawn as SVG on a 16x16 grid in the text colour, so they look the same
+// whatever fonts the machine has (Debian's default fonts have no pause sign).
+const GLYPHS = {
+  play: "M4 2.5v11l9.5-5.5z",
+  pause: "M3.5 2.5h3.2v11H3.5zM9.3 2.5h3.2v11H9.3z",
+  back: "M12 2.5v11L2.5 8z",
+  forward: "M4 2.5v11l9.5-5.5z",
+  restart: "M8 2.5a5.5 5.5 0 1 1-5.2 3.7l1.7.6A3.7 3.7 0 1 0 8 4.3v2.2L4.6 3.4 8 0.3z",
+  arrow: "M1.5 7h9.5V4l4 4-4 4V9H1.5z",
+  warning: "M8 1l7.5 13.5h-15zM7.1 6v4.5h1.8V6zM7.1 11.5v1.8h1.8v-1.8z",
+};
+
+/** An inline SVG pictogram ("play", "pause", "back", "forward", "restart", "arrow",
+ *  "warning") sized to the text around it, hidden from screen readers (the words say it). */
+export function glyph(name) {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 16 16");
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("class", `cw-glyph cw-glyph-${name}`);
+  const path = document.createElementNS(ns, "path");
+  path.setAttribute("d", GLYPHS[name]);
+  path.setAttribute("fill", "currentColor");
+  path.setAttribute("fill-rule", "evenodd");
+  svg.append(path);
+  return svg;
+}
+
+/** Put a pictogram and words in a button (or any element): glyphLabel(button, "pause", "pause");
+ *  ``after`` puts the pictogram after the words. */
+export function glyphLabel(node, name, words, after = false) {
+  const text = document.createTextNode(words);
+  const icon = glyph(name);
+  icon.classList.add(after ? "cw-glyph-after" : "cw-glyph-before");
+  node.replaceChildren(...(after ? [text, icon] : [icon, text]));
+  node.dataset.glyph = name;
+  return node;
 }
 
 /** Call fn at most once per `ms`, always with the latest arguments (trailing edge). */

@@ -1,7 +1,7 @@
 // The grid viewer shared by FilterWeights and FeatureMaps: controls, a grid
 // image whose tiles are clickable, an enlarged view of the selected filter,
 // keyboard navigation (left/right: filter, up/down: layer) and an error line.
-import { bindImage, choiceControl, errorLine, h, keepFocusAcrossRedraws, reportLeaving, throttle } from "./common.js";
+import { bindImage, choiceControl, errorLine, h, reportLeaving, throttle } from "./common.js";
 import { colorbar } from "./colorbar.js";
 import { kernelNumbers } from "./kernel_numbers.js";
 import { tileAt, tileBox } from "./tile_layout.js";
@@ -44,7 +44,7 @@ export function tileViewer({ model, el }, kind, extraControls = []) {
   const gridCaption = h("div", { class: "cw-grid-caption" });
   const gridScroll = h("div", { class: "cw-grid-scroll" }, [gridWrap]);
   const error = errorLine(model);
-  cleanups.push(error.cleanup, reportLeaving(model, root), keepFocusAcrossRedraws(root), gridBar.cleanup, tileBar.cleanup, numbers.cleanup);
+  cleanups.push(error.cleanup, reportLeaving(model, root), gridBar.cleanup, tileBar.cleanup, numbers.cleanup);
   root.append(title, controls,
     h("div", { class: "cw-body" }, [h("div", { class: "cw-grid-column" }, [gridCaption, gridScroll, gridBar]), enlarged]), error);
   el.append(root);

@@ -48,3 +48,28 @@ describe("keepFocusAcrossRedraws", () => {
     old.cleanup(); fresh.cleanup(); home.remove(); field.remove();
   });
 });
+
+describe("glyphs", () => {
+  it("are SVG shapes in the text colour, not characters a font may lack", async () => {
+    const { glyph, glyphLabel } = await import("../common.js");
+    const button = glyphLabel(document.createElement("button"), "pause", "pause");
+    const svg = button.querySelector("svg.cw-glyph-pause");
+    expect(svg).not.toBeNull();
+    expect(svg.querySelector("path").getAttribute("fill")).toBe("currentColor");
+    expect(button.textContent).toBe("pause");
+    expect(glyph("arrow").getAttribute("aria-hidden")).toBe("true");
+  });
+
+  it("leave no pictographic characters in the views' text", async () => {
+    const { readFileSync, readdirSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const dir = join(__dirname, "..");
+    // Arrows, geometric shapes, dingbats, media-control signs and emoji: missing from many fonts.
+    const pictographs = /[\u2190-\u21ff\u2300-\u23ff\u25a0-\u27bf\u2b00-\u2bff\u{1f300}-\u{1faff}]/u;
+    for (const name of ["tile_viewer.js", "convolution.js", "deepdream.js", "feature_maps.js", "filter_weights.js", "kernel_numbers.js", "colorbar.js"]) {
+      const code = readFileSync(join(dir, name), "utf8").split("\n").filter((line) => !line.trim().startsWith("//"));
+      const found = code.filter((line) => pictographs.test(line));
+      expect(found, name).toEqual([]);
+    }
+  });
+});
