@@ -43,10 +43,21 @@ export function tileViewer({ model, el }, kind, extraControls = []) {
   // taller than the window, so the enlarged view beside it stays in sight.
   const gridCaption = h("div", { class: "cw-grid-caption" });
   const gridScroll = h("div", { class: "cw-grid-scroll" }, [gridWrap]);
+  // Overlay scrollbars are easy to miss: say so when part of the grid is out of sight.
+  const gridMore = h("div", { class: "cw-grid-more", text: "scroll the grid to see every tile", hidden: "" });
+  const syncMore = () => {
+    const hidden = gridScroll.scrollHeight - gridScroll.clientHeight;
+    gridMore.hidden = !(hidden > 2 && gridScroll.scrollTop + gridScroll.clientHeight < gridScroll.scrollHeight - 2);
+  };
+  gridScroll.addEventListener("scroll", syncMore, { passive: true });
+  const resized = typeof ResizeObserver === "function" ? new ResizeObserver(syncMore) : null;
+  resized?.observe(gridScroll);
+  resized?.observe(gridWrap);
+  cleanups.push(() => resized?.disconnect());
   const error = errorLine(model);
   cleanups.push(error.cleanup, reportLeaving(model, root), gridBar.cleanup, tileBar.cleanup, numbers.cleanup);
   root.append(title, controls,
-    h("div", { class: "cw-body" }, [h("div", { class: "cw-grid-column" }, [gridCaption, gridScroll, gridBar]), enlarged]), error);
+    h("div", { class: "cw-body" }, [h("div", { class: "cw-grid-column" }, [gridCaption, gridScroll, gridMore, gridBar]), enlarged]), error);
   el.append(root);
 
   // Which grid position a point of the grid image falls on (-1 for padding or outside).
