@@ -147,5 +147,8 @@ def kernel_cells(kernel: object, view: str, vrange: tuple[float, float], colorma
     return cells
 
 
+_HEX = [f"{value:02x}" for value in range(256)]
+
+
 def _css(rgb: np.ndarray) -> list[list[str]]:
-    return [["#%02x%02x%02x" % tuple(int(c) for c in pixel) for pixel in row] for row in rgb]
+    return [["#" + _HEX[r] + _HEX[g] + _HEX[b] for r, g, b in row] for row in rgb.tolist()]

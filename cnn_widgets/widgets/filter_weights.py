@@ -57,6 +57,14 @@ class FilterWeights(TileViewer):
         """The layer's kernels (out, in, kh, kw)."""
         return engine.filter_weights(self.model, layer or self.layer)
 
+    def _shown_weights(self) -> torch.Tensor:
+        """The current layer's kernels, copied once per layer and weights version (a filter
+        change reads them several times); never handed to the user, who gets :meth:`weights`."""
+        key = (self.layer, weights_version(self.model))
+        if getattr(self, "_weights_key", None) != key:
+            self._weights, self._weights_key = self.weights(), key
+        return self._weights
+
     # -- what is shown, and on which scale ----------------------------------------------
     @property
     def shown_view(self) -> str:
@@ -75,7 +83,7 @@ class FilterWeights(TileViewer):
     def _layer_range(self) -> tuple[float, float]:
         key = (self.layer, self.shown_view, self._symmetric, weights_version(self.model))
         if getattr(self, "_range_key", None) != key:
-            self._range, self._range_key = render.weight_range(self.weights(), self.view, symmetric=self._symmetric), key
+            self._range, self._range_key = render.weight_range(self._shown_weights(), self.view, symmetric=self._symmetric), key
         return self._range
 
     def _filter_range(self, kernel) -> tuple[float, float]:
@@ -96,7 +104,7 @@ class FilterWeights(TileViewer):
         return f"weight{meaning}"
 
     def _grid_caption(self) -> str:
-        weights = self.weights()
+        weights = self._shown_weights()
         count, in_channels, h, w = weights.shape
         if self.shown_view == "color":
             return (f"{count} filters, one tile each: its {h}x{w} kernel as an RGB picture, the weights on the image's "
@@ -111,10 +119,10 @@ class FilterWeights(TileViewer):
 
     # -- drawing --------------------------------------------------------------------------
     def _columns(self) -> int | None:
-        return self.weights().shape[1] if self.shown_view == "channels" else None
+        return self._shown_weights().shape[1] if self.shown_view == "channels" else None
 
     def _grid_tiles(self):
-        weights = self.weights()
+        weights = self._shown_weights()
         if self.shown_view == "channels" and weights.shape[0] * weights.shape[1] > MAX_CHANNEL_TILES:
             raise ValueError(
                 f"the channels view of {self.layer} would need {weights.shape[0]} x {weights.shape[1]} = "
@@ -155,7 +163,7 @@ class FilterWeights(TileViewer):
     def _enlarged_range(self, filter_index: int) -> tuple[float, float]:
         if self.normalization == "layer":
             return self._layer_range()
-        return self._filter_range(self.weights()[filter_index : filter_index + 1])
+        return self._filter_range(self._shown_weights()[filter_index : filter_index + 1])
 
     def _tile_colorbar(self, filter_index: int) -> dict:
         note = "same scale as the grid" if self.normalization == "layer" else "this filter's own range"
@@ -163,11 +171,11 @@ class FilterWeights(TileViewer):
                                      note=f"{self._what()} · {note}")
 
     def _tile_numbers(self, filter_index: int) -> list:
-        kernel = self.weights()[filter_index]
+        kernel = self._shown_weights()[filter_index]
         return render.kernel_cells(kernel, self.view, self._enlarged_range(filter_index), self.colormap)
 
     def _enlarged(self, filter_index: int):
-        weights = self.weights()
+        weights = self._shown_weights()
         kernel = weights[filter_index : filter_index + 1]
         in_channels = weights.shape[1]
         vrange = self._enlarged_range(filter_index)
