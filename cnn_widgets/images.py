@@ -26,6 +26,7 @@ FASHION_SAMPLES = (
     "tshirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle_boot",
 )
 SAMPLE_NAMES = PHOTO_SAMPLES + FASHION_SAMPLES
+SAMPLE_INFO_KEY = "cnn_widgets.sample"  # a shipped sample's name, kept in its PIL image's info
 MAX_PIXELS = 64_000_000  # larger images are refused as possible decompression bombs
 URL_MAX_BYTES = 50_000_000  # load_image(url) reads at most this much
 URL_TIMEOUT = 20.0  # seconds for a whole load_image(url): connecting, headers and body together
@@ -259,4 +260,17 @@ def sample_image(name: str = "cat") -> Image.Image:
     if key not in SAMPLE_NAMES:
         raise invalid_choice("sample image", name, SAMPLE_NAMES)
     path = next(SAMPLES_DIR.glob(f"{key}.*"))
-    return load_image(path)
+    picture = load_image(path)
+    picture.info[SAMPLE_INFO_KEY] = key  # widgets given this picture name it after the sample
+    return picture
+
+
+def sample_name(image) -> str | None:
+    """The shipped sample's name if ``image`` is a picture from :func:`sample_image`, else None.
+
+    >>> sample_name(sample_image("ankle_boot")), sample_name("ankle_boot")
+    ('ankle_boot', None)
+    """
+    info = getattr(image, "info", None)
+    name = info.get(SAMPLE_INFO_KEY) if isinstance(info, dict) else None
+    return name if name in SAMPLE_NAMES else None

@@ -114,7 +114,87 @@ export function reportLeaving(model, root) {
   const later = () => setTimeout(check, 0);  // document.activeElement moves after focusout
   root.addEventListener("pointerleave", later);
   root.addEventListener("focusout", later);
-  return () => { root.removeEventListener("pointerleave", later); root.removeEventListener("focusout", later); };
+  // Should the view be redrawn while in use all the same (the person came back before the
+  // message arrived), the new view keeps the keyboard.
+  const releaseFocus = keepFocusAcrossRedraws(root);
+  return () => { root.removeEventListener("pointerleave", later); root.removeEventListener("focusout", later); releaseFocus(); };
+}
+
+/** Keep the keyboard on a view the notebook draws anew. JupyterLab and Notebook redraw a
+ *  widget's view when its output is updated (the saved picture brought up to date,
+ *  cnn_widgets/widgets/static.py): the old view is taken out of the page, without its
+ *  cleanup being called at once, and a new one drawn in its place in the same output
+ *  area (anywidget gives each view its own model object, and each widget its own copy of
+ *  this module, so the record is kept on the window). A view that had the focus when it
+ *  was taken out hands it to the view drawn in its place, if the focus is not in a field
+ *  or another widget by then, so the arrow keys go on working. Returns the cleanup. */
+export function keepFocusAcrossRedraws(root) {
+  const record = () => (window.__cnnWidgetsFocused ??= { root: null, home: null });
+  const homeOf = (node) => node.closest(".jp-OutputArea") || node.parentElement?.parentElement || null;
+  const focusIn = () => Object.assign(record(), { root, home: homeOf(root) });
+  const focusOut = () => setTimeout(() => {
+    // Left for something else while still on the page: nothing to hand over.
+    if (root.isConnected && !root.contains(document.activeElement) && record().root === root) record().root = null;
+  }, 0);
+  root.addEventListener("focusin", focusIn);
+  root.addEventListener("focusout", focusOut);
+  const since = performance.now();
+  const takeOver = () => {
+    if (performance.now() - since > 5000) return;
+    if (!root.isConnected) { requestAnimationFrame(takeOver); return; }
+    const { root: previous, home } = record();
+    if (!previous || previous === root || home !== homeOf(root)) return;
+    if (previous.isConnected) { requestAnimationFrame(takeOver); return; }  // the old view may go after the new one came
+    record().root = null;
+    const active = document.activeElement;
+    const busyElsewhere = active && active !== document.body && !active.contains(root)
+      && active.closest("input, textarea, select, [contenteditable], .cm-editor, .cw-widget");
+    if (!busyElsewhere) root.focus({ preventScroll: true });
+  };
+  requestAnimationFrame(takeOver);
+  return () => {
+    root.removeEventListener("focusin", focusIn);
+    root.removeEventListener("focusout", focusOut);
+  };
+}
+
+// Pictograms drawn as SVG on a 16x16 grid in the text colour, so they look the same
+// whatever fonts the machine has (Debian's default fonts have no pause sign).
+const GLYPHS = {
+  play: "M4 2.5v11l9.5-5.5z",
+  pause: "M3.5 2.5h3.2v11H3.5zM9.3 2.5h3.2v11H9.3z",
+  back: "M12 2.5v11L2.5 8z",
+  forward: "M4 2.5v11l9.5-5.5z",
+  restart: "M8 2.5a5.5 5.5 0 1 1-5.2 3.7l1.7.6A3.7 3.7 0 1 0 8 4.3v2.2L4.6 3.4 8 0.3z",
+  arrow: "M1.5 7h9.5V4l4 4-4 4V9H1.5z",
+  warning: "M8 1l7.5 13.5h-15zM7.1 6v4.5h1.8V6zM7.1 11.5v1.8h1.8v-1.8z",
+};
+
+/** An inline SVG pictogram ("play", "pause", "back", "forward", "restart", "arrow",
+ *  "warning") sized to the text around it, hidden from screen readers (the words say it). */
+export function glyph(name) {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 16 16");
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("class", `cw-glyph cw-glyph-${name}`);
+  const path = document.createElementNS(ns, "path");
+  path.setAttribute("d", GLYPHS[name]);
+  path.setAttribute("fill", "currentColor");
+  path.setAttribute("fill-rule", "evenodd");
+  svg.append(path);
+  return svg;
+}
+
+/** Put a pictogram and words in a button (or any element): glyphLabel(button, "pause", "pause");
+ *  ``after`` puts the pictogram after the words. */
+export function glyphLabel(node, name, words, after = false) {
+  const text = document.createTextNode(words);
+  const icon = glyph(name);
+  icon.classList.add(after ? "cw-glyph-after" : "cw-glyph-before");
+  node.replaceChildren(...(after ? [text, icon] : [icon, text]));
+  node.dataset.glyph = name;
+  return node;
 }
 
 /** Call fn at most once per `ms`, always with the latest arguments (trailing edge). */
@@ -165,7 +245,8 @@ export function runControls(model) {
  *  (showing "(your image)" after an upload) and an "upload…" button that sends the
  *  file's bytes to Python as {type: "upload", name} with one buffer. */
 export function imagePicker(model, title = "upload an image of your own") {
-  const sample = choiceControl(model, "image", "sample", "sample_options");
+  // Options are names, or {name, label} where a label says a sample is unlike the model's pictures.
+  const sample = choiceControl(model, "image", "sample", "sample_options", (option) => option.label ?? option);
   const select = sample.querySelector("select");
   const markCustom = () => {
     if (model.get("sample")) return;

@@ -4,7 +4,7 @@
 // computes and paints the maps; this module shows the numbers of the `step`
 // trait, draws the outlines over the pictures, and moves the position from the
 // keyboard, a click on a map, the step buttons or the play timer.
-import { bindImage, choiceControl, errorLine, h, imagePicker, numberControl, reportLeaving } from "./common.js";
+import { bindImage, choiceControl, errorLine, glyph, glyphLabel, h, imagePicker, numberControl, reportLeaving } from "./common.js";
 
 const SPEEDS = [["slow", 900], ["normal", 400], ["fast", 120]];
 
@@ -105,10 +105,10 @@ function render({ model, el }) {
   kernelText.addEventListener("keydown", (event) => { if (event.key === "Enter") sendKernel(kernelText.value); });
   const kernelControl = h("label", { class: "cw-control" }, [h("span", { text: "kernel" }), kernelSelect]);
 
-  const previous = h("button", { type: "button", class: "cw-button cw-step-back", text: "◀ step", title: "one position back (←)" });
-  const play = h("button", { type: "button", class: "cw-button cw-play", text: "▶ play", title: "slide the kernel by itself (space)" });
-  const next = h("button", { type: "button", class: "cw-button cw-step-next", text: "step ▶", title: "one position on (→)" });
-  const restart = h("button", { type: "button", class: "cw-button cw-restart", text: "⟲ start", title: "back to the first position (Home)" });
+  const previous = glyphLabel(h("button", { type: "button", class: "cw-button cw-step-back", title: "one position back (left arrow)" }), "back", "step");
+  const play = glyphLabel(h("button", { type: "button", class: "cw-button cw-play", title: "slide the kernel by itself (space)" }), "play", "play");
+  const next = glyphLabel(h("button", { type: "button", class: "cw-button cw-step-next", title: "one position on (right arrow)" }), "forward", "step", true);
+  const restart = glyphLabel(h("button", { type: "button", class: "cw-button cw-restart", title: "back to the first position (Home)" }), "restart", "start");
   let interval = SPEEDS[1][1];
   const speed = h("select", { title: "how fast Play moves", "aria-label": "speed" },
     SPEEDS.map(([name, ms]) => h("option", { value: String(ms), text: name })));
@@ -147,11 +147,11 @@ function render({ model, el }) {
   const scale = h("div", { class: "cw-scale", title: "the colors of the three maps: blue negative, white 0, red positive" }, [low, colorbar, h("span", { class: "cw-scale-zero", text: "0" }), high]);
   const maps = h("div", { class: "cw-maps" }, [
     figure("1 · input", [input.frame], inputCaption),
-    h("div", { class: "cw-arrow", text: "→" }),
+    h("div", { class: "cw-arrow" }, [glyph("arrow")]),
     figure("2 · output (feature map)", [output.frame, scale], outputCaption),
-    h("div", { class: "cw-arrow", text: "→" }),
+    h("div", { class: "cw-arrow" }, [glyph("arrow")]),
     figure("3 · ReLU", [relu.frame], reluCaption),
-    h("div", { class: "cw-arrow", text: "→" }),
+    h("div", { class: "cw-arrow" }, [glyph("arrow")]),
     figure("4 · max-pooling", [pooled.frame], pooledCaption),
   ]);
 
@@ -220,7 +220,7 @@ function render({ model, el }) {
       h("figure", { class: "cw-table" }, [numberTable(c.kernel, { className: "cw-kernel", title: "the kernel's numbers (weights)" }), caption(s.custom ? "your kernel" : "kernel (weights the network learned)")]),
       h("div", { class: "cw-operator", text: "=" }),
       h("figure", { class: "cw-table" }, [numberTable(c.products, { className: "cw-products", limit, title: "each input number times the kernel number at the same place" }), caption("products")]),
-      h("div", { class: "cw-operator", text: "→" }),
+      h("div", { class: "cw-operator" }, [glyph("arrow")]),
       h("div", { class: "cw-sum" }, [h("span", { class: "cw-muted", text: "sum of the products" }), h("b", { class: "cw-channel-sum", text: shown(c.sum, 3) })]),
     ]));
     const terms = s.channels.map((c, i) => h("span", { class: "cw-term" }, [
@@ -228,7 +228,7 @@ function render({ model, el }) {
     const total = h("div", { class: "cw-total" }, [
       ...terms, " + bias ", h("b", { class: "cw-bias", text: shown(s.bias, 3), title: s.custom ? "your kernel has no bias" : "one learned number per filter, added at every position" }), " = ",
       h("b", { class: "cw-output-value cw-result", "data-value": String(s.output), text: shown(s.output, 3) }),
-      h("span", { class: "cw-muted", text: `  → pixel (row ${s.row}, column ${s.col}) of the feature map` }),
+      h("span", { class: "cw-muted" }, [" ", glyph("arrow"), ` pixel (row ${s.row}, column ${s.col}) of the feature map`]),
     ]);
     const reluLine = h("div", { class: "cw-total" }, ["ReLU: ", h("b", { text: `max(${shown(s.output, 3)}, 0) = ${shown(s.relu, 3)}` })]);
     let poolLine;
@@ -295,7 +295,7 @@ function render({ model, el }) {
   };
   const syncPlaying = () => {
     const playing = model.get("playing");
-    play.textContent = playing ? "❚❚ pause" : "▶ play";
+    if (playing) glyphLabel(play, "pause", "pause"); else glyphLabel(play, "play", "play");
     root.dataset.playing = String(playing);
     schedule();
   };

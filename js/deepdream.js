@@ -2,7 +2,7 @@
 // progress, the current dream frame shown big with the original beside it at the
 // same size, and a frame player that cycles through the dream loop in the browser
 // (Python is told only where it stops).
-import { bindImage, choiceControl, errorLine, h, imagePicker, imageURL, numberControl, reportLeaving, runControls, throttle } from "./common.js";
+import { bindImage, choiceControl, errorLine, glyphLabel, h, imagePicker, imageURL, numberControl, reportLeaving, runControls, throttle } from "./common.js";
 
 const PLAY_FPS = 8;
 
@@ -57,7 +57,7 @@ function render({ model, el }) {
 
   // -- the frame and its player ---------------------------------------------------------
   const frame = h("img", { class: "cw-frame", alt: "dream frame" });
-  const play = h("button", { class: "cw-play", type: "button", text: "▶ Play", title: "play the dream loop", "data-client": "true" });
+  const play = glyphLabel(h("button", { class: "cw-play", type: "button", title: "play the dream loop", "data-client": "true" }), "play", "Play");
   const slider = h("input", { type: "range", class: "cw-frame-slider", min: "0", max: "0", step: "1", value: "0", "data-trait": "frame_index", title: "frame", "data-client": "true" });
   const frameLabel = h("span", { class: "cw-frame-label" });
   const player = h("div", { class: "cw-player" }, [play, slider, frameLabel]);
@@ -98,14 +98,14 @@ function render({ model, el }) {
     if (timer === null) return;
     clearInterval(timer);
     timer = null;
-    play.textContent = "▶ Play";
+    glyphLabel(play, "play", "Play");
     root.dataset.playing = "false";
     sendNow(shown);
   };
   const start = () => {
     if (count() < 2 || timer !== null) return;
     timer = setInterval(() => show((shown + 1) % count()), 1000 / PLAY_FPS);
-    play.textContent = "⏸ Pause";
+    glyphLabel(play, "pause", "Pause");
     root.dataset.playing = "true";
   };
   play.addEventListener("click", () => (timer === null ? start() : pause()));

@@ -13,8 +13,21 @@ function render({ model, el }) {
     picker.sample,
     picker.upload,
   ]);
-  el.querySelector(".cw-enlarged").prepend(h("div", { class: "cw-input" }, [thumbnail]));
-  return () => { cleanup(); releaseThumbnail(); picker.cleanup(); };
+  // The input the model receives (resized, in its channels), its size, and what the model expects.
+  const inputCaption = h("div", { class: "cw-input-caption" });
+  const expects = h("div", { class: "cw-input-expects" });
+  const syncInput = () => {
+    inputCaption.textContent = model.get("input_caption") || "";
+    expects.textContent = model.get("expects") || "";
+  };
+  model.on("change:input_caption", syncInput);
+  model.on("change:expects", syncInput);
+  syncInput();
+  el.querySelector(".cw-enlarged").prepend(h("div", { class: "cw-input" }, [thumbnail, inputCaption, expects]));
+  return () => {
+    cleanup(); releaseThumbnail(); picker.cleanup();
+    model.off("change:input_caption", syncInput); model.off("change:expects", syncInput);
+  };
 }
 
 export default { render };

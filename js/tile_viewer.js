@@ -3,6 +3,7 @@
 // keyboard navigation (left/right: filter, up/down: layer) and an error line.
 import { bindImage, choiceControl, errorLine, h, reportLeaving, throttle } from "./common.js";
 import { colorbar } from "./colorbar.js";
+import { kernelNumbers } from "./kernel_numbers.js";
 import { tileAt, tileBox } from "./tile_layout.js";
 
 export function tileViewer({ model, el }, kind, extraControls = []) {
@@ -36,10 +37,27 @@ export function tileViewer({ model, el }, kind, extraControls = []) {
   const caption = h("figcaption", { class: "cw-caption" });
   const gridBar = colorbar(model, "grid_colorbar");
   const tileBar = colorbar(model, "tile_colorbar");
-  const enlarged = h("figure", { class: "cw-enlarged" }, [tileImage, tileBar, caption]);
+  const numbers = kernelNumbers(model);
+  const enlarged = h("figure", { class: "cw-enlarged" }, [tileImage, tileBar, caption, numbers]);
+  // What the tiles, rows and columns are; the grid scrolls inside its column when it is
+  // taller than the window, so the enlarged view beside it stays in sight.
+  const gridCaption = h("div", { class: "cw-grid-caption" });
+  const gridScroll = h("div", { class: "cw-grid-scroll" }, [gridWrap]);
+  // Overlay scrollbars are easy to miss: say so when part of the grid is out of sight.
+  const gridMore = h("div", { class: "cw-grid-more", text: "scroll the grid to see every tile", hidden: "" });
+  const syncMore = () => {
+    const hidden = gridScroll.scrollHeight - gridScroll.clientHeight;
+    gridMore.hidden = !(hidden > 2 && gridScroll.scrollTop + gridScroll.clientHeight < gridScroll.scrollHeight - 2);
+  };
+  gridScroll.addEventListener("scroll", syncMore, { passive: true });
+  const resized = typeof ResizeObserver === "function" ? new ResizeObserver(syncMore) : null;
+  resized?.observe(gridScroll);
+  resized?.observe(gridWrap);
+  cleanups.push(() => resized?.disconnect());
   const error = errorLine(model);
-  cleanups.push(error.cleanup, reportLeaving(model, root), gridBar.cleanup, tileBar.cleanup);
-  root.append(title, controls, h("div", { class: "cw-body" }, [h("div", { class: "cw-grid-column" }, [gridWrap, gridBar]), enlarged]), error);
+  cleanups.push(error.cleanup, reportLeaving(model, root), gridBar.cleanup, tileBar.cleanup, numbers.cleanup);
+  root.append(title, controls,
+    h("div", { class: "cw-body" }, [h("div", { class: "cw-grid-column" }, [gridCaption, gridScroll, gridMore, gridBar]), enlarged]), error);
   el.append(root);
 
   // Which grid position a point of the grid image falls on (-1 for padding or outside).
@@ -56,6 +74,9 @@ export function tileViewer({ model, el }, kind, extraControls = []) {
     model.set("filter_index", model.get("tile_order")[position]);
     model.save_changes();
     root.focus({ preventScroll: true });
+    // Where the page is narrower than grid and enlarged view side by side, bring the
+    // enlarged view into sight (no scrolling when it already is).
+    enlarged.scrollIntoView({ block: "nearest", inline: "nearest" });
   });
   gridImage.addEventListener("mousemove", (event) => {
     const position = positionAt(event);
@@ -95,14 +116,19 @@ export function tileViewer({ model, el }, kind, extraControls = []) {
   cleanups.push(bindImage(model, "grid_png", gridImage, placeHighlight));
   cleanups.push(bindImage(model, "tile_png", tileImage, painted));
   const syncCaption = () => { caption.textContent = model.get("tile_caption"); };
+  const syncGridCaption = () => {
+    gridCaption.textContent = model.get("grid_caption") || "";
+    gridCaption.hidden = !gridCaption.textContent;
+  };
   for (const [event, fn] of [["change:grid_layout", syncGrid], ["change:tile_order", syncGrid], ["change:title", syncGrid],
     ["change:filter_index", syncSelection], ["change:filter_count", syncSelection], ["change:layer", syncSelection],
-    ["change:tile_caption", syncCaption]]) {
+    ["change:tile_caption", syncCaption], ["change:grid_caption", syncGridCaption]]) {
     model.on(event, fn);
     cleanups.push(() => model.off(event, fn));
   }
   syncGrid();
   syncCaption();
+  syncGridCaption();
 
   root.addEventListener("keydown", (event) => {
     if (event.target instanceof HTMLSelectElement || event.target instanceof HTMLInputElement && event.target.type === "file") return;

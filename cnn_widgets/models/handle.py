@@ -303,6 +303,32 @@ class Model:
         """
         return f"{self.name} · {self.weights_note}" if self.weights_note else self.name
 
+    @property
+    def expects(self) -> str:
+        """What this model takes as input, in words: the picture's size and channels,
+        what its training pictures looked like where the library knows (the shipped
+        Fashion-MNIST model, ImageNet weights), and the normalization applied to it.
+
+        >>> import cnn_widgets as cw
+        >>> cw.load_model("fashion-cnn").expects
+        'a 28x28 gray picture: a light garment centred on black, as in Fashion-MNIST · pixels 0-1, normalized as (x - 0.286) / 0.353'
+        """
+        channels, height, width = self.input_size
+        kind = {1: "gray picture", 3: "RGB picture"}.get(channels, f"{channels}-channel picture")
+        looks = {"fashion-cnn": "a light garment centred on black, as in Fashion-MNIST"}.get(self.name, "")
+        if self.weights == "imagenet":
+            looks = "a photo of one object or animal, as in ImageNet"
+        picture = f"a {height}x{width} {kind}" + (f": {looks}" if looks else "")
+
+        def numbers(values):
+            text = ", ".join(f"{value:.3g}" for value in values)
+            return text if len(values) == 1 else f"({text})"
+
+        if all(m == 0 for m in self.mean) and all(s == 1 for s in self.std):
+            return f"{picture} · pixels 0-1, not normalized"
+        per_channel = "" if channels == 1 else " per channel"
+        return f"{picture} · pixels 0-1, normalized{per_channel} as (x - {numbers(self.mean)}) / {numbers(self.std)}"
+
     def __repr__(self) -> str:
         return (
             f"Model({self.name!r}, weights={self.weights!r}, input_size={self.input_size}, "

@@ -16,7 +16,7 @@ from cnn_widgets.render.encode import IMAGE_FORMATS, encode, encode_gif, encode_
 from cnn_widgets.render.grids import enlarge, grid, grid_layout, side_by_side, tile_scale, upscale
 from cnn_widgets.render.images import heatmap_overlay, overlay, to_uint8_image
 from cnn_widgets.render.normalize import NORMALIZATIONS, normalize
-from cnn_widgets.render.weights import WEIGHT_VIEWS, weight_tiles
+from cnn_widgets.render.weights import WEIGHT_VIEWS, kernel_cells, shown_view, weight_range, weight_tiles
 
 __all__ = [
     "COLORMAPS",
@@ -46,4 +46,7 @@ __all__ = [
     "value_range",
     "weight_tiles",
     "with_colorbar",
+    "weight_range",
+    "kernel_cells",
+    "shown_view",
 ]

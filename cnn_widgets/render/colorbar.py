@@ -57,12 +57,15 @@ def _label(value: float) -> str:
     return f"{value:.3g}"
 
 
-def colorbar_scale(low: float, high: float, colormap: str = "gray", ticks: int = 4, note: str = "") -> dict:
+def colorbar_scale(low: float, high: float, colormap: str = "gray", ticks: int = 4, note: str = "",
+                   mark_zero: bool | None = None) -> dict:
     """The numbers of a colorbar from ``low`` to ``high`` under ``colormap`` (JSON-ready):
     ``low``, ``high``, ``ticks`` (value, label and position 0-1 along the bar; the ends are
-    always labelled), ``zero`` (the position of zero for a diverging colormap whose range
-    holds it, else None), ``stops`` (CSS colours along the bar) and ``note`` (a line saying
-    what the scale means, such as "one scale for the whole layer").
+    always labelled), ``zero`` (the position of zero when marked and the range holds it,
+    else None; marked by default for a diverging colormap, ``mark_zero=True`` for others,
+    such as the gray of a color view's weights), ``stops`` (CSS colours along the bar),
+    ``colormap`` and ``note`` (a line saying what the scale means, such as "one scale for
+    the whole layer").
 
     >>> scale = colorbar_scale(-2.0, 2.0, "diverging")
     >>> [t["label"] for t in scale["ticks"]], scale["zero"]
@@ -76,13 +79,15 @@ def colorbar_scale(low: float, high: float, colormap: str = "gray", ticks: int =
     values = [low]
     value = math.ceil(low / step) * step
     while value < high - 1e-9 * span:
-        if value - low > 0.2 * step:
+        if value - low > 0.4 * step:  # far enough from the end that the numbers do not overlap
             values.append(value)
         value += step
     if high - values[-1] < 0.4 * step and len(values) > 1:  # the end's number would overlap it
         values.pop()
     values.append(high)
-    diverging = colormap in DIVERGING and low < 0 < high
+    if mark_zero is None:
+        mark_zero = colormap in DIVERGING
+    diverging = mark_zero and low < 0 < high
     if diverging and all(abs(v) > 1e-9 * span for v in values):
         values = sorted(values + [0.0])
     lut = colormap_lut(colormap)
@@ -93,16 +98,18 @@ def colorbar_scale(low: float, high: float, colormap: str = "gray", ticks: int =
         "ticks": [{"value": v, "label": _label(0.0 if abs(v) <= 1e-9 * span else v), "at": (v - low) / span} for v in values],
         "zero": (0.0 - low) / span if diverging else None,
         "stops": stops,
+        "colormap": colormap,
         "note": note,
     }
 
 
-def colorbar(scale: dict, length: int = 256, thickness: int = 12, colormap: str = "gray") -> np.ndarray:
+def colorbar(scale: dict, length: int = 256, thickness: int = 12, colormap: str | None = None) -> np.ndarray:
     """Draw a :func:`colorbar_scale` as a horizontal uint8 (H, length, 3) picture: the
-    colour ramp, a tick and number under each tick, a black line at zero when marked,
-    and the note under the numbers, wrapped at word boundaries to the bar's length.
+    colour ramp (``colormap``, by default the scale's own), a tick and number under each
+    tick, a black line at zero when marked, and the note under the numbers, wrapped at
+    word boundaries to the bar's length.
 
-    >>> colorbar(colorbar_scale(0.0, 4.0, "viridis"), colormap="viridis").shape[1]
+    >>> colorbar(colorbar_scale(0.0, 4.0, "viridis")).shape[1]
     256
     """
     font = _label_font()
@@ -111,7 +118,7 @@ def colorbar(scale: dict, length: int = 256, thickness: int = 12, colormap: str 
     notes = _wrapped(scale.get("note") or "", length, font)
     height = thickness + 3 + line + line * len(notes)
     picture = Image.new("RGB", (length, height), (255, 255, 255))
-    ramp = colormap_lut(colormap)[np.rint(np.linspace(0, 255, length)).astype(int)]
+    ramp = colormap_lut(colormap or scale.get("colormap", "gray"))[np.rint(np.linspace(0, 255, length)).astype(int)]
     picture.paste(Image.fromarray(np.repeat(ramp[None], thickness, axis=0)), (0, 0))
     draw = ImageDraw.Draw(picture)
     for tick in scale["ticks"]:

@@ -6,7 +6,6 @@ import traitlets
 
 from .. import engine, render
 from ..engine.activations import STAGES, STATISTICS, layer_stage, weights_version
-from ..images import SAMPLE_NAMES, load_image, sample_image
 from ..frontend import bundled
 from .image_input import ImageInput
 from .pictures import Picture
@@ -42,9 +41,11 @@ class FeatureMaps(ImageInput, TileViewer):
     sort_by = traitlets.Unicode("index").tag(sync=True)
     sort_options = traitlets.List(list(SORT_CHOICES)).tag(sync=True)
     sample = traitlets.Unicode("").tag(sync=True)  # the shipped sample shown, "" for the user's own image
-    sample_options = traitlets.List(list(SAMPLE_NAMES)).tag(sync=True)
+    sample_options = traitlets.List().tag(sync=True)  # [{"name", "label"}]: samples like the model's pictures first
     image_png = Picture().tag(sync=True)
     image_name = traitlets.Unicode("").tag(sync=True)
+    input_caption = traitlets.Unicode("").tag(sync=True)  # the input's size and channels, and where it came from
+    expects = traitlets.Unicode("").tag(sync=True)  # what the model takes, in words (Model.expects)
 
     _GRID_TRAITS = ("layer", "stage", "normalization", "colormap", "sort_by", "image_name")
 
@@ -60,6 +61,8 @@ class FeatureMaps(ImageInput, TileViewer):
         self._image_version = 0
         self._start_image = image
         super().__init__(model, layer=layer, **kwargs)
+        self.sample_options = self._sample_options()
+        self.expects = f"{self.model.name} expects {self.model.expects}"
         self.observe(self._on_sample, names=["sample"])
         self.observe(self._sync_stage_options, names=["layer"])
         self._sync_stage_options()
@@ -72,20 +75,28 @@ class FeatureMaps(ImageInput, TileViewer):
         return self._picture
 
     def set_image(self, image, name: str | None = None) -> None:
-        """Look at another image (anything :func:`cnn_widgets.load_image` takes, or a sample name)."""
-        if isinstance(image, str) and image in SAMPLE_NAMES:
-            name, picture = image, sample_image(image)
-        else:
-            picture = load_image(image)
+        """Look at another image (anything :func:`cnn_widgets.load_image` takes, or a sample name).
+
+        The view shows the input the model receives (resized, in its channels), with its
+        size and what the model expects.
+
+        >>> import cnn_widgets as cw
+        >>> widget = cw.FeatureMaps(cw.load_model("fashion-cnn"), cw.sample_image("ankle_boot"))
+        >>> widget.image_name.split("#")[0], widget.input_caption
+        ('ankle_boot', 'what the model receives: 28x28 gray, from the 28x28 gray picture ankle_boot')
+        """
+        picture, name = self._open_image(image, name)
         inputs = self.model.preprocess(picture)  # fails here, before anything shown changes
         self._picture, self._inputs = picture, inputs
-        self._image_version += 1
-        label = name or f"image {self._image_version}"
         shown = render.to_uint8_image(self.model.deprocess(inputs)[0].cpu())
+        channels, height, width = inputs.shape[1:]
+        kind = {1: "gray", 3: "RGB"}.get(channels, f"{channels} channels")
+        own = {"L": "gray", "RGB": "RGB", "RGBA": "RGBA"}.get(picture.mode, picture.mode)
         with self.hold_sync():
             self.image_png = enlarge(shown, 128)
-            self.sample = name if name in SAMPLE_NAMES else ""
-            self.image_name = f"{label}#{self._image_version}"
+            label = self._name_image(name)
+            self.input_caption = (f"what the model receives: {width}x{height} {kind}, from the "
+                                  f"{picture.width}x{picture.height} {own} picture {label}")
 
     def _prepare(self) -> None:
         self._ensure_image()

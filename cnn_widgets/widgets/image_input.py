@@ -12,7 +12,7 @@ from __future__ import annotations
 import traitlets
 
 from .._choices import invalid_choice
-from ..images import SAMPLE_NAMES, load_image, sample_image
+from ..images import FASHION_SAMPLES, PHOTO_SAMPLES, SAMPLE_NAMES, load_image, sample_image, sample_name
 from .messages import handles
 
 MAX_UPLOAD_BYTES = 20_000_000
@@ -31,7 +31,7 @@ class ImageInput:
         """(PIL image, name): a shipped sample by its name, or anything :func:`load_image` takes."""
         if isinstance(image, str) and image in SAMPLE_NAMES:
             return sample_image(image), image
-        return load_image(image), name
+        return load_image(image), name or sample_name(image)  # cw.sample_image("bag") keeps its name
 
     def _name_image(self, name: str | None) -> str:
         """A new image is shown: count it and name it (``image_name`` first, so that setting
@@ -45,6 +45,18 @@ class ImageInput:
     def _default_sample(self) -> str:
         """A shipped sample that suits the model: a garment for grayscale models, a cat otherwise."""
         return "sneaker" if self.model.input_size[0] == 1 else "cat"
+
+    def _sample_options(self) -> list[dict]:
+        """The shipped samples, those like the model's own pictures first (garments for a
+        grayscale model, photos otherwise); the others say that they are not:
+        ``[{"name": "sneaker", "label": "sneaker"}, ..., {"name": "cat", "label": "cat (a color photo: not like fashion-cnn's pictures)"}]``."""
+        if self.model.input_size[0] == 1:
+            fitting, others, unlike = FASHION_SAMPLES, PHOTO_SAMPLES, "a color photo"
+        else:
+            fitting, others, unlike = PHOTO_SAMPLES, FASHION_SAMPLES, "a 28x28 gray Fashion-MNIST garment"
+        return [{"name": name, "label": name} for name in fitting] + [
+            {"name": name, "label": f"{name} ({unlike}: not like {self.model.name}'s pictures)"} for name in others
+        ]
 
     def _on_sample(self, change) -> None:
         if change["new"] and not self.image_name.startswith(change["new"] + "#"):

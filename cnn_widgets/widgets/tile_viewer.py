@@ -6,7 +6,10 @@ Subclasses define ``_grid_tiles()`` -> (tiles (N, h, w, 3) uint8, tooltip per
 tile, filter index per tile) and ``_enlarged(filter_index)`` -> (picture,
 caption), and may define ``_grid_colorbar()`` and ``_tile_colorbar(filter_index)``
 -> a :func:`cnn_widgets.render.colorbar_scale` dict (``{}`` for none), shown under
-the grid and the enlarged view with their numbers; this class keeps the traits in sync, caches what was
+the grid and the enlarged view with their numbers, ``_grid_caption()`` -> a line
+saying what the grid's tiles, rows and columns are, and ``_tile_numbers(filter_index)``
+-> :func:`cnn_widgets.render.kernel_cells` tables written out beside the enlarged
+view (``[]`` for none); this class keeps the traits in sync, caches what was
 drawn, and turns failures into the widget's error line.
 """
 from __future__ import annotations
@@ -48,6 +51,8 @@ class TileViewer(LayerChoice, BaseWidget):
     tile_caption = traitlets.Unicode("").tag(sync=True)
     grid_colorbar = traitlets.Dict().tag(sync=True)  # render.colorbar_scale of the grid, {} for none
     tile_colorbar = traitlets.Dict().tag(sync=True)  # ... and of the enlarged view
+    grid_caption = traitlets.Unicode("").tag(sync=True)  # what the tiles, rows and columns are
+    tile_numbers = traitlets.List().tag(sync=True)  # render.kernel_cells of the enlarged filter, [] for none
 
     _GRID_TRAITS = ("layer", "normalization", "colormap")
 
@@ -123,24 +128,35 @@ class TileViewer(LayerChoice, BaseWidget):
         if drawn is None:
             tiles, titles, order = self._grid_tiles()
             picture, layout = self._stitch(tiles, self._columns(), [f"#{f}" for f in order])
-            drawn = self._grid_cache[key] = (encode_picture(picture), layout, titles, order, picture, self._grid_colorbar())
-        png, layout, titles, order, self._grid_picture, scale = drawn
+            drawn = self._grid_cache[key] = (encode_picture(picture), layout, titles, order, picture, self._grid_colorbar(),
+                                             self._grid_caption())
+        png, layout, titles, order, self._grid_picture, scale, grid_caption = drawn
         self.title = self._title()
         with self.hold_sync():
             self.grid_png, self.grid_layout, self.tile_titles, self.tile_order = png, layout, titles, order
-            self.grid_colorbar = scale
+            self.grid_colorbar, self.grid_caption = scale, grid_caption
             self._draw_enlarged()
 
     def _draw_enlarged(self) -> None:
         picture, caption = self._enlarged(self.filter_index)
         self._enlarged_picture = picture
-        self.tile_png = picture
-        self.tile_caption = caption
-        self.tile_colorbar = self._tile_colorbar(self.filter_index)
+        with self.hold_sync():  # the picture, its caption, colorbar and numbers arrive together
+            self.tile_png = picture
+            self.tile_caption = caption
+            self.tile_colorbar = self._tile_colorbar(self.filter_index)
+            self.tile_numbers = self._tile_numbers(self.filter_index)
 
     def _grid_colorbar(self) -> dict:
         """The grid's colorbar scale ({} for none)."""
         return {}
+
+    def _grid_caption(self) -> str:
+        """A line saying what the grid's tiles, rows and columns are ("" for none)."""
+        return ""
+
+    def _tile_numbers(self, filter_index: int) -> list:
+        """The enlarged filter's numbers as render.kernel_cells tables ([] for none)."""
+        return []
 
     def _tile_colorbar(self, filter_index: int) -> dict:
         """The enlarged view's colorbar scale ({} for none)."""
@@ -183,7 +199,7 @@ class TileViewer(LayerChoice, BaseWidget):
     def _with_colorbar(self, picture: np.ndarray, scale: dict) -> np.ndarray:
         if not scale:
             return picture
-        bar = render.colorbar(scale, length=max(160, min(picture.shape[1], 320)), colormap=self.colormap)
+        bar = render.colorbar(scale, length=max(160, min(picture.shape[1], 320)))
         width = max(picture.shape[1], bar.shape[1])
         canvas = np.full((picture.shape[0] + 6 + bar.shape[0], width, 3), 255, np.uint8)
         canvas[: picture.shape[0], : picture.shape[1]] = picture

@@ -91,6 +91,11 @@ def test_the_convolution_explainer_in_the_browser(page, jupyter_server, artifact
     widget.locator("button.cw-play").click()
     expect(widget).to_have_attribute("data-playing", "true")
     expect(widget).not_to_have_attribute("data-col", "7")
+    # The pause sign is a shape, drawn whatever fonts the machine has (not a character).
+    pause_sign = widget.locator("button.cw-play svg.cw-glyph-pause")
+    expect(pause_sign).to_be_visible()
+    assert pause_sign.bounding_box()["width"] >= 8
+    expect(widget.locator("button.cw-play")).to_have_text("pause")
     widget.locator("button.cw-play").click()
     expect(widget).to_have_attribute("data-playing", "false")
     assert run_code(page, "print(conv.playing)") == "False"

@@ -9,7 +9,7 @@ import json
 import pytest
 from playwright.sync_api import expect
 
-from .jupyter import open_notebook, run_code, wait_for_output
+from .jupyter import VIEWPORT, open_notebook, run_code, wait_for_output
 
 CELLS = [
     "import cnn_widgets as cw\nmodel = cw.load_model('fashion-cnn')",
@@ -94,7 +94,12 @@ def test_feature_maps_and_filter_weights_in_the_browser(page, jupyter_server, ar
     maps.locator("select[data-trait=layer]").select_option("block3_conv1")
     expect(maps).to_have_attribute("data-tile-count", "128")
     assert run_code(page, "print(maps.layer, maps.filter_count, maps.filter_index)") == "block3_conv1 128 30"
+    # The README's picture: a window tall enough for the whole 128-tile grid (on smaller
+    # windows the grid scrolls in its column, test_enlarged_in_sight.py).
+    page.set_viewport_size({"width": 1400, "height": 1300})
+    page.mouse.move(0, 0)
     maps.screenshot(path=artifact_path(f"feature-maps-{jupyter_server.frontend}.png"))
+    page.set_viewport_size(VIEWPORT)
 
     # A bad upload is shown as readable text, and the widget keeps working.
     error = upload_not_a_picture(maps, tmp_path)

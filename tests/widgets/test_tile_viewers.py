@@ -183,3 +183,75 @@ def test_untrained_models_say_so_in_every_title():
     assert "untrained (random weights)" in cw.FeatureMaps(model, "sneaker").title
     assert "untrained (random weights)" in cw.FilterWeights(model).title
     assert "untrained" not in cw.FilterWeights(cw.load_model("fashion-cnn", device="cpu")).title
+
+
+def test_filter_weights_put_every_filter_on_one_numbered_scale_with_zero_marked(fashion):
+    widget = cw.FilterWeights(fashion, layer="block1_conv1")
+    weights = widget.weights()
+    largest = float(weights.abs().max())
+    scale = widget.grid_colorbar
+    assert widget.normalization == "layer"
+    assert (scale["low"], scale["high"]) == pytest.approx((-largest, largest))
+    assert scale["zero"] == pytest.approx(0.5) and "0" in [tick["label"] for tick in scale["ticks"]]
+    assert "blue negative, white 0, red positive" in scale["note"] and "one scale for all filters" in scale["note"]
+    assert widget.tile_colorbar["low"] == scale["low"]  # the enlarged view has the grid's colours
+    assert "single input channel" in widget.grid_caption
+    # Each filter its own range: the ends say so instead of pretending to be numbers.
+    widget.normalization = "tile"
+    assert [tick["label"] for tick in widget.grid_colorbar["ticks"]] == ["-max |weight|", "0", "+max |weight|"]
+    kernel = weights[0]
+    assert widget.tile_colorbar["high"] == pytest.approx(float(kernel.abs().max()))
+
+
+def test_filter_weights_write_out_the_numbers_of_a_small_kernel(fashion):
+    widget = cw.FilterWeights(fashion, layer="block2_conv1")
+    widget.filter_index = 3
+    kernel = widget.weights()[3]
+    tables = widget.tile_numbers
+    assert tables[0]["label"] == "mean over the 32 input channels"
+    np.testing.assert_allclose(tables[0]["values"], kernel.mean(0).numpy(), rtol=1e-5, atol=1e-8)
+    assert [table["label"] for table in tables[1:3]] == ["input channel 0", "input channel 1"]
+    np.testing.assert_allclose(tables[5]["values"], kernel[4].numpy())
+    assert "averaged over its 32 input channels" in widget.grid_caption
+    widget.view = "channels"
+    assert widget.grid_caption.startswith("rows: the 64 filters (0-63, top to bottom) · columns: their 32 input channels")
+    assert len(widget.tile_numbers) == 32
+    big = cw.FilterWeights(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 7)))
+    assert big.tile_numbers == [] and big.error == ""
+
+
+def test_filter_weights_color_view_shows_zero_as_gray_and_says_what_colours_mean():
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU())
+    with torch.no_grad():
+        net[0].weight[2] = 0
+        net[0].weight[1, 0] = 0.5  # a positive weight on red only
+        net[0].weight[1, 1:] = -0.5
+    widget = cw.FilterWeights(net)
+    assert widget.shown_view == "color" and "red, green and blue" in widget.grid_caption
+    assert "gray = 0" in widget.grid_colorbar["note"] and widget.grid_colorbar["zero"] == pytest.approx(0.5)
+    layout, grid = widget.grid_layout, decode(widget.grid_png)
+    column, row = 2 % layout["columns"], 2 // layout["columns"]
+    x = layout["padding"] + column * (layout["tile_width"] + layout["padding"]) + layout["tile_width"] // 2
+    y = layout["padding"] + row * (layout["tile_height"] + layout["label_height"] + layout["padding"]) + layout["tile_height"] // 2
+    assert grid[y, x, :3].tolist() == [128, 128, 128]  # the zero filter is mid-gray, not stretched to look busy
+    widget.filter_index = 1
+    tables = widget.tile_numbers
+    assert [table["label"] for table in tables] == ["red input", "green input", "blue input"]
+    assert tables[0]["values"][0][0] == 0.5 and tables[0]["colors"][0][0] == "#ff0000"
+    assert tables[1]["values"][1][1] == -0.5 and tables[1]["colors"][1][1] == "#000000"
+
+
+def test_feature_maps_offer_the_samples_that_fit_the_model_and_say_what_it_expects(fashion):
+    widget = cw.FeatureMaps(fashion, cw.sample_image("ankle_boot"))
+    assert widget.image_name.split("#")[0] == "ankle_boot" and widget.sample == "ankle_boot"  # not "image 1"
+    names = [option["name"] for option in widget.sample_options]
+    assert names[:10] == list(cw.images.FASHION_SAMPLES)
+    assert widget.sample_options[10] == {"name": "cat", "label": "cat (a color photo: not like fashion-cnn's pictures)"}
+    assert widget.expects.startswith("fashion-cnn expects a 28x28 gray picture: a light garment centred on black")
+    widget.sample = "cat"
+    assert widget.input_caption == "what the model receives: 28x28 gray, from the 320x213 RGB picture cat"
+    assert decode(widget.image_png).shape[:2] == (112, 112)  # the 28x28 input, each pixel 4x4
+    photos = cw.FeatureMaps(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU()))
+    assert [option["label"] for option in photos.sample_options[:4]] == list(cw.images.PHOTO_SAMPLES)
+    assert "Fashion-MNIST garment: not like" in photos.sample_options[4]["label"]
+    assert photos.input_caption.startswith("what the model receives: 224x224 RGB")
