@@ -15,7 +15,7 @@ import traitlets
 
 from .. import render
 from ..engine import Cancelled
-from ..engine.examples import dataset_examples, example_maps
+from ..engine.examples import check_dataset, dataset_examples, example_maps
 from .._choices import check_keywords
 from ..models import as_model
 from ..render.examples import examples_picture
@@ -48,6 +48,9 @@ class DatasetExamples(StaticPicture, ipywidgets.VBox):
     def __init__(self, model, dataset, layer=None, k: int = 9, **kwargs) -> None:
         check_keywords(type(self), kwargs)
         self.model = as_model(model)
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:  # the scan runs in the background: ask first
+            raise ValueError(f"k must be a positive int, got {k!r}")
+        check_dataset(self.model, dataset)
         self.dataset, self.k = dataset, k
         self._examples = None
         self.progress = ipywidgets.IntProgress(value=0, min=0, max=1, description="scanning", layout=ipywidgets.Layout(width="420px"))
