@@ -500,7 +500,27 @@ def _zoo_weights(module: nn.Module, name: str, weights) -> str:
     raise ValueError(f"unknown weights {weights!r}; valid choices: {_WEIGHT_CHOICES}")
 
 
+def uncompiled(module: nn.Module) -> nn.Module:
+    """The module a ``torch.compile`` wrapper runs (itself for any other module): the views
+    read layer outputs with hooks, which compiled graphs would have to be recompiled for,
+    and the wrapper shares every parameter and buffer with it.
+
+    >>> net = torch.nn.Conv2d(1, 1, 3)
+    >>> uncompiled(torch.compile(net)) is net, uncompiled(net) is net
+    (True, True)
+    """
+    original = getattr(module, "_orig_mod", None)
+    return original if isinstance(original, nn.Module) and type(module).__name__ == "OptimizedModule" else module
+
+
 def _wrap_module(module, weights, device, input_size, mean, std, classes, name=None, output=None) -> Model:
+    module = uncompiled(module)
+    if isinstance(module, torch.jit.ScriptModule):
+        raise TypeError(
+            f"{name or 'this model'} is a TorchScript model (torch.jit.script, torch.jit.trace or a file from torch.jit.save), "
+            "which cnn-widgets cannot look inside: its layers are compiled, so their outputs cannot be read. Pass the "
+            "original nn.Module instead (with weights='file.pth' for a state_dict saved with torch.save(model.state_dict(), ...))"
+        )
     if weights not in (None, "default") and not _is_none(weights):
         zoo.apply_state_dict(module, zoo.load_state_dict_file(weights), str(weights))
     resolved = model_device(module) if device is None or device == "auto" else resolve_device(device)
@@ -575,6 +595,7 @@ def as_model(model: "Model | nn.Module | str") -> Model:
     if isinstance(model, Model):
         return model
     if isinstance(model, nn.Module):
+        model = uncompiled(model)
         remembered = _wrapped.get(model)
         if remembered is None:
             wrapped = load_model(model)
