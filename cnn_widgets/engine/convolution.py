@@ -275,7 +275,7 @@ def check_position(position, shape: tuple[int, int]) -> tuple[int, int]:
 
 def _check_pool(pool) -> int:
     if isinstance(pool, bool) or not isinstance(pool, numbers.Integral) or not 1 <= pool <= 64:
-        raise ValueError(f"pool must be a whole number of pixels from 1 to 64 (2 for the usual 2x2 max-pooling), got {pool!r}")
+        raise ValueError(f"pool must be a whole number of pixels, 1 or more and at most 64 (2 for the usual 2x2 max-pooling), got {pool!r}")
     return int(pool)
 
 
