@@ -207,7 +207,10 @@ def traits_of(view) -> dict:
         if name in ("comm", "log", "keys"):
             continue
         value = getattr(view, name)
-        values[name] = copy.deepcopy(value) if isinstance(value, (list, dict, bytes, str, int, float, tuple)) else value
+        try:  # a copy, so a change made in place shows; child widgets cannot be copied (compared as they are)
+            values[name] = copy.deepcopy(value) if isinstance(value, (list, dict, bytes, str, int, float, tuple)) else value
+        except NotImplementedError:
+            values[name] = value
     return values
 
 
@@ -462,6 +465,8 @@ TRAITS = {
                 "sample": "sample"},
     "ConvolutionExplainer": {"filter_index": "index", "position": "position", "kernel": "kernel", "sample": "sample", "layer": BAD_LAYER[:4]},
     "TrainingMonitor": {"index": "index"},
+    "Explorer": {"layer": BAD_LAYER, "filter_index": "index"},
+    "DatasetExamples": {"layer": BAD_LAYER, "filter_index": "index"},
 }
 TRAIT_VALUES = {
     "sample": [case for case in BAD_CHOICE if case[0] not in ("empty text", "bytes")],  # "": the person's own image

@@ -62,6 +62,27 @@ class DatasetExamples(StaticPicture, ipywidgets.VBox):
         self._worker = Worker("DatasetExamples")
         self._worker.submit(self._scan)
 
+    @traitlets.validate("layer")
+    def _check_layer(self, proposal):
+        model = self._selection_model()
+        if model is None:  # still being built
+            return proposal["value"]
+        try:
+            return model.layer(proposal["value"]).name
+        except (ValueError, TypeError) as error:
+            raise traitlets.TraitError(str(error)) from None
+
+    @traitlets.validate("filter_index")
+    def _check_filter_index(self, proposal):
+        model, value = self._selection_model(), proposal["value"]
+        count = model.layer(self.layer).out_channels if model is not None and self.layer else 0
+        if count and not 0 <= value < count:
+            raise traitlets.TraitError(f"filter_index {value} is out of range for layer {self.layer} (valid: 0-{count - 1})")
+        return value
+
+    def _selection_model(self):
+        return getattr(self, "model", None)
+
     def wait(self, timeout: float | None = None) -> None:
         """Block until the dataset has been scanned."""
         self._worker.wait(timeout)
