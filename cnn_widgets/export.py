@@ -89,12 +89,6 @@ def export_notebook_html(notebook, path=None) -> Path:
     >>> cw.export_notebook_html(folder / "lesson.ipynb").name
     'lesson.html'
     """
-    import nbformat
-
-    try:
-        from nbconvert import HTMLExporter
-    except ImportError as error:  # pragma: no cover - nbconvert comes with jupyterlab
-        raise ImportError("export_notebook_html needs nbconvert: pip install nbconvert") from error
     if not isinstance(notebook, (str, os.PathLike)):
         raise TypeError(f"notebook must be the path of a .ipynb file, got {type(notebook).__name__}")
     source = Path(notebook)
@@ -103,6 +97,12 @@ def export_notebook_html(notebook, path=None) -> Path:
     target = Path(path) if path is not None else source.with_suffix(".html")
     if target.resolve() == source.resolve():
         raise ValueError(f"refusing to overwrite the notebook {source} with HTML")
+    import nbformat  # nbconvert takes seconds to import: only once the arguments are known to be good
+
+    try:
+        from nbconvert import HTMLExporter
+    except ImportError as error:  # pragma: no cover - nbconvert comes with jupyterlab
+        raise ImportError("export_notebook_html needs nbconvert: pip install nbconvert") from error
     try:
         nb = nbformat.read(source, as_version=4)
     except Exception as error:  # nbformat's errors vary by version: say what was expected

@@ -181,7 +181,10 @@ def _fetch(url: str, max_bytes: int, timeout: float) -> bytes:
                         break
         except (OSError, http.client.HTTPException) as error:
             if not deadline.expired.is_set():
-                raise ValueError(f"could not fetch image from {url}: {error}") from error
+                raise ValueError(
+                    f"could not fetch image from {url}: {error}; check the address and the network, "
+                    "or pass a file path, bytes, a PIL image or an array instead"
+                ) from error
         if deadline.expired.is_set() or time.monotonic() - started > timeout:
             raise ValueError(
                 f"{url} did not arrive within timeout={timeout:g} s ({size:,} bytes received); "

@@ -171,6 +171,19 @@ class Resources:
     def maps(self):
         return engine.feature_maps(self.fashion, self.image, layers=0)["block1_conv1"]
 
+    @functools.cached_property
+    def server(self) -> str:
+        """The misbehaving local server of test_image_urls (endless, huge, trickling responses)."""
+        import http.server
+        import threading
+
+        from test_image_urls import Misbehaving
+
+        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Misbehaving)
+        httpd.daemon_threads = True
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{httpd.server_port}"
+
     def widget(self, name: str):
         """One widget of each kind, made once, settled (its background work done)."""
         cache = self.__dict__.setdefault("_widgets", {})
@@ -249,6 +262,17 @@ cases("load_model", "output", [("index past the end", 5), ("key of a tensor", "s
 cases("load_model", "seed", [("text", "zero"), ("fraction", 0.5), ("None", None), ("list", [0])],
       lambda r, v: cw.load_model("vgg11", weights="none", seed=v, device="cpu"))
 cases("load_image", "image|source", BAD_IMAGE, lambda r, v: cw.load_image(v))
+URLS = [  # (label, path on the misbehaving server, load_image keywords, the parameter the message names)
+    ("endless response", "/endless", {"max_bytes": 200_000}, "max_bytes"),
+    ("declared 10 GB", "/huge", {}, "max_bytes"),
+    ("trickled body", "/trickle-body", {"timeout": 0.5}, "timeout"),
+    ("trickled headers", "/trickle-headers", {"timeout": 0.5}, "timeout"),
+]
+for _label, _path, _limits, _parameter in URLS:
+    cases("load_image", _parameter, [(_label, (_path, _limits))], lambda r, v: cw.load_image(r.server + v[0], **v[1]))
+cases("load_image", "image|url", [("closed port", "http://127.0.0.1:9/x.png"), ("no host", "http:///x.png"), ("bad port", "http://127.0.0.1:99999/x.png")],
+      lambda r, v: cw.load_image(v, timeout=2))
+cases("engine.feature_maps", "max_bytes", [("URL declaring 10 GB", "/huge")], lambda r, v: engine.feature_maps(r.fashion, r.server + v, cache=False))
 cases("load_image", "mode", [("unknown", "CMYK"), ("number", 3), ("lower case typo", "rgbx")], lambda r, v: cw.load_image(r.color, v))
 cases("load_image", "max_bytes", [("zero", 0), ("negative", -1), ("fraction", 1.5), ("text", "50MB"), ("bool", True), ("infinity", float("inf"))],
       lambda r, v: cw.load_image(r.color, max_bytes=v))
