@@ -254,6 +254,14 @@ FUNCTIONS = {
     "maximize": lambda model: engine.maximize(model, 0, [0, 1], steps=2, size=32),
     "dream": lambda model: engine.dream(model, IMAGE, -1, octaves=1, steps=1),
     "dataset_examples (examples scan)": lambda model: engine.dataset_examples(model, DATASET, k=2, cache=False),
+    "convolution_at": lambda model: engine.convolution_at(model, IMAGE, filter=1, position=(3, 4)),
+    "receptive_fields": lambda model: engine.receptive_fields(model),
+    "sanity_check": lambda model: engine.sanity_check(model, IMAGE, steps=2),
+    "faithfulness": lambda model: engine.faithfulness(model, IMAGE, percentiles=(50,)),
+    "widgets ActivationMaximization, DeepDream, ConvolutionExplainer, DatasetExamples": lambda model: [
+        cw.ActivationMaximization(model, steps=1, size=16), cw.DeepDream(model, IMAGE, steps=1, octaves=1, frames=1),
+        _settled(cw.ConvolutionExplainer(model, IMAGE)), _settled(cw.DatasetExamples(model, DATASET, k=2)),
+    ],
     "widgets FeatureMaps, FilterWeights, GradCAM": lambda model: [
         _settled(cw.FeatureMaps(model, IMAGE)), _settled(cw.FilterWeights(model)), _settled(cw.GradCAM(model, IMAGE))
     ],
