@@ -64,6 +64,10 @@ def save_html(path, *widgets, title: str = "cnn-widgets snapshot") -> Path:
     """
     if not widgets:
         raise ValueError("save_html needs at least one widget, e.g. save_html('page.html', maps)")
+    if not isinstance(title, str):
+        raise TypeError(f"title must be a text, got {type(title).__name__}")
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file path (str or Path), got {type(path).__name__}")
     parts = [_widget_html(widget, first=index == 0) for index, widget in enumerate(widgets)]
     page = _PAGE.format(title=html.escape(title), body="\n".join(parts))
     return _write_atomically(Path(path), page)
@@ -85,19 +89,24 @@ def export_notebook_html(notebook, path=None) -> Path:
     >>> cw.export_notebook_html(folder / "lesson.ipynb").name
     'lesson.html'
     """
-    import nbformat
+    if not isinstance(notebook, (str, os.PathLike)):
+        raise TypeError(f"notebook must be the path of a .ipynb file, got {type(notebook).__name__}")
+    source = Path(notebook)
+    if source.suffix != ".ipynb" or not source.is_file():
+        raise FileNotFoundError(f"notebook {source} is not a notebook file; pass the path of an existing .ipynb file")
+    target = Path(path) if path is not None else source.with_suffix(".html")
+    if target.resolve() == source.resolve():
+        raise ValueError(f"refusing to overwrite the notebook {source} with HTML")
+    import nbformat  # nbconvert takes seconds to import: only once the arguments are known to be good
 
     try:
         from nbconvert import HTMLExporter
     except ImportError as error:  # pragma: no cover - nbconvert comes with jupyterlab
         raise ImportError("export_notebook_html needs nbconvert: pip install nbconvert") from error
-    source = Path(notebook)
-    if source.suffix != ".ipynb" or not source.is_file():
-        raise FileNotFoundError(f"{source} is not a notebook file (.ipynb)")
-    target = Path(path) if path is not None else source.with_suffix(".html")
-    if target.resolve() == source.resolve():
-        raise ValueError(f"refusing to overwrite the notebook {source} with HTML")
-    nb = nbformat.read(source, as_version=4)
+    try:
+        nb = nbformat.read(source, as_version=4)
+    except Exception as error:  # nbformat's errors vary by version: say what was expected
+        raise ValueError(f"notebook {source} could not be read ({error}); pass a .ipynb file in Jupyter's JSON format") from None
     embed_static_widgets(nb)
     body, _ = HTMLExporter().from_notebook_node(nb, resources={"metadata": {"name": source.stem}})
     return _write_atomically(target, body)
@@ -269,7 +278,7 @@ def _write_atomically(path: Path, text: str) -> Path:
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a folder; give a file name such as {path / 'page.html'}")
     if not path.parent.is_dir():
-        raise FileNotFoundError(f"the folder {path.parent} does not exist")
+        raise FileNotFoundError(f"cannot write to path {str(path)!r}: the folder {str(path.parent)!r} does not exist; pass a path in an existing folder")
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as file:

@@ -79,9 +79,15 @@ def _open(source, max_bytes: int = URL_MAX_BYTES, timeout: float = URL_TIMEOUT) 
         text = os.fspath(source)
         if text.startswith(("http://", "https://")):
             return _decode(_fetch(text, max_bytes, timeout), text)
+        if "://" in text[:16]:
+            raise ValueError(f"cannot load an image from {text[:200]!r}: only http:// and https:// URLs are read; pass one of those or a file path")
         path = Path(text).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(f"no image file at {path}")
+        try:
+            is_file = path.is_file()
+        except (OSError, ValueError):  # a name too long for the file system
+            is_file = False
+        if not is_file:
+            raise FileNotFoundError(f"no image file at {str(path)[:200]!r}; pass an existing file's path, an http(s) URL, bytes, a PIL image, a NumPy array or a tensor")
         return _decode(path.read_bytes(), str(path))
     raise TypeError(
         f"cannot load an image from {type(source).__name__}; pass a path, URL, bytes, PIL image, NumPy array or tensor"
@@ -176,7 +182,10 @@ def _fetch(url: str, max_bytes: int, timeout: float) -> bytes:
                         break
         except (OSError, http.client.HTTPException) as error:
             if not deadline.expired.is_set():
-                raise ValueError(f"could not fetch image from {url}: {error}") from error
+                raise ValueError(
+                    f"could not fetch image from {url}: {error}; check the address and the network, "
+                    "or pass a file path, bytes, a PIL image or an array instead"
+                ) from error
         if deadline.expired.is_set() or time.monotonic() - started > timeout:
             raise ValueError(
                 f"{url} did not arrive within timeout={timeout:g} s ({size:,} bytes received); "
@@ -212,9 +221,11 @@ def _from_array(array: np.ndarray) -> Image.Image:
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
         raise ValueError(f"an image array must be (H, W), (H, W, 1|3|4) or (C, H, W) for a tensor; got shape {array.shape}")
     if array.dtype != np.uint8:
+        if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating) or array.dtype == np.bool_):
+            raise ValueError(f"an image array must hold real numbers (uint8 0-255, or floats in [0, 1] or [0, 255]), not {array.dtype}")
         array = array.astype(np.float64)
         if not np.isfinite(array).all():
-            raise ValueError("the image array contains NaN or infinite values")
+            raise ValueError("the image array contains NaN or infinite values; pixel values must be finite, in [0, 1] or [0, 255]")
         if array.max(initial=0) > 1.0 + 1e-6 or array.min(initial=0) < 0:
             if array.min(initial=0) >= 0 and array.max(initial=0) <= 255:
                 array = array / 255.0
@@ -255,6 +266,8 @@ def sample_image(name: str = "cat") -> Image.Image:
     >>> sample_image("cat").mode, sample_image("sneaker").size
     ('RGB', (28, 28))
     """
+    if not isinstance(name, str):
+        raise TypeError(f"sample image name must be a text, one of: {', '.join(SAMPLE_NAMES)}; got {type(name).__name__}")
     key = name.strip().lower().replace("-", "_").replace(" ", "_")
     key = {"t_shirt": "tshirt", "t_shirt/top": "tshirt", "tshirt/top": "tshirt", "boot": "ankle_boot"}.get(key, key)
     if key not in SAMPLE_NAMES:

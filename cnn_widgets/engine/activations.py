@@ -19,7 +19,7 @@ from torch import nn
 from .._bounded import BoundedCache
 from ..models import Model, as_model, preserved
 from ..models.handle import module_token
-from ..models.layers import LayerInfo, LayerOutput
+from ..models.layers import LayerInfo, LayerOutput, layer_list
 
 CACHE_BYTES = 256_000_000  # feature maps kept for moving between layers (VGG16, all layers: 54 MB per image)
 _cache = BoundedCache(max_bytes=CACHE_BYTES, max_items=8)
@@ -127,12 +127,7 @@ def feature_maps(model, image, layers=None, *, stage: str = "activation", cache:
     model = as_model(model)
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; valid choices: {', '.join(STAGES)}")
-    if layers is None:
-        chosen = list(model.layers)
-    elif isinstance(layers, (str, int, LayerInfo)) or not hasattr(layers, "__iter__") or getattr(layers, "ndim", 1) == 0:
-        chosen = [model.layer(layers)]  # one layer (a NumPy or torch integer too)
-    else:
-        chosen = [model.layer(layer) for layer in layers]
+    chosen = list(model.layers) if layers is None else [model.layer(layer) for layer in layer_list(layers)]
     inputs = model.preprocess(image)
     if inputs.shape[0] != 1:
         raise ValueError(f"feature_maps takes one image; got a batch of {inputs.shape[0]}")
@@ -161,12 +156,24 @@ def channel_stats(maps: torch.Tensor) -> dict[str, torch.Tensor]:
     >>> stats["mean"].tolist(), stats["positive"].tolist()
     ([0.0, 2.0], [0.5, 1.0])
     """
+    _check_maps(maps)
     flat = maps.reshape(maps.shape[0], -1).float()
     return {"mean": flat.mean(1), "max": flat.amax(1), "positive": (flat > 0).float().mean(1)}
 
 
+def _check_maps(maps) -> None:
+    if not isinstance(maps, torch.Tensor):
+        raise TypeError(f"maps must be a (C, H, W) tensor, got {type(maps).__name__}")
+    if maps.dim() != 3 or maps.shape[0] == 0:
+        raise ValueError(f"maps must be a (C, H, W) tensor with at least one channel, got shape {tuple(maps.shape)}")
+
+
 def sort_channels(maps: torch.Tensor, by: str = "mean", descending: bool = True) -> list[int]:
-    """Channel indices ordered by a statistic ("mean", "max" or "positive")."""
+    """Channel indices ordered by a statistic ("mean", "max" or "positive").
+
+    >>> sort_channels(torch.tensor([[[1.0, -1.0]], [[2.0, 2.0]]]), by="max")
+    [1, 0]
+    """
     if by not in STATISTICS:
-        raise ValueError(f"unknown statistic {by!r}; valid choices: {', '.join(STATISTICS)}")
+        raise ValueError(f"unknown statistic by={by!r}; valid choices: {', '.join(STATISTICS)}")
     return torch.argsort(channel_stats(maps)[by], descending=descending, stable=True).tolist()

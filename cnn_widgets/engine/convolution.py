@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from ..models import as_model, preserved
 from ..models.layers import LayerInfo, check_filters
 from .activations import input_fingerprint, weights_version
+from .weights import filter_weights
 
 MAX_KERNEL_SIZE = 7  # a custom kernel has at most this many rows and columns
 CUSTOM_KERNEL_RULE = (
@@ -113,7 +114,7 @@ def convolution_at(model, image, layer=None, filter: int = 0, position=(0, 0), k
     conv = info.module
     if kernel is None:
         filter = _check_filter(info, filter)
-        weights = conv.weight.detach()[filter].to("cpu", torch.float32, copy=True)
+        weights = filter_weights(model, info)[filter]  # a parametrized weight is computed inside preserved()
         bias = 0.0 if conv.bias is None else float(conv.bias.detach()[filter])
         per_group = conv.out_channels // conv.groups
         first = (filter // per_group) * weights.shape[0]
@@ -274,8 +275,8 @@ def check_position(position, shape: tuple[int, int]) -> tuple[int, int]:
 
 
 def _check_pool(pool) -> int:
-    if isinstance(pool, bool) or not isinstance(pool, numbers.Integral) or pool < 1:
-        raise ValueError(f"pool must be a whole number of pixels, 1 or more (2 for the usual 2x2 max-pooling), got {pool!r}")
+    if isinstance(pool, bool) or not isinstance(pool, numbers.Integral) or not 1 <= pool <= 64:
+        raise ValueError(f"pool must be a whole number of pixels, 1 or more and at most 64 (2 for the usual 2x2 max-pooling), got {pool!r}")
     return int(pool)
 
 

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from ..images import load_image, to_tensor
 from ..models import as_model, preserved
 from ..models.handle import picture_channels
+from ..models.layers import layer_list
 from ..models.state import channels_last
 from .activations import record_activations, weights_version
 from .cam import Cancelled
@@ -106,6 +107,50 @@ def image_labels(images) -> list[str | None] | None:
     return [parts[0] if len(parts := p.relative_to(root).parts) > 1 else None for p in files]
 
 
+DATASET_KINDS = (
+    "a folder of image files, a list of images (anything load_image takes) or an image tensor/array: "
+    "float (N, C, H, W) in [0, 1], or uint8 (N, H, W) or (N, H, W, C)"
+)
+
+
+def check_dataset(model, images) -> None:
+    """Refuse, before any scanning, a dataset :func:`dataset_examples` cannot read (the
+    DatasetExamples widget scans in the background, so it asks here first): a path
+    that is no folder, something that is not a list, tensor or array, an empty
+    dataset, a tensor of the wrong shape or with NaN, a first image that does not load.
+
+    >>> import cnn_widgets as cw
+    >>> check_dataset(cw.load_model("fashion-cnn"), torch.rand(2, 1, 28, 28))
+    >>> check_dataset(cw.load_model("fashion-cnn"), [])
+    Traceback (most recent call last):
+    ...
+    ValueError: the dataset is empty; it must be a folder of image files, a list of images (anything load_image takes) or an image tensor/array: float (N, C, H, W) in [0, 1], or uint8 (N, H, W) or (N, H, W, C), with at least one image
+    """
+    channels = as_model(model).input_size[0]
+    empty = ValueError(f"the dataset is empty; it must be {DATASET_KINDS}, with at least one image")
+    if isinstance(images, (str, os.PathLike)):
+        if not Path(images).is_dir():
+            raise FileNotFoundError(f"no folder at {images}; the dataset must be {DATASET_KINDS}")
+        return
+    if isinstance(images, (np.ndarray, torch.Tensor)):
+        tensor = torch.as_tensor(images)
+        if tensor.dim() == 0 or len(tensor) == 0:
+            raise empty
+        as_pixels(tensor[:1], channels)  # its shape and channels
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ValueError("the dataset tensor contains NaN or infinite values; pixel values must be finite, in [0, 1]")
+        return
+    if isinstance(images, (dict, bytes, bytearray)) or not hasattr(images, "__iter__"):
+        raise TypeError(f"the dataset must be {DATASET_KINDS}, not {type(images).__name__}")
+    if hasattr(images, "__len__") and len(images) == 0:
+        raise empty
+    if hasattr(images, "__getitem__"):
+        try:
+            load_image(images[0])
+        except (ValueError, TypeError) as error:
+            raise type(error)(f"dataset image 0: {error}") from None
+
+
 def as_pixels(images, channels: int, size: tuple[int, int] | None = None) -> torch.Tensor:
     """A dataset as float pixels (N, channels, H, W) in [0, 1].
 
@@ -115,7 +160,7 @@ def as_pixels(images, channels: int, size: tuple[int, int] | None = None) -> tor
     if isinstance(images, (str, os.PathLike)):
         folder = Path(images)
         if not folder.is_dir():
-            raise FileNotFoundError(f"no folder at {folder}")
+            raise FileNotFoundError(f"no folder at {folder}; the dataset must be {DATASET_KINDS}")
         files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
@@ -139,7 +184,7 @@ def as_pixels(images, channels: int, size: tuple[int, int] | None = None) -> tor
     mode = "L" if channels == 1 else "RGB"
     pictures = [load_image(item, mode=mode) for item in images]
     if not pictures:
-        raise ValueError("the dataset is empty")
+        raise ValueError(f"the dataset is empty; it must be {DATASET_KINDS}, with at least one image")
     size = size or (pictures[0].height, pictures[0].width)
     return picture_channels(torch.stack([to_tensor(picture, size) for picture in pictures]), channels)
 
@@ -283,7 +328,8 @@ def dataset_examples(
         raise ValueError(f"k must be a positive int, got {k!r}")
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    chosen = list(model.layers) if layers is None else [model.layer(layer) for layer in ([layers] if isinstance(layers, (str, int)) else layers)]
+    check_dataset(model, images)
+    chosen = list(model.layers) if layers is None else [model.layer(layer) for layer in layer_list(layers)]
     pixels = as_pixels(images, model.input_size[0], tuple(model.input_size[1:]))
     count = len(pixels)
     if count == 0:

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .._choices import check_int
 from ..models import as_model, preserved
+from ..models.layers import layer_list
 from ..models.state import _HOOK_DICTS
 
 
@@ -123,8 +125,9 @@ def receptive_fields(model, layers=None, *, max_scale: int = 4) -> dict[str, Rec
     >>> fields["block2_conv1"]
     ReceptiveField(size=(10, 10), stride=(2, 2), start=(-4, -4))
     """
+    check_int("max_scale", max_scale, low=1, high=64)
     model = as_model(model)
-    chosen = list(model.layers) if layers is None else [model.layer(layer) for layer in ([layers] if isinstance(layers, (str, int)) else layers)]
+    chosen = list(model.layers) if layers is None else [model.layer(layer) for layer in layer_list(layers)]
     for one_channel in (True, False, None):
         try:
             probe = None if one_channel is None else _averaging_copy(model.module, one_channel)

@@ -20,6 +20,26 @@ from .fashion_cnn import CLASSES as FASHION_CLASSES, INPUT_SIZE as FASHION_INPUT
 from .layers import LayerInfo, LayerOutput, check_filters, discover_layers, dry_run, resolve_layer, resolve_output
 from .outputs import AmbiguousOutputError, OutputSelector, check_selector, class_scores
 from .state import model_device, preserved
+from .._choices import check_int, check_real
+
+# The largest input a model handle takes: beyond these a typo (100000 for 1000) would
+# allocate tens of gigabytes in the dry run.
+MAX_SIDE = 8192
+MAX_CHANNELS = 1024
+
+
+class ClassCountError(ValueError):
+    """``classes`` names more or fewer classes than the model has outputs."""
+
+
+def _is_sequence(value) -> bool:
+    """A list, tuple, array or tensor of numbers (not a text)."""
+    return not isinstance(value, (str, bytes)) and hasattr(value, "__len__") and hasattr(value, "__getitem__")
+
+
+def _item(value):
+    """A NumPy or torch scalar as a Python number (checked as one)."""
+    return value.item() if hasattr(value, "item") and getattr(value, "ndim", 0) == 0 else value
 
 _WEIGHT_CHOICES = "'imagenet', 'none' (random initialization), a path to a state_dict file or a torchvision weights enum"
 
@@ -46,20 +66,27 @@ class Model:
         weights: str,
         output: OutputSelector = None,
     ) -> None:
-        if len(input_size) != 3:
-            raise ValueError(f"input_size must be (channels, height, width), got {tuple(input_size)}")
-        channels = int(input_size[0])
+        if not _is_sequence(input_size) or len(input_size) != 3:
+            raise ValueError(f"input_size must be (channels, height, width), got {input_size!r}")
+        input_size = tuple(check_int(f"input_size {part}", _item(value), low=1, high=high)
+                           for part, value, high in zip(("channels", "height", "width"), input_size, (MAX_CHANNELS, MAX_SIDE, MAX_SIDE)))
+        channels = input_size[0]
+        for what, values in (("mean", mean), ("std", std)):
+            if not _is_sequence(values):
+                raise TypeError(f"{what} must be one number per input channel ({channels}) or one for all, got {values!r}")
         if len(mean) == 1 and channels > 1:
             mean = tuple(mean) * channels
         if len(std) == 1 and channels > 1:
             std = tuple(std) * channels
         if len(mean) != channels or len(std) != channels:
             raise ValueError(f"mean and std need one value per input channel ({channels}), got {len(mean)} and {len(std)}")
+        if classes is not None and (not _is_sequence(classes) or not all(isinstance(c, str) for c in classes)):
+            raise TypeError(f"classes must be a list of class names (str), one per output, got {classes!r:.80}")
         self.module = module
         self.name = name
-        self.input_size = tuple(int(s) for s in input_size)
-        self.mean = tuple(float(m) for m in mean)
-        self.std = tuple(float(s) for s in std)
+        self.input_size = input_size
+        self.mean = tuple(check_real("mean", _item(m)) for m in mean)
+        self.std = tuple(check_real("std", _item(s), low=0, low_open=True) for s in std)
         self._classes = list(classes) if classes is not None else None
         self.device = device
         self.weights = weights
@@ -81,7 +108,7 @@ class Model:
     def _discover(self) -> list[LayerInfo]:
         convs = [path for path, m in self.module.named_modules() if isinstance(m, nn.Conv2d)]
         if not convs:
-            raise ValueError(f"model {self.name} has no Conv2d layers, so there is nothing to visualize")
+            raise ValueError(f"model {self.name} has no Conv2d layers, so there is nothing to visualize; pass a model with at least one nn.Conv2d")
         with preserved(self.module, self.device):
             try:
                 # In the model's dtype, as run() gives it (float16/bfloat16 models).
@@ -101,8 +128,15 @@ class Model:
         when class scores are first needed (layers and feature maps work without them)."""
         try:
             self._num_outputs = class_scores(output, self.output, self.name).shape[1]
+            if self._classes is not None and len(self._classes) != self._num_outputs:
+                raise ClassCountError(
+                    f"classes has {len(self._classes)} names but {self.name} outputs {self._num_outputs} class scores; "
+                    f"pass one name per output (or output= to pick the scores)"
+                )
         except AmbiguousOutputError as error:
             self._output_error = error
+        except ClassCountError:
+            raise
         except ValueError:
             if self.output is not None:
                 raise  # a selector that does not fit the output: say so now
@@ -234,7 +268,7 @@ class Model:
             tensor = image if image.dim() == 4 else image.unsqueeze(0)
             if tensor.dim() != 4 or tensor.shape[1] != self.input_size[0]:
                 raise ValueError(
-                    f"an input tensor must be (N, {self.input_size[0]}, H, W) or ({self.input_size[0]}, H, W), got {tuple(image.shape)}"
+                    f"an image tensor (an input already preprocessed) must be (N, {self.input_size[0]}, H, W) or ({self.input_size[0]}, H, W), got {tuple(image.shape)}"
                 )
             return tensor.to(self.device, torch.float32)
         return self.normalize(self.pixels(image, size or self.input_size[1:]))
@@ -255,6 +289,10 @@ class Model:
         from ..images import load_image, to_tensor
 
         channels = self.input_size[0]
+        if size is not None:
+            if not _is_sequence(size) or len(size) != 2:
+                raise ValueError(f"size must be (height, width), got {size!r}")
+            size = tuple(check_int("size (height, width)", _item(side), low=1, high=MAX_SIDE) for side in size)
         picture = load_image(image, mode="L" if channels == 1 else "RGB")
         pixels = to_tensor(picture, None if size is None else tuple(size)).to(self.device).unsqueeze(0)
         return picture_channels(pixels, channels)
@@ -398,6 +436,8 @@ def load_model(
     """
     if isinstance(source, Model):
         return source
+    if not (weights is None or isinstance(weights, (str, os.PathLike)) or torchvision_weights.is_weights_enum(weights)):
+        raise TypeError(f"weights must be 'default', {_WEIGHT_CHOICES}; got {type(weights).__name__}")
     overrides = dict(input_size=input_size, mean=mean, std=std, classes=classes)
     check_selector(output)
     if isinstance(source, nn.Module):
@@ -486,7 +526,27 @@ def _zoo_weights(module: nn.Module, name: str, weights) -> str:
     raise ValueError(f"unknown weights {weights!r}; valid choices: {_WEIGHT_CHOICES}")
 
 
+def uncompiled(module: nn.Module) -> nn.Module:
+    """The module a ``torch.compile`` wrapper runs (itself for any other module): the views
+    read layer outputs with hooks, which compiled graphs would have to be recompiled for,
+    and the wrapper shares every parameter and buffer with it.
+
+    >>> net = torch.nn.Conv2d(1, 1, 3)
+    >>> uncompiled(torch.compile(net)) is net, uncompiled(net) is net
+    (True, True)
+    """
+    original = getattr(module, "_orig_mod", None)
+    return original if isinstance(original, nn.Module) and type(module).__name__ == "OptimizedModule" else module
+
+
 def _wrap_module(module, weights, device, input_size, mean, std, classes, name=None, output=None) -> Model:
+    module = uncompiled(module)
+    if isinstance(module, torch.jit.ScriptModule):
+        raise TypeError(
+            f"{name or 'this model'} is a TorchScript model (torch.jit.script, torch.jit.trace or a file from torch.jit.save), "
+            "which cnn-widgets cannot look inside: its layers are compiled, so their outputs cannot be read. Pass the "
+            "original nn.Module instead (with weights='file.pth' for a state_dict saved with torch.save(model.state_dict(), ...))"
+        )
     if weights not in (None, "default") and not _is_none(weights):
         zoo.apply_state_dict(module, zoo.load_state_dict_file(weights), str(weights))
     resolved = model_device(module) if device is None or device == "auto" else resolve_device(device)
@@ -498,20 +558,22 @@ def _wrap_module(module, weights, device, input_size, mean, std, classes, name=N
     if input_size is None:
         first = next((m for m in module.modules() if isinstance(m, nn.Conv2d)), None)
         if first is None:
-            raise ValueError(f"model {name or type(module).__name__} has no Conv2d layers, so there is nothing to visualize")
+            raise ValueError(f"model {name or type(module).__name__} has no Conv2d layers, so there is nothing to visualize; pass a model with at least one nn.Conv2d")
         input_size = (first.in_channels, 224, 224)
-    channels = int(input_size[0])
-    return Model(
+    model = Model(
         module,
         name=name or type(module).__name__,
         input_size=input_size,
-        mean=mean if mean is not None else (0.0,) * channels,
-        std=std if std is not None else (1.0,) * channels,
+        mean=mean if mean is not None else (0.0,),  # one value: every channel
+        std=std if std is not None else (1.0,),
         classes=classes,
         device=resolved,
         weights="user" if weights in (None, "default") else str(weights),
         output=output,
     )
+    if classes is not None:
+        model.layers  # the dry run: one name per class score is checked here, where classes were given
+    return model
 
 
 def _module_info(module: nn.Module) -> dict:
@@ -559,6 +621,7 @@ def as_model(model: "Model | nn.Module | str") -> Model:
     if isinstance(model, Model):
         return model
     if isinstance(model, nn.Module):
+        model = uncompiled(model)
         remembered = _wrapped.get(model)
         if remembered is None:
             wrapped = load_model(model)

@@ -192,7 +192,7 @@ def resolve_layer(layers: Sequence[LayerInfo], layer: "str | int | LayerInfo | n
     ``None`` means the last conv layer.
     """
     if not layers:
-        raise ValueError("this model has no Conv2d layers, so there is nothing to visualize")
+        raise ValueError("this model has no Conv2d layers, so there is nothing to visualize; pass a model with at least one nn.Conv2d")
     if layer is None:
         return layers[-1]
     if isinstance(layer, LayerInfo):
@@ -216,6 +216,23 @@ def resolve_layer(layers: Sequence[LayerInfo], layer: "str | int | LayerInfo | n
                 return info
         raise invalid_choice("layer", layer, [i.name for i in layers] + [i.path for i in layers if i.path != i.name])
     raise TypeError(f"layer must be a name, a module path, an index or a Conv2d module, not {type(layer).__name__}")
+
+
+def layer_list(layers) -> list | None:
+    """What a ``layers`` argument lists: None (every conv layer), one layer (a name, an
+    index, a NumPy integer, a module, ...) as a list of one, or the items of a list.
+
+    >>> layer_list("block1_conv1"), layer_list([0, 2]), layer_list(None)
+    (['block1_conv1'], [0, 2], None)
+    """
+    if layers is None:
+        return None
+    if isinstance(layers, (list, tuple, range)) or (hasattr(layers, "__iter__") and getattr(layers, "ndim", None) == 1):
+        listed = list(layers)
+        if not listed:
+            raise ValueError("layers is empty; pass None for every conv layer, or one or more layer names or indices")
+        return listed
+    return [layers]
 
 
 def resolve_output(module: nn.Module, layers: Sequence[LayerInfo], layer) -> LayerOutput:

@@ -82,6 +82,9 @@ def _items(output: Any) -> list[tuple[Any, Any]] | None:
     return None
 
 
+_ONE_TENSOR = "; it returns one tensor, the class scores: pass output=None"
+
+
 def _select(output: Any, selector: OutputSelector, model_name: str) -> Any:
     if callable(selector) and not isinstance(selector, (str, int)):
         try:
@@ -97,7 +100,7 @@ def _select(output: Any, selector: OutputSelector, model_name: str) -> Any:
         keys = [key for key, _ in items] if isinstance(output, dict) else []
         raise ValueError(
             f"output={selector!r}: {model_name} returns {describe(output)}, which has no key {selector!r}"
-            + (f"; valid keys: {', '.join(map(repr, keys))}" if keys else "")
+            + (f"; valid keys: {', '.join(map(repr, keys))}" if keys else _ONE_TENSOR if isinstance(output, torch.Tensor) else "")
         )
     if items is not None and not isinstance(output, dict):
         if -len(items) <= selector < len(items):
@@ -107,7 +110,8 @@ def _select(output: Any, selector: OutputSelector, model_name: str) -> Any:
         keys = list(output)
         if -len(keys) <= selector < len(keys):
             return output[keys[selector]]
-    raise ValueError(f"output={selector}: {model_name} returns {describe(output)}, which cannot be indexed by {selector}")
+    raise ValueError(f"output={selector}: {model_name} returns {describe(output)}, which cannot be indexed by {selector}"
+                     + (_ONE_TENSOR if isinstance(output, torch.Tensor) else ""))
 
 
 def _unambiguous(output: Any, model_name: str) -> Any:

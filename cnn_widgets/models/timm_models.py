@@ -71,7 +71,7 @@ def build(source: str, weights: Any) -> tuple[nn.Module, str]:
     if isinstance(weights, (str, os.PathLike)):
         path = Path(weights).expanduser()
         if not path.is_file():
-            raise FileNotFoundError(f"weights file {path} does not exist")
+            raise FileNotFoundError(f"weights file {path} does not exist; weights must be the name of a weights set (such as 'imagenet' or 'none') or the path of an existing state_dict file")
         return timm.create_model(name, pretrained=False, checkpoint_path=str(path)), str(weights)
     raise ValueError(
         f"unknown weights {weights!r} for a timm model; valid choices: 'pretrained' (the default), "

@@ -157,7 +157,7 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """
     path = Path(path).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"weights file {path} does not exist")
+        raise FileNotFoundError(f"weights file {path} does not exist; weights must be the name of a weights set (such as 'imagenet' or 'none') or the path of an existing state_dict file")
     if path.name in _published_file_names():  # a torchvision download copied by hand: check it too
         check_weights_hash(path)
     try:

@@ -132,8 +132,11 @@ class ConvolutionExplainer(ImageInput, BaseWidget):
         self._map_shape: tuple[int, int] | None = None
         self._current: engine.ConvolutionStep | None = None
         self._quiet = True  # no computing while the constructor sets things up
+        layer = kwargs.pop("layer", None)
         super().__init__(layer=self._info.name, filter_count=self._info.out_channels, units=self._units(), **kwargs)
         try:  # from the constructor, bad values raise ValueError like the engine's
+            if layer is not None:
+                self.layer = layer
             self.filter_index = filter
             if kernel is not None:
                 self.kernel = kernel
@@ -157,7 +160,7 @@ class ConvolutionExplainer(ImageInput, BaseWidget):
         if proposal["value"] != self._info.name:
             raise traitlets.TraitError(
                 f"ConvolutionExplainer shows the first conv layer, {self._info.name}, whose input is the image itself; "
-                f"got layer {proposal['value']!r} (engine.convolution_at(model, image, layer=...) computes any layer)"
+                f"got layer {proposal['value']!r} (valid: {self._info.name}; engine.convolution_at(model, image, layer=...) computes any layer)"
             )
         return proposal["value"]
 

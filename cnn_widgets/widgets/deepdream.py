@@ -161,6 +161,13 @@ class DeepDream(ImageInput, LayerChoice, BaseWidget, RunControls):
             raise traitlets.TraitError(f"filter {value} is out of range for layer {self.layer} (valid: -1 for the whole layer, or 0-{count - 1})")
         return value
 
+    @traitlets.validate("frame_index")
+    def _check_frame_index(self, proposal):
+        shown = max(1, self.frames, len(self.frames_png))
+        if not 0 <= proposal["value"] < shown:
+            raise traitlets.TraitError(f"frame_index {proposal['value']} is out of range (valid: 0-{shown - 1}, one of the dream's frames)")
+        return proposal["value"]
+
     @traitlets.validate("octaves", "steps", "frames")
     def _check_count(self, proposal):
         name, value = proposal["trait"].name, proposal["value"]

@@ -19,7 +19,7 @@ import traitlets
 
 from .. import render
 from ..engine import Cancelled
-from ..engine.examples import dataset_examples, example_maps, example_predictions, image_labels
+from ..engine.examples import check_dataset, dataset_examples, example_maps, example_predictions, image_labels
 from .._choices import check_keywords
 from ..models import as_model
 from ..render.examples import crops_picture, examples_picture
@@ -66,6 +66,10 @@ class DatasetExamples(StaticPicture, ipywidgets.VBox):
         self.model = as_model(model)
         if (dataset is None) == (atlas is None):
             raise ValueError("give DatasetExamples either dataset= (images to scan) or atlas= (a store written by `cnn-widgets atlas`), not both or neither")
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:  # the scan runs in the background: ask first
+            raise ValueError(f"k must be a positive int, got {k!r}")
+        if dataset is not None:
+            check_dataset(self.model, dataset)
         self.dataset, self.k = dataset, k
         self._examples = None
         self._rendered: dict[tuple, tuple] = {}  # the last filter drawn: the Explorer's unit view shows it too
@@ -100,7 +104,7 @@ class DatasetExamples(StaticPicture, ipywidgets.VBox):
     def _check_layer(self, proposal):
         try:
             return self.model.layer(proposal["value"]).name
-        except ValueError as error:
+        except (ValueError, TypeError) as error:
             raise traitlets.TraitError(str(error)) from None
 
     @traitlets.validate("filter_index")

@@ -147,6 +147,28 @@ class Explorer(StaticPicture, ipywidgets.VBox):
     def _on_tab(self, _change) -> None:
         self.unit.active = self._selected() is self.unit
 
+    @traitlets.validate("layer")
+    def _check_layer(self, proposal):
+        model = self._selection_model()
+        if model is None:  # still being built
+            return proposal["value"]
+        try:
+            return model.layer(proposal["value"]).name
+        except (ValueError, TypeError) as error:
+            raise traitlets.TraitError(str(error)) from None
+
+    @traitlets.validate("filter_index")
+    def _check_filter_index(self, proposal):
+        model, value = self._selection_model(), proposal["value"]
+        count = model.layer(self.layer).out_channels if model is not None and self.layer else 0
+        if count and not 0 <= value < count:
+            raise traitlets.TraitError(f"filter_index {value} is out of range for layer {self.layer} (valid: 0-{count - 1})")
+        return value
+
+    def _selection_model(self):
+        weights = getattr(self, "weights", None)
+        return weights.model if weights is not None else None
+
     def _share_image(self, _change) -> None:
         image, name = self.maps.image, self.maps.image_name.split("#")[0]
         for view in (self.dream, self.heatmaps):

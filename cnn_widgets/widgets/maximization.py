@@ -21,9 +21,10 @@ import numpy as np
 import traitlets
 
 from .. import render
+from .._choices import check_int
 from .._bounded import BoundedCache
 from ..engine.activations import weights_version
-from ..engine.optvis import QUALITY_PRESETS, maximize
+from ..engine.optvis import MAX_SIDE, MAX_STEPS, QUALITY_PRESETS, maximize
 from ..engine.optvis import cost
 from ..models import as_model
 from ..models.layers import parse_filters
@@ -160,11 +161,14 @@ class ActivationMaximization(TileViewer, RunControls):
             raise traitlets.TraitError(f"filter_index {value} is out of range for {what} (valid: 0-{count - 1})")
         return value
 
-    @traitlets.validate("steps", "size")
-    def _check_positive(self, proposal):
-        if proposal["value"] < 1:
-            raise traitlets.TraitError(f"{proposal['trait'].name} must be at least 1, got {proposal['value']}")
-        return proposal["value"]
+    @traitlets.validate("steps", "size", "seed")
+    def _check_counts(self, proposal):
+        name, value = proposal["trait"].name, proposal["value"]
+        low, high = {"steps": (1, MAX_STEPS), "size": (1, MAX_SIDE), "seed": (0, None)}[name]
+        try:
+            return check_int(name if name != "size" else "size (pixels)", value, low=low, high=high)
+        except (TypeError, ValueError) as error:
+            raise traitlets.TraitError(str(error)) from None
 
     @traitlets.validate("variations")
     def _check_variations(self, proposal):

@@ -302,6 +302,16 @@ class TrainingMonitor(BaseWidget):
         if self.index < 0:
             self._show(len(steps) - 1)
 
+    @traitlets.validate("index")
+    def _check_index(self, proposal):
+        with self._lock:
+            count = max(len(self._snapshots), len(self._pictures))
+        if not -1 <= proposal["value"] < max(count, 1):
+            raise traitlets.TraitError(
+                f"index {proposal['value']} is out of range (valid: -1 to follow the newest snapshot, or 0-{max(count - 1, 0)})"
+            )
+        return proposal["value"]
+
     def _show_index(self, change) -> None:
         self._show(change["new"] if change["new"] >= 0 else len(self._pictures) - 1)
 

@@ -8,6 +8,7 @@ from typing import Callable, NamedTuple, Sequence
 
 import torch
 
+from ..._choices import check_int
 from ...models import Model, as_model, preserved
 from ...models.layers import LayerOutput
 from .core import CamOptions, Explanation, Request, Steps
@@ -136,6 +137,8 @@ def cam(model, image, method: str = "gradcam", layer=None, target: Target = None
     >>> engine.cam(model, torch.randn(2, 1, 28, 28), "saliency", target=[0, "Bag"]).shape
     torch.Size([2, 28, 28])
     """
+    if not isinstance(raw, bool):
+        raise TypeError(f"raw must be True (the signed map) or False (the map shown), got {raw!r}")
     outcome = _explain(model, image, method, layer, target, options)
     maps = _cpu(outcome.explanation.raw if raw else outcome.explanation.map)
     return maps[0] if outcome.single else maps
@@ -156,8 +159,7 @@ def cam_result(model, image, method: str = "gradcam", layer=None, target: Target
     (8, 'Bag', torch.Size([28, 28]), 3, ('block3_conv2',))
     """
     model = as_model(model)
-    if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
+    check_int("k", k, low=1)
     outcome = _explain(model, image, method, layer, target, options)
     found = outcome.explanation
     maps, raws, logits, scores = _cpu(found.map), _cpu(found.raw), _cpu(found.logits), _cpu(found.scores)
@@ -291,8 +293,7 @@ def _explained_errors():
 
 
 def _top(probabilities: torch.Tensor, classes: list[str], k: int) -> list[Prediction]:
-    if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
+    check_int("k", k, low=1)
     values, indices = probabilities.topk(min(k, probabilities.shape[0]))
     return [Prediction(int(i), _class_name(classes, int(i)), float(v)) for v, i in zip(values, indices)]
 

@@ -251,7 +251,7 @@ def class_index(model: Model, target, classes: int | None = None) -> int:
         names = model.classes
         if target in names:
             return names.index(target)
-        raise invalid_choice("class", target, names, limit=20)
+        raise invalid_choice("target class", target, names, limit=20)
     if isinstance(target, bool) or not isinstance(target, int):
         if hasattr(target, "__index__") and not isinstance(target, bool):
             target = int(target)
@@ -261,7 +261,7 @@ def class_index(model: Model, target, classes: int | None = None) -> int:
                 f"or a callable on the logits, not {type(target).__name__}"
             )
     if not 0 <= target < classes:
-        raise ValueError(f"class index {target} is out of range; the model has {classes} classes (0-{classes - 1})")
+        raise ValueError(f"target class index {target} is out of range; the model has {classes} classes (0-{classes - 1})")
     return int(target)
 
 

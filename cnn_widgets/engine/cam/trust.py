@@ -249,6 +249,11 @@ def faithfulness(model, image, method: str = "gradcam", layer=None, target=None,
     percentiles = tuple(percentiles)
     if not percentiles or any(isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 < p < 100 for p in percentiles):
         raise ValueError(f"percentiles must be numbers between 0 and 100 (exclusive), got {percentiles!r}")
+    if heatmap is not None:
+        if not isinstance(heatmap, (torch.Tensor, np.ndarray)):
+            raise TypeError(f"heatmap must be an (H, W) tensor or array like the input's, got {type(heatmap).__name__}")
+        if not bool(torch.isfinite(torch.as_tensor(heatmap, dtype=torch.float32)).all()):
+            raise ValueError("heatmap must be an (H, W) tensor of finite numbers; it contains NaN or infinite values")
     found = cam_result(model, image, method, layer, target, **options)
     if isinstance(found, list):
         raise ValueError("faithfulness takes one image; got a batch (call it once per image)")

@@ -12,13 +12,15 @@ only as far as needed), ``render`` (the activation-maximization loop) and ``deep
 """
 from . import objectives, param, transform
 from .deepdream import dream
-from .render import OBJECTIVES, maximize
+from .render import MAX_STEPS, OBJECTIVES, maximize
 from .objectives import Objective, channel, class_logit, diversity, neuron
-from .param import IMAGE_PARAMS
+from .param import IMAGE_PARAMS, MAX_SIDE
 from .presets import QUALITY_PRESETS
 
 __all__ = [
     "IMAGE_PARAMS",
+    "MAX_SIDE",
+    "MAX_STEPS",
     "OBJECTIVES",
     "QUALITY_PRESETS",
     "Objective",

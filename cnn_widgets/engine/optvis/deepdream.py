@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from ..._choices import check_int, check_real
 from ...models import Model, as_model, resolve_device
 from ...models.state import Turns
 from ..memory import keep_freed_memory
@@ -29,6 +30,14 @@ from .forward import LayerTap, autocast_dtype, in_layout, is_cancelled, memory_f
 # Octaves smaller than this are skipped: deep layers of a network have no output left.
 MIN_OCTAVE_SIDE = 16
 
+
+# Bounds that catch typos (10**6 steps for 10) before they run for days or allocate terabytes.
+MAX_STEPS = 100_000
+MAX_OCTAVES = 16
+MAX_OCTAVE_SCALE = 4.0
+MAX_FRAMES = 1_000
+MAX_JITTER = 1_024
+MAX_ZOOM = 4.0
 
 def dream(
     model,
@@ -222,24 +231,12 @@ def to_picture(pixels: torch.Tensor) -> Image.Image:
 
 
 def _check_settings(octaves, octave_scale, steps, step_size, jitter, smoothing, frames, zoom, seed) -> None:
-    def integer(value) -> bool:
-        return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-    if not integer(octaves) or octaves < 1:
-        raise ValueError(f"octaves must be an integer >= 1, got {octaves!r}")
-    if not octave_scale > 1:
-        raise ValueError(f"octave_scale must be > 1, got {octave_scale!r}")
-    if not integer(steps) or steps < 0:
-        raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
-    if not step_size > 0:
-        raise ValueError(f"step_size must be positive, got {step_size!r}")
-    if not integer(jitter) or jitter < 0:
-        raise ValueError(f"jitter must be an integer >= 0 (pixels), got {jitter!r}")
-    if not 0 <= smoothing < float("inf"):
-        raise ValueError(f"smoothing must be a finite number >= 0 (sigma in pixels), got {smoothing!r}")
-    if not integer(frames) or frames < 1:
-        raise ValueError(f"frames must be an integer >= 1, got {frames!r}")
-    if not zoom >= 1:
-        raise ValueError(f"zoom must be >= 1, got {zoom!r}")
-    if not integer(seed) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    check_int("octaves", octaves, low=1, high=MAX_OCTAVES)
+    check_real("octave_scale", octave_scale, low=1, high=MAX_OCTAVE_SCALE, low_open=True)
+    check_int("steps", steps, low=0, high=MAX_STEPS)
+    check_real("step_size", step_size, low=0, low_open=True)
+    check_int("jitter (pixels)", jitter, low=0, high=MAX_JITTER)
+    check_real("smoothing", smoothing, low=0)
+    check_int("frames", frames, low=1, high=MAX_FRAMES)
+    check_real("zoom", zoom, low=1, high=MAX_ZOOM)
+    check_int("seed", seed, low=0)

@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from ..._choices import check_int
 from .forward import Recording
 
 
@@ -113,6 +114,10 @@ def neuron(layer, filters: "int | Sequence[int]", position: tuple[int, int] | No
     >>> neuron("conv", 0)(rec).tolist(), neuron("conv", 0, (0, 2))(rec).tolist()
     ([4.0], [2.0])
     """
+    if position is not None:
+        if isinstance(position, (str, bytes)) or not hasattr(position, "__len__") or len(position) != 2:
+            raise ValueError(f"position must be (row, column) on the layer's output grid, got {position!r}")
+        position = tuple(check_int("position (row, column)", value, low=0) for value in position)
 
     def score(recording: Recording) -> torch.Tensor:
         maps = recording.channels(layer, _per_image(filters, recording.indices))
@@ -123,7 +128,9 @@ def neuron(layer, filters: "int | Sequence[int]", position: tuple[int, int] | No
             y = position[0] + (height - round(height * visible[0])) // 2
             x = position[1] + (width - round(width * visible[1])) // 2
         if not (0 <= y < height and 0 <= x < width):
-            raise ValueError(f"neuron position {tuple(position)} is outside the layer's output grid for this image")
+            rows, columns = round(height * visible[0]), round(width * visible[1])
+            raise ValueError(f"neuron position {tuple(position)} is outside the layer's output grid for this image "
+                             f"(valid: rows 0-{rows - 1}, columns 0-{columns - 1})")
         return maps[:, y, x]
 
     return Objective(score, layers=[layer], name=f"neuron({layer})")

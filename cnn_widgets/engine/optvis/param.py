@@ -23,9 +23,10 @@ from __future__ import annotations
 import abc
 from typing import Sequence
 
+import numpy as np
 import torch
 
-from ..._choices import invalid_choice
+from ..._choices import check_int, invalid_choice
 from .streams import ImageStreams
 
 IMAGE_PARAMS = ("fourier", "pixel", "maco")
@@ -214,6 +215,11 @@ def start_from(images: ImageParam, pixels: torch.Tensor) -> None:
     if isinstance(images, MacoImage):
         raise ValueError("start needs param='fourier' or 'pixel': MaCo's magnitude is fixed, so it cannot show a given image")
     expected = (images.channels, *images.size)
+    if not isinstance(pixels, torch.Tensor):
+        raise TypeError(f"start must be a tensor of images (1 or {len(images)}, {expected[0]}, {expected[1]}, {expected[2]}) in [0, 1], "
+                        f"got {type(pixels).__name__}")
+    if pixels.is_floating_point() and not bool(torch.isfinite(pixels).all()):
+        raise ValueError("start contains NaN or infinite values; it must be images with pixel values in [0, 1]")
     if pixels.dim() != 4 or tuple(pixels.shape[1:]) != expected or pixels.shape[0] not in (1, len(images)):
         raise ValueError(f"start must be images of shape (1 or {len(images)}, {expected[0]}, {expected[1]}, {expected[2]}), got {tuple(pixels.shape)}")
     device = images.tensors[0].device
@@ -236,17 +242,17 @@ def _check_decorrelate(channels: int, decorrelate: bool | None) -> bool:
     return bool(decorrelate)
 
 
+# The largest side of an optimized image: 4096x4096 RGB is 200 MB per image and its gradients.
+MAX_SIDE = 4096
+
 def image_size(size: "int | Sequence[int]") -> tuple[int, int]:
     """``size`` as (height, width): an int is a square.
 
     >>> image_size(64), image_size((48, 80))
     ((64, 64), (48, 80))
     """
-    if isinstance(size, bool):
-        raise TypeError("size must be an int or (height, width)")
-    if isinstance(size, int) or hasattr(size, "__index__"):
-        size = (int(size), int(size))
-    dims = tuple(int(s) for s in size)
-    if len(dims) != 2 or min(dims) < 1:
-        raise ValueError(f"image size must be a positive int or (height, width), got {size!r}")
-    return dims
+    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
+        size = (size, size)
+    if not isinstance(size, (tuple, list)) or len(size) != 2:
+        raise TypeError(f"size must be an int or (height, width), got {size!r}")
+    return tuple(check_int("size (each side, in pixels)", side, low=1, high=MAX_SIDE) for side in size)

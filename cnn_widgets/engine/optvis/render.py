@@ -14,7 +14,7 @@ import functools
 
 import torch
 
-from ..._choices import invalid_choice
+from ..._choices import check_int, check_real, invalid_choice
 from ...models import Model, as_model, resolve_device
 from ...models.state import Turns
 from ..memory import keep_freed_memory
@@ -29,6 +29,9 @@ OBJECTIVES = ("channel", "neuron", "class")
 # and cost memory. On CUDA the whole batch goes at once, halved when memory runs out.
 _CHUNK = {"cpu": 16, "mps": 64}
 
+
+# More steps than anyone waits for: a typo (10**6 for 10**3) is refused instead of running for days.
+MAX_STEPS = 100_000
 
 def maximize(
     model,
@@ -120,7 +123,7 @@ def maximize(
     """
     model = as_model(model)
     device = model.device if device is None else resolve_device(device)
-    _check_settings(steps, lr, diversity, batch_size, preview_every)
+    _check_settings(steps, lr, diversity, closeness, batch_size, preview_every, seed)
 
     # What to maximize: one label (filter or class index) per image, and the objective.
     height, width = image_size(size) if size is not None else model.input_size[1:]
@@ -291,14 +294,12 @@ def _class_indices(model: Model, classes) -> list[int]:
     return indices
 
 
-def _check_settings(steps, lr, diversity, batch_size, preview_every) -> None:
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
-    if not lr > 0:
-        raise ValueError(f"lr must be positive, got {lr!r}")
-    if not diversity >= 0:
-        raise ValueError(f"diversity must be >= 0, got {diversity!r}")
-    if batch_size is not None and (isinstance(batch_size, bool) or int(batch_size) < 1):
-        raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
-    if isinstance(preview_every, bool) or int(preview_every) < 1:
-        raise ValueError(f"preview_every must be a positive integer, got {preview_every!r}")
+def _check_settings(steps, lr, diversity, closeness, batch_size, preview_every, seed) -> None:
+    check_int("steps", steps, low=0, high=MAX_STEPS)
+    check_real("lr", lr, low=0, low_open=True)
+    check_real("diversity", diversity, low=0)
+    check_real("closeness", closeness, low=0)
+    if batch_size is not None:
+        check_int("batch_size (or None)", batch_size, low=1)
+    check_int("preview_every", preview_every, low=1)
+    check_int("seed", seed, low=0)

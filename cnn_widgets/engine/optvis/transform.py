@@ -268,4 +268,9 @@ def make_transforms(spec, size: tuple[int, int], output_size: tuple[int, int] | 
         raise invalid_choice("transforms", spec, TRANSFORM_PRESETS)
     if isinstance(spec, (Affine,)) or callable(spec):
         return Compose([spec], output_size)
+    if not isinstance(spec, (list, tuple)) or not all(isinstance(t, Affine) or callable(t) for t in spec):
+        raise TypeError(
+            f"transforms must be {' or '.join(repr(p) for p in TRANSFORM_PRESETS)}, None, a transform or a list of "
+            f"transforms (Affine: pad, jitter, ..., or callables), got {spec!r:.80}"
+        )
     return Compose(list(spec), output_size)
