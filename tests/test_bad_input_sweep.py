@@ -454,7 +454,8 @@ cases("DatasetExamples()", "k", CLAMPED[:7], lambda r, v: CONSTRUCTORS["DatasetE
 cases("GradCAM()", "method", TRAIT_CHOICES, lambda r, v: CONSTRUCTORS["GradCAM"](r, method=v))
 cases("GradCAM()", "target", BAD_TARGET, lambda r, v: CONSTRUCTORS["GradCAM"](r, target=v))
 cases("ActivationMaximization()", "filter", BAD_FILTERS, lambda r, v: CONSTRUCTORS["ActivationMaximization"](r, filters=v))
-cases("ActivationMaximization()", "steps", BAD_COUNT, lambda r, v: CONSTRUCTORS["ActivationMaximization"](r, steps=v))
+cases("ActivationMaximization()", "steps", [case for case in BAD_COUNT if case[0] != "None"],  # None: the default steps
+      lambda r, v: CONSTRUCTORS["ActivationMaximization"](r, steps=v))
 cases("ActivationMaximization()", "size", [case for case in BAD_COUNT if case[0] != "None"],  # None: the default size
       lambda r, v: CONSTRUCTORS["ActivationMaximization"](r, size=v))
 cases("ConvolutionExplainer()", "filter", [("past the end", 32), ("negative", -1), ("fraction", 1.5), ("text", "0")],

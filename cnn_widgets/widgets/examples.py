@@ -65,7 +65,7 @@ class DatasetExamples(StaticPicture, ipywidgets.VBox):
         check_keywords(type(self), kwargs)
         self.model = as_model(model)
         if (dataset is None) == (atlas is None):
-            raise ValueError("give DatasetExamples either dataset= (images to scan) or atlas= (a store written by `cnn-widgets atlas`), not both or neither")
+            raise ValueError("DatasetExamples needs exactly one of dataset= (images to scan) or atlas= (a store written by `cnn-widgets atlas`), not both or neither")
         if not isinstance(k, int) or isinstance(k, bool) or k < 1:  # the scan runs in the background: ask first
             raise ValueError(f"k must be a positive int, got {k!r}")
         if dataset is not None:

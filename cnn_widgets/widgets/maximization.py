@@ -129,10 +129,10 @@ class ActivationMaximization(TileViewer, RunControls):
         except ValueError:  # the filters validator says what is wrong
             given = None
         if model.input_size[1] <= 64:
-            return size or model.input_size[1], steps or 128, given or min(16, count)
+            return (model.input_size[1] if size is None else size), (128 if steps is None else steps), given or min(16, count)
         choice = None
         for candidate_size, candidate_steps, candidate_count in DEFAULT_CANDIDATES:
-            choice = (size or candidate_size, steps or candidate_steps, given or min(candidate_count, count))
+            choice = (candidate_size if size is None else size, candidate_steps if steps is None else steps, given or min(candidate_count, count))
             if model.device.type != "cpu" or _estimate(model, layer, objective, choice[2], choice[1], choice[0]) <= FIRST_RUN_S:
                 break
         return choice

@@ -163,7 +163,7 @@ import atexit, sys
 seen = {}
 atexit.register(lambda: print("status at exit:", seen["widget"].status, seen["widget"].running, flush=True))
 import cnn_widgets as cw
-widget = seen["widget"] = cw.ActivationMaximization(cw.load_model("fashion-cnn", device="cpu"), layer="block1_conv1", filters="0-1", steps=10**7, size=28)
+widget = seen["widget"] = cw.ActivationMaximization(cw.load_model("fashion-cnn", device="cpu"), layer="block1_conv1", filters="0-1", steps=10**5, size=28)
 reported = __import__("threading").Event()
 widget.observe(lambda change: change["new"] > 0 and reported.set(), names="progress")
 widget.run()
