@@ -123,9 +123,10 @@ def cam(model, image, method: str = "gradcam", layer=None, target: Target = None
       checked after each batch and during the network's passes, which stops the
       computation with :class:`Cancelled`.
 
-    Gradients are needed, so calling it inside ``torch.no_grad()`` or
-    ``torch.inference_mode()`` raises a ``RuntimeError`` (Score-CAM and
-    Eigen-CAM, which only run forward passes, work there too). An image's map
+    Gradients are needed: inside ``torch.no_grad()`` it enables them itself (the
+    same map as outside), and inside ``torch.inference_mode()``, where nothing
+    can enable them, it raises a ``RuntimeError`` (Score-CAM and Eigen-CAM,
+    which only run forward passes, work there too). An image's map
     does not depend on the other images of its batch. The model comes back unchanged.
 
     >>> import cnn_widgets as cw
@@ -229,7 +230,8 @@ def _explain(model, image, method, layer, target, options: dict) -> _Outcome:
     steps = Steps(settings.progress, settings.cancel)
     steps.check()
     request = Request(model, inputs, layers if chosen.uses_layer else [], target, settings, steps)
-    with preserved(model.module, model.device), _explained_errors():
+    # Gradients are the method: enabled here even inside the caller's torch.no_grad().
+    with preserved(model.module, model.device), _explained_errors(), torch.enable_grad():
         explanation = chosen.explain(request)
     names = tuple(item.name for item in layers) if chosen.uses_layer else ()
     return _Outcome(explanation, chosen.name, names, single)
@@ -271,11 +273,6 @@ def _require_gradients(method: str) -> None:
         raise RuntimeError(
             f"cam(method={method!r}) differentiates the class score, but it was called inside torch.inference_mode(); "
             "call it outside that block (the model is left unchanged either way)"
-        )
-    if not torch.is_grad_enabled():
-        raise RuntimeError(
-            f"cam(method={method!r}) differentiates the class score, but it was called inside torch.no_grad() "
-            "(or with gradients disabled); call it outside that block (the model is left unchanged either way)"
         )
 
 
