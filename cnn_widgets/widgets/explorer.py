@@ -87,6 +87,12 @@ class Explorer(StaticPicture, ipywidgets.VBox):
         for view in (self.dream, self.heatmaps):
             view._show_errors(view.set_image, image, name)
 
+    def refresh(self) -> None:
+        """Every view draws again from the model as it is now (after an in-place change of
+        its weights); see the views' own ``refresh``."""
+        for view in self.tabs.children:
+            view.refresh()
+
     def _selected(self):
         return self.tabs.children[self.tabs.selected_index or 0]
 
