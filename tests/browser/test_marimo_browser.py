@@ -119,3 +119,17 @@ def test_filter_weights_in_marimo_renders_and_an_arrow_key_reaches_python(page, 
         expect(python).to_have_text("Python sees filter_index = 2", timeout=60_000)
         expect(widget.locator(".cw-caption")).to_contain_text("2")
         page.screenshot(path=artifact_path("marimo-filter-weights.png"), full_page=True)
+
+
+def test_the_readme_marimo_lines_run():
+    """The README's marimo lines, as written, outside a marimo server (no browser needed)."""
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("- **marimo**", 1)[1].split("- **VS Code**", 1)[0]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    code = "\n".join(line.strip() for line in code.splitlines())
+    assert len([line for line in code.splitlines() if line]) == 3
+    namespace: dict = {}
+    exec(compile(code, "README.md (marimo)", "exec"), namespace)
+    assert namespace["weights"].value["filter_index"] == 0
+    namespace["weights"].widget.filter_index = 3
+    assert namespace["weights"].value["filter_index"] == 3
