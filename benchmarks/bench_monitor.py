@@ -9,12 +9,19 @@ seed in every run. Made to give a figure on a machine other jobs share:
   so that a load that rises or falls during the benchmark falls on both alike;
 - each round gives a paired overhead (its monitored run against its plain run, run next to
   each other); the summary is the median over rounds with the spread (min..max);
+- OpenMP threads wait for each other passively in both arms (``OMP_WAIT_POLICY=PASSIVE``, unless
+  ``--omp-wait-policy`` says otherwise). PyTorch's libgomp spins while it waits; on a loaded machine a
+  spinning thread burns the core its partner needs, and libgomp throttles that spinning once the
+  process has more OpenMP threads than cores, which the monitor's render thread brings about with its
+  first snapshot. With the library's default, the monitored runs came out twice as fast as the plain
+  ones at a load average of 10 (54 s against 25 s of CPU time for the same 50 steps): a measure of
+  the spinning, not of the monitor. Passive waiting in both arms compares the same thing;
 - it reports wall time (what the user waits for the training loop) and the process's CPU
   time (all threads: the monitor's render thread too, until its last snapshot is drawn), the
   median time of one step, the CPU time of the monitor's own thread, and the load average
   when each run started.
 
-    PYTHONPATH=$PWD python benchmarks/bench_monitor.py                  # 60,000 images, 3 rounds
+    PYTHONPATH=$PWD python benchmarks/bench_monitor.py                  # 60,000 images, 3 rounds (~1 h when busy)
     PYTHONPATH=$PWD python benchmarks/bench_monitor.py --images 6000 --rounds 2
 """
 from __future__ import annotations
@@ -110,18 +117,25 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=60_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--omp-wait-policy", choices=("PASSIVE", "ACTIVE", "default"), default="PASSIVE",
+                        help="OMP_WAIT_POLICY of every run ('default': leave it unset, libgomp's spinning)")
     parser.add_argument("--one", choices=ARMS, help=argparse.SUPPRESS)  # one run, in a child process
     args = parser.parse_args()
     if args.one:
         print(json.dumps(one_epoch(args.one, args.images, args.batch_size)), flush=True)
         return
     runs: dict[str, list[dict]] = {arm: [] for arm in ARMS}
-    print(f"{args.images} images, batch {args.batch_size}, {args.rounds} rounds in ABBA order, one process per run", flush=True)
+    environment = dict(os.environ)
+    environment.pop("OMP_WAIT_POLICY", None)
+    if args.omp_wait_policy != "default":
+        environment["OMP_WAIT_POLICY"] = args.omp_wait_policy
+    print(f"{args.images} images, batch {args.batch_size}, {args.rounds} rounds in ABBA order, one process per run, "
+          f"OMP_WAIT_POLICY={environment.get('OMP_WAIT_POLICY', '(unset)')}", flush=True)
     for round_ in range(args.rounds):
         for arm in ARMS if round_ % 2 == 0 else ARMS[::-1]:
             child = subprocess.run(
                 [sys.executable, __file__, "--one", arm, "--images", str(args.images), "--batch-size", str(args.batch_size)],
-                capture_output=True, text=True, check=True)
+                capture_output=True, text=True, check=True, env=environment)
             run = json.loads(child.stdout.strip().splitlines()[-1])
             runs[arm].append(run)
             print(f"round {round_ + 1} {arm:>9}: {run['wall']:7.1f} s wall, {run['cpu']:7.1f} s CPU, "
