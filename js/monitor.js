@@ -32,7 +32,8 @@ function chart(title, yLabel, key, format) {
     const points = series.flatMap(([, p]) => p);
     const xMax = Math.max(1, curves.steps || 0, ...points.map(([x]) => x));
     let yMin = key === "accuracy" ? 0 : Math.min(0, ...points.map(([, y]) => y));
-    let yMax = key === "accuracy" ? 1 : Math.max(...points.map(([, y]) => y), 1e-6);
+    // No numbers yet (or only zeros): a 0..1 axis, not 0..1e-6 (whose labels do not fit)
+    let yMax = key === "accuracy" ? 1 : Math.max(...points.map(([, y]) => y)) > 0 ? Math.max(...points.map(([, y]) => y)) : 1;
     const x = (v) => L + (v / xMax) * (W - L - R);
     const y = (v) => T + (1 - (v - yMin) / (yMax - yMin)) * (H - T - B);
     for (const v of ticks(yMin, yMax)) {

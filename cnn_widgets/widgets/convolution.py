@@ -249,6 +249,22 @@ class ConvolutionExplainer(ImageInput, BaseWidget):
     def _shape_now(self) -> tuple[int, int]:
         return tuple(self._compute((0, 0)).output_map.shape)
 
+    def refresh(self) -> None:
+        """Compute the shown convolution again from the model as it is now, after its
+        weights changed in place (the engine's cache is keyed by the weights' version).
+
+        >>> import cnn_widgets as cw, torch
+        >>> model = cw.load_model("fashion-cnn")
+        >>> view = cw.ConvolutionExplainer(model, "bag"); before = view.result.output
+        >>> with torch.no_grad():
+        ...     _ = model.module.features[0].weight.mul_(-1)
+        >>> view.refresh(); view.result.output == before
+        False
+        >>> with torch.no_grad():
+        ...     _ = model.module.features[0].weight.mul_(-1)
+        """
+        self._update()
+
     def _update(self) -> None:
         if self._quiet:
             return

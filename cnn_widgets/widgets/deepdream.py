@@ -364,6 +364,22 @@ class DeepDream(ImageInput, LayerChoice, BaseWidget, RunControls):
         with self._lock:
             return list(self._frames)
 
+    def refresh(self) -> None:
+        """Show what is current for the model as it is now: after an in-place change of its
+        weights, a dream of the old weights is no longer shown (the photo, until Run).
+
+        >>> import cnn_widgets as cw, torch
+        >>> model = cw.load_model("fashion-cnn")
+        >>> view = cw.DeepDream(model, layer="block1_conv2", steps=1, frames=1); view.run(wait=True)
+        >>> with torch.no_grad():
+        ...     _ = model.module.features[0].weight.mul_(-1)
+        >>> view.refresh(); view.dream_frames
+        []
+        >>> with torch.no_grad():
+        ...     _ = model.module.features[0].weight.mul_(-1)
+        """
+        self._show_current()
+
     def _show_current(self) -> None:
         """Show the cached dream for the current settings, or the photo when there is none."""
         with self._lock:

@@ -139,6 +139,13 @@ class DatasetExamples(StaticPicture, ipywidgets.VBox):
                 names.append(str(label))
         return names
 
+    def refresh(self) -> None:
+        """Scan the dataset again with the model as it is now (after its weights changed:
+        the scan is cached by the weights' version), then draw."""
+        self._examples = None
+        self.progress.layout.display = None
+        self._worker.submit(self._scan)
+
     def wait(self, timeout: float | None = None) -> None:
         """Block until the dataset has been scanned (at once for an atlas)."""
         self._worker.wait(timeout)

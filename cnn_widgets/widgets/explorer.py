@@ -175,6 +175,12 @@ class Explorer(StaticPicture, ipywidgets.VBox):
             view._show_errors(view.set_image, image, name)
         self.unit.set_image(image, name or "this image")
 
+    def refresh(self) -> None:
+        """Every view draws again from the model as it is now (after an in-place change of
+        its weights); see the views' own ``refresh``."""
+        for view in self.tabs.children:
+            view.refresh()
+
     def _selected(self):
         return self.views[self.tabs.selected_index or 0]
 

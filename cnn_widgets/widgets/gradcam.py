@@ -454,6 +454,24 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
         if not self._quiet:
             self._refresh()
 
+    def refresh(self) -> None:
+        """Explain the image again with the model as it is now, after its weights changed in
+        place: new predictions, the view at the new top class (as for a new image), and maps
+        computed afresh (they are cached by the weights' version, so none is reused).
+
+        >>> import cnn_widgets as cw, torch
+        >>> model = cw.load_model("fashion-cnn")
+        >>> view = cw.GradCAM(model, "bag"); view.wait(); before = view.heatmap()
+        >>> with torch.no_grad():
+        ...     _ = model.module.features[0].weight.mul_(-1)
+        >>> view.refresh(); view.wait(); torch.equal(view.heatmap(), before)
+        False
+        >>> with torch.no_grad():
+        ...     _ = model.module.features[0].weight.mul_(-1)
+        """
+        if self._picture is not None:
+            self.set_image(self._picture, self.image_name.split("#")[0] or None)
+
     def _refresh(self) -> None:
         """Paint now when every map the view needs is cached; otherwise let the worker compute them."""
         with self._lock:

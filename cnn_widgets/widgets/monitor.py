@@ -1,7 +1,8 @@
 """TrainingMonitor: follows a model while a plain PyTorch loop trains it.
 
 The loop calls ``monitor.step(loss=..., accuracy=...)`` once per step (and
-``monitor.validation(...)`` when it evaluates); the widget draws the curves in the
+``monitor.validation(...)`` when it evaluates), or a trainer does through
+``monitor.lightning_callback()`` / ``monitor.huggingface_callback()``; the widget draws the curves in the
 browser from the numbers and, every ``every`` steps, shows a snapshot: the first
 layer's filters, the feature maps of one image at ``layer``, the top predictions
 and a Grad-CAM of that image. A timeline slider goes back to any snapshot.
@@ -118,6 +119,7 @@ class TrainingMonitor(BaseWidget):
         self._pending = 0
         self._step_started = time.perf_counter()
         self._step_seconds = 0.0
+        self.snapshot_seconds = 0.0  # copying + drawing the snapshots so far (wall seconds), for benchmarks
         self._dirty = True
         self._update_every_text()
         self.observe(self._show_index, "index")
@@ -143,13 +145,36 @@ class TrainingMonitor(BaseWidget):
         elif self._steps > 1:
             self._step_seconds = 0.9 * self._step_seconds + 0.1 * seconds
         self._steps += 1
-        self._record(self._train, loss, accuracy)
+        if loss is not None or accuracy is not None:  # attach() and trainers count steps without numbers
+            self._record(self._train, loss, accuracy)
         if self._steps % self._interval == 0:
             self._take_snapshot()
+
+    def record(self, loss=None, accuracy=None) -> None:
+        """Record training ``loss`` and ``accuracy`` at the current step without counting a
+        step: for numbers that arrive after their step (a trainer's logs, every few steps)."""
+        self._record(self._train, loss, accuracy)
 
     def validation(self, loss=None, accuracy=None) -> None:
         """Record validation ``loss`` and ``accuracy`` (fraction 0..1) at the current step."""
         self._record(self._validation, loss, accuracy)
+
+    def lightning_callback(self, accuracy: str = "train_acc", val_loss: str = "val_loss", val_accuracy: str = "val_acc"):
+        """A PyTorch Lightning ``Callback`` that feeds this monitor (``lightning`` installed):
+        one step per training batch, its loss from ``training_step``'s result, the other
+        numbers from what the module logs (``self.log``) under the given names.
+        ``Trainer(callbacks=[monitor.lightning_callback()])``; see :mod:`.callbacks`."""
+        from .callbacks import lightning_callback
+
+        return lightning_callback(self, accuracy=accuracy, val_loss=val_loss, val_accuracy=val_accuracy)
+
+    def huggingface_callback(self, accuracy: str = "accuracy"):
+        """A Hugging Face ``TrainerCallback`` that feeds this monitor (``transformers`` installed):
+        one step per optimizer step, the losses and ``eval_<accuracy>`` from the Trainer's logs.
+        ``Trainer(..., callbacks=[monitor.huggingface_callback()])``; see :mod:`.callbacks`."""
+        from .callbacks import huggingface_callback
+
+        return huggingface_callback(self, accuracy=accuracy)
 
     def attach(self, optimizer: torch.optim.Optimizer) -> "TrainingMonitor":
         """Count ``optimizer.step()`` calls as training steps (snapshots without numbers): a
@@ -252,8 +277,9 @@ class TrainingMonitor(BaseWidget):
             self._snapshots.append(snapshot)
             self._pictures.append(pictures)
             self._dirty = True
+        cost = copy_seconds + time.perf_counter() - started
+        self.snapshot_seconds += cost
         if self.every == "auto" and self._step_seconds > 0:
-            cost = copy_seconds + time.perf_counter() - started
             self._interval = max(MIN_AUTO_EVERY, nice_interval(cost / (SNAPSHOT_BUDGET * self._step_seconds)))
             self._update_every_text()
         with self._lock:

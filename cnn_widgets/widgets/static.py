@@ -15,6 +15,11 @@ an update by drawing the widget's view anew (from the same model, so it looks
 the same, but a view in use would lose the keyboard focus). A widget still
 computing (a background run, a dataset scan) is left for later, so waiting for
 a picture never blocks the kernel.
+
+After each cell, too, every displayed widget whose model's weights changed in
+place since it last looked (a training step, ``conv.weight.mul_(-1)``, a loaded
+``state_dict``: the parameters' tensor versions say so) draws again with its
+``refresh()``, so no cell ever leaves a picture of weights the model no longer has.
 """
 from __future__ import annotations
 
@@ -78,6 +83,7 @@ class _Shown:
     png: str | None
     changed: bool = False
     observed: list = field(default_factory=list)
+    weights: tuple | None = None  # the model's weights version when the widget last drew
 
 
 _shown: dict[str, _Shown] = {}
@@ -98,6 +104,7 @@ def _track(widget: StaticPicture, png: str | None) -> str:
             source.observe(changed, names=traitlets.All)
             entry.observed.append((weakref.ref(source), changed))
     entry.png, entry.changed = png, False
+    entry.weights = _weights_of(widget)
     _hook()
     return display_id
 
@@ -126,6 +133,7 @@ def refresh(*_args) -> int:
             _forget(display_id)
             continue
         try:
+            _follow_weights(widget, entry)
             if not entry.changed or widget._picture_pending():
                 continue
             entry.changed = False
@@ -138,6 +146,26 @@ def refresh(*_args) -> int:
         entry.png = data[PNG]
         updated += 1
     return updated
+
+
+def _weights_of(widget) -> tuple | None:
+    """The version of the weights of the model ``widget`` shows (None: it has no refresh)."""
+    model = getattr(widget, "model", None)
+    if model is None or not callable(getattr(widget, "refresh", None)):
+        return None
+    from ..engine.activations import weights_version
+
+    return weights_version(model)
+
+
+def _follow_weights(widget, entry: _Shown) -> None:
+    """Redraw ``widget`` when its model's weights changed since it last drew (and it is idle)."""
+    now = _weights_of(widget)
+    if now is None or now == entry.weights or widget._picture_pending():
+        return
+    widget.refresh()
+    entry.weights = now
+    entry.changed = True
 
 
 def _forget(display_id: str) -> None:
