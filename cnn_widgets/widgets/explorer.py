@@ -178,7 +178,7 @@ class Explorer(StaticPicture, ipywidgets.VBox):
     def refresh(self) -> None:
         """Every view draws again from the model as it is now (after an in-place change of
         its weights); see the views' own ``refresh``."""
-        for view in self.tabs.children:
+        for view in self.views:
             view.refresh()
 
     def _selected(self):

@@ -101,6 +101,14 @@ class UnitView(StaticPicture, ipywidgets.VBox):
         self.image, self.image_label = image, label
         self._draw_part(3, self._draw_map)
 
+    def refresh(self) -> None:
+        """Draw the unit again from the model as it is now (after an in-place change of its
+        weights): its filter, its map, and a feature visualization made anew (the ones made
+        before were of the old weights)."""
+        self._worker.stop()  # a visualization of the old weights in progress is dropped
+        self._visualizations.clear()
+        self._on_selection(None)
+
     def wait(self, timeout: float | None = None) -> None:
         """Block until the feature visualization is drawn."""
         self._worker.wait(timeout)

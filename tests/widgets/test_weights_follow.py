@@ -79,7 +79,7 @@ def test_after_the_next_cell_a_widget_shows_the_changed_weights(name, updates):
 def test_every_view_of_the_explorer_follows_the_weights(updates):
     model = cw.load_model("fashion-cnn")
     explorer = cw.Explorer(model, "bag", dataset=None)
-    views = explorer.tabs.children
+    views = explorer.views
     for view in views:
         settle(view)
     before = {type(view).__name__: view.picture().copy() for view in views}
@@ -89,7 +89,7 @@ def test_every_view_of_the_explorer_follows_the_weights(updates):
     for view in views:
         settle(view)
     fresh = cw.Explorer(model, "bag", dataset=None)
-    for view, new in zip(views, fresh.tabs.children):
+    for view, new in zip(views, fresh.views):
         settle(new)
         name = type(view).__name__
         assert np.array_equal(view.picture(), new.picture()), f"the Explorer's {name} does not show the changed weights"
