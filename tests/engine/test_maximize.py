@@ -306,19 +306,21 @@ def test_a_long_run_lets_other_computations_on_the_model_in_between_steps(long_r
         steps.append(step)
 
     if long_run == "maximize":
-        run = lambda: maximize(model, "block2_conv1", filters=[0], steps=1_000_000, size=32, progress=progress, cancel=stop)  # noqa: E731
+        run = lambda: maximize(model, "block2_conv1", filters=[0], steps=100_000, size=32, progress=progress, cancel=stop)  # noqa: E731
     else:
-        run = lambda: engine.dream(model, torch.rand(32, 32, 3).numpy(), layer="block2_conv1", steps=1_000_000, octaves=1, progress=progress, cancel=stop)  # noqa: E731
+        run = lambda: engine.dream(model, torch.rand(32, 32, 3).numpy(), layer="block2_conv1", steps=100_000, octaves=1, progress=progress, cancel=stop)  # noqa: E731
     worker = threading.Thread(target=run)
     worker.start()
     try:
-        while len(steps) < 3:
+        while len(steps) < 3 and worker.is_alive():  # a run that failed at once must not hang the test
             worker.join(0.01)
+        assert worker.is_alive(), "the long run ended before its third step"
         maps = engine.feature_maps(model, torch.rand(32, 32, 3).numpy(), layers=["block1_conv1"], cache=False)
         assert worker.is_alive() and not stop.is_set()  # answered while the run goes on
         seen = len(steps)
-        while len(steps) < seen + 3:  # ... and the run carries on afterwards
+        while len(steps) < seen + 3 and worker.is_alive():  # ... and the run carries on afterwards
             worker.join(0.01)
+        assert worker.is_alive()
     finally:
         stop.set()
         worker.join()
