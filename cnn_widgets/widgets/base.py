@@ -78,7 +78,7 @@ class LayerChoice(traitlets.HasTraits):
     def _check_layer(self, proposal):
         try:
             return self.model.layer(proposal["value"]).name
-        except ValueError as error:
+        except (ValueError, TypeError) as error:
             raise traitlets.TraitError(str(error)) from None
 
     def _layer_options(self, raw: bool = False) -> list[dict]:
@@ -89,3 +89,16 @@ class LayerChoice(traitlets.HasTraits):
             names = [info.name] + ([info.name + RAW] if raw and info.activation is not None else [])
             options += [{"name": name, "path": info.path, "channels": info.out_channels, "shape": list(info.output_shape or ())} for name in names]
         return options
+
+
+class UnitChoice(LayerChoice):
+    """Mixin for views of one unit (a ``layer`` and a ``filter_index`` of it) that are not
+    tile viewers: the layer checked as :class:`LayerChoice` does, the filter index
+    against the layer's channels."""
+
+    @traitlets.validate("filter_index")
+    def _check_filter(self, proposal):
+        value, count = proposal["value"], self.model.layer(self.layer).out_channels
+        if not 0 <= value < count:
+            raise traitlets.TraitError(f"filter_index {value} is out of range for layer {self.layer} (valid: 0-{count - 1})")
+        return value

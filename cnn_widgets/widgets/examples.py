@@ -24,6 +24,7 @@ from .._choices import check_keywords
 from ..models import as_model
 from ..render.examples import crops_picture, examples_picture
 from .pictures import FORMAT, encode_picture
+from .base import UnitChoice
 from .static import StaticPicture
 from .worker import Worker
 
@@ -37,7 +38,7 @@ def _error_html(error: Exception) -> str:
     return f"<span style='color:#8b1a1a'>{html.escape(f'{type(error).__name__}: {error}')}</span>"
 
 
-class DatasetExamples(StaticPicture, ipywidgets.VBox):
+class DatasetExamples(UnitChoice, StaticPicture, ipywidgets.VBox):
     """Top dataset images for the selected ``layer`` and ``filter_index``, with their own
     layer and filter controls (the filter slider takes the arrow keys).
 
@@ -100,20 +101,6 @@ class DatasetExamples(StaticPicture, ipywidgets.VBox):
             self._worker.submit(self._scan)
 
     # -- selection ----------------------------------------------------------------------------
-    @traitlets.validate("layer")
-    def _check_layer(self, proposal):
-        try:
-            return self.model.layer(proposal["value"]).name
-        except (ValueError, TypeError) as error:
-            raise traitlets.TraitError(str(error)) from None
-
-    @traitlets.validate("filter_index")
-    def _check_filter(self, proposal):
-        value, count = proposal["value"], self.model.layer(self.layer).out_channels
-        if not 0 <= value < count:
-            raise traitlets.TraitError(f"filter_index {value} is out of range for layer {self.layer} (valid: 0-{count - 1})")
-        return value
-
     def _on_layer(self, _change) -> None:
         count = self.model.layer(self.layer).out_channels
         if self.filter_index >= count:

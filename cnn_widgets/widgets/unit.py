@@ -22,6 +22,7 @@ from .._choices import check_keywords
 from ..models import as_model
 from .examples import DatasetExamples
 from .pictures import FORMAT, encode_picture
+from .base import UnitChoice
 from .static import StaticPicture
 from .worker import Worker
 
@@ -30,7 +31,7 @@ EXAMPLES_WIDTH = 280  # pixels: the dataset examples' grid, shown smaller so tha
 VISUALIZATION_STEPS = 128
 
 
-class UnitView(StaticPicture, ipywidgets.VBox):
+class UnitView(UnitChoice, StaticPicture, ipywidgets.VBox):
     """The selected ``layer`` and ``filter_index`` of ``model`` in four pictures: the filter's
     weights, its feature visualization, its top dataset examples (from ``examples``, a
     :class:`DatasetExamples`, when given) and its map for ``image`` (called ``image_label``).
@@ -81,20 +82,6 @@ class UnitView(StaticPicture, ipywidgets.VBox):
         if examples is not None:  # a scan that ends shows its examples here too
             examples.picture_widget.observe(lambda _: self._draw_part(2, self._draw_examples), names="value")
         self._on_selection(None)
-
-    @traitlets.validate("layer")
-    def _check_layer(self, proposal):
-        try:
-            return self.model.layer(proposal["value"]).name
-        except ValueError as error:
-            raise traitlets.TraitError(str(error)) from None
-
-    @traitlets.validate("filter_index")
-    def _check_filter(self, proposal):
-        value, count = proposal["value"], self.model.layer(self.layer).out_channels
-        if not 0 <= value < count:
-            raise traitlets.TraitError(f"filter_index {value} is out of range for layer {self.layer} (valid: 0-{count - 1})")
-        return value
 
     def set_image(self, image, label: str = "this image") -> None:
         """Show the unit's map for another image."""
