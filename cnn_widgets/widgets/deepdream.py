@@ -38,6 +38,7 @@ THUMBNAIL_SIZE = 96  # the photo beside the dream: enlarged or shrunk to about t
 MAX_SIDE = 512  # larger photos are shrunk first: a dream step costs a forward and a backward pass
 MAX_FRAMES = 120
 CACHE_SIZE = 16  # finished dreams kept per widget (the least recently used go first)
+PANEL_GAP = 8  # white pixels around and between the dream and the original in the saved picture
 STATUS_EVERY_S = 0.1  # progress and status reach the browser at most this often
 
 # Trait names of the dream's settings, in the order the engine takes them.
@@ -453,20 +454,28 @@ class DeepDream(ImageInput, LayerChoice, BaseWidget, RunControls):
 
     # -- saving -----------------------------------------------------------------------------
     def picture(self) -> np.ndarray:
-        """What the widget shows: the current dream frame (the photo before a run), as
-        uint8 RGB at display size (a 28x28 photo dreamed at 84x84 is enlarged 3 times, to 252x252).
+        """What the widget shows, as uint8 RGB: the current dream frame (the photo before a run)
+        and the original beside it at the same size, labelled "Dream" and "Original" under them,
+        :data:`PANEL_GAP` white pixels around and between them (a 28x28 photo dreamed at 84x84 is
+        enlarged 3 times, to 252x252 per panel).
 
         >>> import cnn_widgets as cw
-        >>> cw.DeepDream(cw.load_model("fashion-cnn"), "sandal").picture().shape
-        (252, 252, 3)
+        >>> picture = cw.DeepDream(cw.load_model("fashion-cnn"), "sandal").picture()
+        >>> picture.shape[1] == 2 * 252 + 3 * PANEL_GAP
+        True
         """
         with self._lock:
-            if not self._shown:
-                return self._display(self._dreamed_photo())
-            return self._shown[min(self.frame_index, len(self._shown) - 1)]
+            original = self._display(self._dreamed_photo())
+            if self._shown:
+                dreamt, label = self._shown[min(self.frame_index, len(self._shown) - 1)], "Dream"
+            else:
+                dreamt, label = original, "Dream (none yet: the photo; press Run)"
+        if dreamt.shape != original.shape:  # a frame kept from other settings: the original at its size
+            original = np.asarray(Image.fromarray(original).resize(dreamt.shape[1::-1], Image.BICUBIC))
+        return render.grid(np.stack([dreamt, original]), columns=2, padding=PANEL_GAP, labels=[label, "Original"])
 
     def save_png(self, path) -> None:
-        """Write the current frame, as shown, to a PNG file.
+        """Write what the widget shows (the current frame beside the original, see :meth:`picture`) to a PNG file.
 
         >>> import cnn_widgets as cw, tempfile, pathlib
         >>> widget = cw.DeepDream(cw.load_model("fashion-cnn"), "bag", steps=1, frames=1)

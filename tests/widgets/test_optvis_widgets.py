@@ -4,6 +4,7 @@ results come back from the cache without the engine, bad settings raise with
 the valid choices, the user's model is left as it was, and pictures save."""
 from __future__ import annotations
 
+import base64
 import io
 import threading
 import time
@@ -241,13 +242,40 @@ def test_a_view_opened_mid_run_gets_the_streamed_frames(dreamer, monkeypatch):
     assert dreamer.frames_png == frames and dreamer.error == ""
 
 
+def panels(picture: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
+    """The dream and the original in DeepDream.picture(): two panels of side x side pixels, PANEL_GAP apart."""
+    gap = deepdream_module.PANEL_GAP
+    return picture[gap : gap + side, gap : gap + side], picture[gap : gap + side, 2 * gap + side : 2 * gap + 2 * side]
+
+
 def test_dream_shows_the_photo_before_a_run(dreamer):
     assert dreamer.frames_png == [] and dreamer.dream_frames == []
     assert dreamer.sample == "sneaker" and dreamer.image.size == (28, 28)
     assert decode(dreamer.photo_png).shape[:2] == (308, 308)  # 28 px enlarged 11x, crisp
     assert decode(dreamer.image_png).shape[:2] == (84, 84)  # the thumbnail of the upload
     assert "press Run" in dreamer.caption and dreamer.error == ""
-    assert np.array_equal(dreamer.picture(), np.asarray(Image.open(io.BytesIO(dreamer.photo_png)).convert("RGB")))
+    photo = np.asarray(Image.open(io.BytesIO(dreamer.photo_png)).convert("RGB"))
+    assert all(np.array_equal(panel, photo) for panel in panels(dreamer.picture(), 308))  # no dream yet: the photo twice
+
+
+def test_dream_saved_picture_shows_the_dream_beside_the_original_like_the_view(dreamer, tmp_path):
+    """The saved picture (save_png, and the static PNG of a saved notebook) is what the view shows:
+    the dream and, at the same size beside it, the original, each labelled under it."""
+    dreamer.run(wait=True)
+    dreamer.save_png(tmp_path / "dream.png")
+    saved = decode((tmp_path / "dream.png").read_bytes())[..., :3]
+    assert np.array_equal(saved, dreamer.picture())
+    dreamt, original = decode(dreamer.frames_png[dreamer.frame_index])[..., :3], decode(dreamer.photo_png)[..., :3]
+    assert dreamt.shape == original.shape == (308, 308, 3)
+    assert 2 * 308 <= saved.shape[1] <= 2 * 308 + 4 * deepdream_module.PANEL_GAP  # two panels side by side
+    assert saved.shape[0] > 308  # and a label band under them
+    left, right = panels(saved, 308)
+    assert np.array_equal(left, dreamt) and np.array_equal(right, original)
+    assert not np.array_equal(left, right)
+    band = saved[deepdream_module.PANEL_GAP + 308 :, : saved.shape[1] // 2]
+    assert (band < 128).any()  # the label's dark text under the dream
+    static = base64.b64decode(dreamer._repr_mimebundle_()[0]["image/png"])  # what a saved notebook shows
+    assert np.array_equal(decode(static)[..., :3], saved)
 
 
 def test_dream_defaults_give_the_dream_room_and_show_the_original_at_its_size(fashion):
@@ -282,7 +310,7 @@ def test_dream_run_streams_frames_and_ends_done(dreamer, monkeypatch):
     assert len(dreamer.dream_frames) == 4 and all(f.size == (28, 28) for f in dreamer.dream_frames)
     assert all(decode(png).shape[:2] == (308, 308) for png in dreamer.frames_png)
     assert dreamer.frame_index == 3
-    assert dreamer.picture().shape == (308, 308, 3)
+    assert dreamer.picture().shape[1] == 2 * 308 + 3 * deepdream_module.PANEL_GAP  # the dream beside the original
     # The dream changes the photo, and each frame differs from the one before (zoom and dream).
     photo = np.asarray(dreamer.image, dtype=float)
     frames = [np.asarray(f, dtype=float) for f in dreamer.dream_frames]
@@ -295,7 +323,7 @@ def test_dream_frame_index_moves_the_picture(dreamer):
     last = dreamer.picture()
     dreamer.frame_index = 0
     assert not np.array_equal(dreamer.picture(), last)
-    assert np.array_equal(dreamer.picture(), decode(dreamer.frames_png[0])[..., :3])
+    assert np.array_equal(panels(dreamer.picture(), 308)[0], decode(dreamer.frames_png[0])[..., :3])
 
 
 def test_dream_stop_is_quick_and_keeps_the_frames_so_far(fashion, monkeypatch):
