@@ -19,7 +19,6 @@ import traitlets
 
 from .. import engine, render
 from ..engine.convolution import CUSTOM_KERNEL_RULE, check_kernel, check_position
-from ..images import SAMPLE_NAMES
 from ..models import Model, as_model
 from ..render import convolution as pictures
 from ..frontend import bundled
@@ -115,7 +114,7 @@ class ConvolutionExplainer(ImageInput, BaseWidget):
     step = traitlets.Dict().tag(sync=True)  # the numbers of the current position (see _step_numbers)
 
     sample = traitlets.Unicode("").tag(sync=True)
-    sample_options = traitlets.List(list(SAMPLE_NAMES)).tag(sync=True)
+    sample_options = traitlets.List().tag(sync=True)  # [{"name", "label"}]: samples like the model's pictures first
     image_name = traitlets.Unicode("").tag(sync=True)
 
     input_png = Picture().tag(sync=True)  # the input with its padding border
@@ -133,7 +132,8 @@ class ConvolutionExplainer(ImageInput, BaseWidget):
         self._current: engine.ConvolutionStep | None = None
         self._quiet = True  # no computing while the constructor sets things up
         layer = kwargs.pop("layer", None)
-        super().__init__(layer=self._info.name, filter_count=self._info.out_channels, units=self._units(), **kwargs)
+        super().__init__(layer=self._info.name, filter_count=self._info.out_channels, units=self._units(),
+                         sample_options=self._sample_options(), **kwargs)
         try:  # from the constructor, bad values raise ValueError like the engine's
             if layer is not None:
                 self.layer = layer

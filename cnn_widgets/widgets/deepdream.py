@@ -114,7 +114,7 @@ class DeepDream(ImageInput, LayerChoice, BaseWidget, RunControls):
     seed = traitlets.Int(0).tag(sync=True)
 
     sample = traitlets.Unicode("").tag(sync=True)  # the shipped sample dreamed on, "" for the user's own image
-    sample_options = traitlets.List(list(SAMPLE_NAMES)).tag(sync=True)
+    sample_options = traitlets.List().tag(sync=True)  # [{"name", "label"}]: samples like the model's pictures first
     image_png = Picture().tag(sync=True)  # thumbnail of the photo
     photo_png = Picture().tag(sync=True)  # the photo at display size, shown until there are frames
     image_name = traitlets.Unicode("").tag(sync=True)
@@ -140,7 +140,8 @@ class DeepDream(ImageInput, LayerChoice, BaseWidget, RunControls):
         settings = {**default_settings(self.model), **settings}
         layers = self.model.layers
         chosen = self.model.layer(layer if layer is not None else layers[len(layers) // 2].name)
-        super().__init__(layer_options=self._layer_options(), layer=chosen.name, filter_count=chosen.out_channels, **settings)
+        super().__init__(layer_options=self._layer_options(), layer=chosen.name, filter_count=chosen.out_channels,
+                         sample_options=self._sample_options(), **settings)
         self.set_image(self._default_sample() if image is None else image)
         self._quiet = False
         self._show_current()

@@ -37,7 +37,6 @@ from .. import engine, render
 from .._choices import invalid_choice
 from ..engine.activations import weights_version
 from ..engine.cam import CAM_METHODS, METHODS, class_index
-from ..images import SAMPLE_NAMES
 from ..models import Model, as_model
 from ..frontend import bundled
 from ..models.layers import RAW
@@ -123,7 +122,7 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
     scale_options = traitlets.List([dict(name=name, label=label) for name, label in SCALES.items()]).tag(sync=True)
 
     sample = traitlets.Unicode("").tag(sync=True)  # the shipped sample shown, "" for the user's own image
-    sample_options = traitlets.List(list(SAMPLE_NAMES)).tag(sync=True)
+    sample_options = traitlets.List().tag(sync=True)  # [{"name", "label"}]: samples like the model's pictures first
     image_png = Picture().tag(sync=True)  # thumbnail of the model's input
     image_name = traitlets.Unicode("").tag(sync=True)
 
@@ -161,6 +160,7 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
         super().__init__(
             layer_options=self._layer_options(raw=True),  # each conv, and its own output before its activation
             class_options=list(self.model.classes),
+            sample_options=self._sample_options(),
             method=method,
             layer=self.model.last_stage.name if layer is None else layer,
             **kwargs,

@@ -1,4 +1,4 @@
-"""The image picker that FeatureMaps, DeepDream and GradCAM share: a shipped
+"""The image picker that FeatureMaps, DeepDream, GradCAM and ConvolutionExplainer share: a shipped
 sample chosen by name (the ``sample`` trait) or a file uploaded from the
 browser (an ``{"type": "upload", "name": ...}`` message with the bytes as a buffer).
 

@@ -241,6 +241,19 @@ def test_filter_weights_color_view_shows_zero_as_gray_and_says_what_colours_mean
     assert tables[1]["values"][1][1] == -0.5 and tables[1]["colors"][1][1] == "#000000"
 
 
+@pytest.mark.parametrize("widget_class", ["GradCAM", "DeepDream", "ConvolutionExplainer"])
+def test_every_image_widget_offers_the_samples_that_fit_the_model_first(fashion, widget_class):
+    """Like FeatureMaps: for fashion-cnn the garments come first, and the photos say they are not like its pictures."""
+    widget = getattr(cw, widget_class)(fashion, "sneaker")
+    names = [option["name"] for option in widget.sample_options]
+    assert names == list(cw.images.FASHION_SAMPLES) + list(cw.images.PHOTO_SAMPLES)
+    assert all(option["label"] == option["name"] for option in widget.sample_options[:10])
+    assert widget.sample_options[10] == {"name": "cat", "label": "cat (a color photo: not like fashion-cnn's pictures)"}
+    assert all("not like fashion-cnn's pictures" in option["label"] for option in widget.sample_options[10:])
+    widget.sample = "cat"  # a labelled photo is still chosen by its name
+    assert widget.image_name.split("#")[0] == "cat"
+
+
 def test_feature_maps_offer_the_samples_that_fit_the_model_and_say_what_it_expects(fashion):
     widget = cw.FeatureMaps(fashion, cw.sample_image("ankle_boot"))
     assert widget.image_name.split("#")[0] == "ankle_boot" and widget.sample == "ankle_boot"  # not "image 1"
