@@ -11,11 +11,13 @@ export function formatWeight(value) {
   return value.toExponential(1);
 }
 
-/** Black or white text, whichever reads better on a "#rrggbb" background. */
+/** Black or white text, whichever has the higher WCAG contrast on a "#rrggbb" background
+ * (relative luminance of the linearized sRGB channels; either choice is then at least 4.58:1). */
 export function textColorOn(background) {
-  const [r, g, b] = [1, 3, 5].map((at) => parseInt(background.slice(at, at + 2), 16) / 255);
+  const linear = (channel) => (channel <= 0.04045 ? channel / 12.92 : ((channel + 0.055) / 1.055) ** 2.4);
+  const [r, g, b] = [1, 3, 5].map((at) => linear(parseInt(background.slice(at, at + 2), 16) / 255));
   const luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b;
-  return luminance > 0.45 ? "#000" : "#fff";
+  return (luminance + 0.05) / 0.05 >= 1.05 / (luminance + 0.05) ? "#000" : "#fff";
 }
 
 export function kernelNumbers(model, trait = "tile_numbers") {
