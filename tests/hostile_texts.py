@@ -7,9 +7,10 @@ and check that every text reaches the page as text.
 Each attack calls ``alert`` with where it came from, so a dialog names the leak.
 """
 
+import os
+
 import torch
 from torch import nn
-from view_messages import send_from_view
 
 
 def attack(where: str) -> str:
@@ -59,6 +60,12 @@ def hostile_image(folder) -> str:
     return path
 
 
+def _send_from_view(widget, content: dict, buffers=()) -> None:
+    """tests/view_messages.py's send_from_view, written out: the browser tests' notebook cells run
+    this file's source, where the tests folder is not importable."""
+    widget._handle_msg({"content": {"data": {"method": "custom", "content": content}}, "buffers": list(buffers)})
+
+
 def hostile_widgets(folder) -> dict:
     """Every widget, each showing attacking texts: names, captions, errors."""
     import cnn_widgets as cw
@@ -67,12 +74,17 @@ def hostile_widgets(folder) -> dict:
     image = hostile_image(folder)
     explorer = cw.Explorer(model, image, dataset=torch.rand(12, 1, 28, 28))
     explorer.examples.wait()
-    failing = cw.DatasetExamples(model, f"{folder}/{attack('missing dataset folder')}", k=2)
+    # A dataset folder whose only picture is broken: the background scan fails with its path.
+    broken = os.path.join(folder, attack("broken dataset folder"))
+    os.makedirs(broken, exist_ok=True)
+    with open(os.path.join(broken, "broken.png"), "wb") as file:
+        file.write(b"not a picture")
+    failing = cw.DatasetExamples(model, broken, k=2)
     failing.wait()
     maps = cw.FeatureMaps(model, image)
     # What the browser sends when someone uploads a picture, then a file that is not one.
     with open(image, "rb") as file:
-        send_from_view(maps, {"type": "upload", "name": attack("uploaded picture name")}, [file.read()])
-    send_from_view(maps, {"type": "upload", "name": attack("uploaded file name")}, [b"not a picture"])
+        _send_from_view(maps, {"type": "upload", "name": attack("uploaded picture name")}, [file.read()])
+    _send_from_view(maps, {"type": "upload", "name": attack("uploaded file name")}, [b"not a picture"])
     heatmaps = cw.GradCAM(model, image)
     return {"explorer": explorer, "failing": failing, "maps": maps, "heatmaps": heatmaps}

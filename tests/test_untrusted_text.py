@@ -29,7 +29,7 @@ def test_the_examples_caption_shows_module_names_and_errors_as_text(widgets):
     caption = widgets["explorer"].examples.caption.value
     assert "<img" not in caption and "features.&lt;img src=x" in caption
     error = widgets["failing"].caption.value
-    assert "<img" not in error and "no folder at" in error and "&lt;img src=x onerror=alert(&quot;missing dataset folder&quot;)&gt;" in error
+    assert "<img" not in error and "is not an image" in error and "&lt;img src=x onerror=alert(&quot;broken dataset folder&quot;)&gt;" in error
 
 
 def test_a_saved_page_keeps_each_widgets_state_in_its_script_element(widgets, tmp_path):
