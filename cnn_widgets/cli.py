@@ -248,15 +248,22 @@ def _stitch(tiles, args, labels=None):
 
 def _cam_picture(model, engine, args):
     """The heatmap over the image as the model saw it, enlarged to about ``args.size`` pixels,
-    with its numbered colorbar (zero to the map's peak, in the method's units) under it: the
-    GradCAM widget's picture of one map (both are :func:`render.heatmap_overlay`)."""
+    with its numbered colorbar under it (zero to the larger of the map's peak and the top
+    class's, in the method's units): the GradCAM widget's picture of one map (both are
+    :func:`render.heatmap_overlay` on :func:`render.class_map_scale`)."""
     target = int(args.target) if args.target is not None and args.target.lstrip("-").isdigit() else args.target
     image = _image(args.image)
     result = engine.cam_result(model, image, method=args.method, layer=args.layer, target=target, k=1)
     seen = render.to_uint8_image(model.deprocess(model.preprocess(image))[0].cpu())
-    low, high = render.value_range(result.map)
-    picture = render.heatmap_overlay(seen, result.map, size=args.size, colormap=args.colormap, opacity=args.opacity, vrange=(low, high))
-    scale = render.colorbar_scale(low, high, args.colormap, note=engine.METHODS[args.method].scale_note)
+    # On the top class's scale, as the GradCAM widget draws one class (render.class_map_scale).
+    top = engine.predict(model, image, k=1)[0]
+    top_peak = None
+    if result.class_index != top.index:
+        top_peak = float(engine.cam_result(model, image, method=args.method, layer=args.layer, target=top.index, k=1).map.max())
+    scale = render.class_map_scale(result.map, args.colormap, engine.METHODS[args.method].scale_note,
+                                   top_class=f"{top.name} ({100 * top.probability:.1f}%)", top_peak=top_peak)
+    picture = render.heatmap_overlay(seen, result.map, size=args.size, colormap=args.colormap, opacity=args.opacity,
+                                     vrange=(scale["low"], scale["high"]))
     picture = render.with_colorbar(picture, scale, args.colormap)
     label = f"class {result.class_index} ({result.class_name}, p={result.probability:.2f})"
     if result.layers:

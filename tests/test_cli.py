@@ -94,16 +94,17 @@ def test_dream_writes_a_gif_with_every_frame(tmp_path):
     assert gif.n_frames == 3 and gif.size == (28, 28)
 
 
-@pytest.mark.parametrize("method", ["gradcam", "saliency"])
-def test_cam_writes_the_same_picture_the_gradcam_widget_shows(tmp_path, method):
-    """One heatmap overlay (render.heatmap_overlay) for both: the same image, class, method,
-    colormap and opacity give the same pixels, to the last bit."""
+@pytest.mark.parametrize("method, target", [("gradcam", "Sneaker"), ("saliency", "Sneaker"), ("gradcam", "Sandal")])
+def test_cam_writes_the_same_picture_the_gradcam_widget_shows(tmp_path, method, target):
+    """One heatmap overlay (render.heatmap_overlay) on one scale rule (render.class_map_scale)
+    for both: the same image, class, method, colormap and opacity give the same pixels, to the
+    last bit, for the top class and for another one (drawn on the top class's scale)."""
     import cnn_widgets as cw
 
     out = tmp_path / "cam.png"
-    assert main(["cam", "fashion-cnn", "--image", "sneaker", "--class", "Sneaker", "--method", method,
+    assert main(["cam", "fashion-cnn", "--image", "sneaker", "--class", target, "--method", method,
                  "--colormap", "viridis", "--opacity", "0.6", "--out", str(out)]) == 0
-    widget = cw.GradCAM(cw.load_model("fashion-cnn"), "sneaker", method=method, target="Sneaker", colormap="viridis", opacity=0.6)
+    widget = cw.GradCAM(cw.load_model("fashion-cnn"), "sneaker", method=method, target=target, colormap="viridis", opacity=0.6)
     shown = widget.picture()
     written = np.asarray(Image.open(out).convert("RGB"))
     assert written.shape == shown.shape

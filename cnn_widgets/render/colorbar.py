@@ -103,6 +103,32 @@ def colorbar_scale(low: float, high: float, colormap: str = "gray", ticks: int =
     }
 
 
+def class_map_scale(heat, colormap: str, units_note: str, *, top_class: str | None = None,
+                    top_peak: float | None = None, own_peak: bool = False) -> dict:
+    """The colorbar scale of one class's heatmap, so colours compare across the classes of
+    one image: from zero to the larger of the map's peak and ``top_peak`` (the top predicted
+    class's map peak; None when ``heat`` is that map), its note naming the scale
+    (``top_class``, e.g. "Sneaker (97.6%)", None when unknown), then ``units_note``. With
+    ``own_peak`` the map keeps its own peak and the note says not to compare colours.
+
+    >>> scale = class_map_scale(np.array([[0.0, 0.1]]), "inferno", "logit", top_class="Sneaker (97.6%)", top_peak=0.4)
+    >>> scale["high"], scale["note"]
+    (0.4, 'on the scale of Sneaker (97.6%), the top class, so colours compare across classes · logit')
+    """
+    heat = np.asarray(heat, dtype=np.float64)
+    if own_peak or top_class is None:
+        low, high = value_range(heat)
+        who = "its own peak: do not compare colours across classes · " if own_peak else ""
+    elif top_peak is None:
+        low, high = value_range(heat)
+        who = f"{top_class} is the top class: the other classes are drawn on its scale, so colours compare across classes · "
+    else:
+        low, high = value_range(np.append(heat, top_peak))
+        higher = "" if top_peak >= float(np.nanmax(heat, initial=0.0)) else " (this map peaks higher)"
+        who = f"on the scale of {top_class}, the top class{higher}, so colours compare across classes · "
+    return colorbar_scale(low, high, colormap, note=who + units_note)
+
+
 def colorbar(scale: dict, length: int = 256, thickness: int = 12, colormap: str | None = None) -> np.ndarray:
     """Draw a :func:`colorbar_scale` as a horizontal uint8 (H, length, 3) picture: the
     colour ramp (``colormap``, by default the scale's own), a tick and number under each

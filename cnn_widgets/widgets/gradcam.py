@@ -619,22 +619,12 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
         """The colorbar of the single view: on ``shared``, from zero to the larger of the map's
         peak and the top class's (so a class the network barely sees looks weak), else its own peak."""
         top = self.predictions[0] if self.predictions else None
-        scale_note = METHODS[panel.method].scale_note
-        if self.scale == "per_map" or top is None:
-            low, high = render.value_range(heat)
-            who = "its own peak: do not compare colours across classes · " if self.scale == "per_map" else ""
-        else:
-            top_class = f"{top['name']} ({100 * top['probability']:.1f}%)"
-            reference = self._reference()
-            if reference is None:  # the top class itself
-                low, high = render.value_range(heat)
-                who = f"{top_class} is the top class: the other classes are drawn on its scale, so colours compare across classes · "
-            else:
-                peak = self._peaks[reference.key]
-                low, high = render.value_range(np.append(heat, peak))
-                higher = "" if peak >= float(np.nanmax(heat, initial=0.0)) else " (this map peaks higher)"
-                who = f"on the scale of {top_class}, the top class{higher}, so colours compare across classes · "
-        return render.colorbar_scale(low, high, self.colormap, note=who + scale_note)
+        own_peak = self.scale == "per_map"
+        reference = None if own_peak or top is None else self._reference()
+        return render.class_map_scale(
+            heat, self.colormap, METHODS[panel.method].scale_note,
+            top_class=f"{top['name']} ({100 * top['probability']:.1f}%)" if top else None,
+            top_peak=None if reference is None else self._peaks[reference.key], own_peak=own_peak)
 
     def _panel_summary(self, panel: _Panel) -> dict:
         probability = self._probabilities[panel.class_index] if self._probabilities else 0.0
