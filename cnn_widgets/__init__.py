@@ -7,7 +7,7 @@
 """
 from .export import export_notebook_html, save_html
 from .images import SAMPLE_NAMES, load_image, sample_image
-from .models import MODEL_NAMES, LayerInfo, Model, WeightsUnavailableError, best_device, load_model
+from .models import MODEL_NAMES, LayerInfo, Model, WeightsUnavailableError, best_device, lesson_model, load_model
 
 __version__ = "0.1.0"
 
@@ -49,6 +49,7 @@ __all__ = [
     "WeightsUnavailableError",
     "best_device",
     "export_notebook_html",
+    "lesson_model",
     "load_image",
     "load_model",
     "sample_image",
