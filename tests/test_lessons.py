@@ -2,6 +2,7 @@
 and has what a student working alone needs; `cnn-widgets lessons DIR` hands them out."""
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -69,6 +70,13 @@ CLAIMS = {
 }
 
 
+# How many cells of each lesson choose their model with cw.lesson_model: offline, each says it
+# shows fashion-cnn (and where VGG16's weights would go) instead of failing.
+LESSON_MODEL_CALLS = {stem: 1 for stem in ("01_what_a_convolution_does", "02_what_the_first_layer_learned",
+                                           "03_feature_maps_through_the_network", "04_what_excites_a_filter",
+                                           "05_deepdream", "06_where_the_network_looks", "08_your_own_model")}
+
+
 def _text(notebook, cell_type: str) -> str:
     return "\n".join(cell.source for cell in notebook.cells if cell.cell_type == cell_type)
 
@@ -88,15 +96,33 @@ def test_lesson_has_goal_questions_answers_and_conclusion(path):
         assert part in markdown, f"{path.name} lacks {part!r}"
 
 
+@pytest.fixture(scope="module")
+def executed_lessons(tmp_path_factory) -> dict[str, list]:
+    """Every lesson's cells after running top to bottom: all eight in order in one kernel, with
+    ``%reset -f`` before each (its namespace starts empty, so a name another lesson defined cannot
+    help it; modules stay imported, which saves a kernel start and the imports for each lesson).
+    The kernel's torch cache is an empty folder: the lessons run as offline with no VGG16 weights."""
+    course = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    spans = {}
+    for path in LESSONS:
+        lesson = nbformat.read(path, as_version=4)
+        course.cells.append(nbformat.v4.new_code_cell("%reset -f"))
+        spans[path.stem] = (len(course.cells), len(course.cells) + len(lesson.cells))
+        course.cells.extend(lesson.cells)
+    folder = tmp_path_factory.mktemp("lessons")
+    client = NotebookClient(course, timeout=600, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(folder)}})
+    client.execute(env={**os.environ, "TORCH_HOME": str(folder / "torch")})
+    return {stem: course.cells[start:end] for stem, (start, end) in spans.items()}
+
+
 @pytest.mark.parametrize("path", LESSONS, ids=[p.stem for p in LESSONS])
-def test_lesson_runs_top_to_bottom_and_every_widget_carries_a_picture(path, tmp_path):
+def test_lesson_runs_top_to_bottom_and_every_widget_carries_a_picture(path, executed_lessons):
     notebook = nbformat.read(path, as_version=4)
     assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code"), "commit lessons without outputs"
-    client = NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
-    client.execute()
-    outputs = [out for cell in notebook.cells for out in cell.get("outputs", [])]
+    outputs = [out for cell in executed_lessons[path.stem] for out in cell.get("outputs", [])]
     errors = [out for out in outputs if out.output_type == "error"]
-    assert not errors, errors
+    assert not errors, errors[0]
     widgets = [out for out in outputs if "application/vnd.jupyter.widget-view+json" in out.get("data", {})]
     assert widgets, "a lesson shows at least one widget"
     for output in widgets:
@@ -104,6 +130,7 @@ def test_lesson_runs_top_to_bottom_and_every_widget_carries_a_picture(path, tmp_
     shapes = [out for out in outputs if "torch.Size(" in out.get("text", "") + str(out.get("data", {}).get("text/plain", ""))]
     assert not shapes, "a lesson shows results as pictures or numbers a person reads, never as tensor shapes"
     printed = "".join(out.get("text", "") for out in outputs if out.output_type == "stream")
+    assert printed.count("On screen: fashion-cnn") == LESSON_MODEL_CALLS.get(path.stem, 0), printed
     if path.stem in CLAIMS:
         CLAIMS[path.stem](printed)
 
