@@ -37,7 +37,7 @@ def lesson_model(picture: str = "sneaker", photo: str = "cat", *, device=None, q
     if photo not in PHOTO_SAMPLES:
         raise invalid_choice("photo", photo, PHOTO_SAMPLES)
     weights_file = zoo.weights_cache_file("vgg16")
-    problem = "are not"
+    problem = "are not at"
     if weights_file.is_file():
         try:
             vgg = load_model("vgg16", device=device)
