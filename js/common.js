@@ -201,6 +201,26 @@ export function glyph(name) {
   return svg;
 }
 
+/** A legend's sample of a chart line, drawn as SVG in the text colour (box-drawing
+ *  characters are missing from many fonts): "solid" or "dashed" (a horizontal stroke),
+ *  or "marker" (a vertical dashed line, as a chart's marker of one step). */
+export function lineKey(kind) {
+  const ns = "http://www.w3.org/2000/svg";
+  const vertical = kind === "marker";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", vertical ? "0 0 6 12" : "0 0 24 12");
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("class", `cw-line-key cw-line-key-${kind}`);
+  const line = document.createElementNS(ns, "line");
+  const ends = vertical ? { x1: 3, y1: 0, x2: 3, y2: 12 } : { x1: 0, y1: 6, x2: 24, y2: 6 };
+  for (const [name, value] of Object.entries(ends)) line.setAttribute(name, String(value));
+  line.setAttribute("stroke", "currentColor");
+  line.setAttribute("stroke-width", vertical ? "1.5" : "2");
+  if (kind !== "solid") line.setAttribute("stroke-dasharray", vertical ? "3 3" : "4 3");
+  svg.append(line);
+  return svg;
+}
+
 /** Put a pictogram and words in a button (or any element): glyphLabel(button, "pause", "pause");
  *  ``after`` puts the pictogram after the words. */
 export function glyphLabel(node, name, words, after = false) {
