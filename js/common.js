@@ -87,37 +87,52 @@ export function numberControl(model, label, trait, attrs = {}, integer = true) {
   return node;
 }
 
-/** Tell Python when the person has left the widget (pointer and keyboard focus both
- *  elsewhere): the notebook's saved picture of it is then brought up to date
- *  (cnn_widgets/widgets/static.py), which redraws the view, so never while in use.
+/** Tell Python where the person is, so that the notebook's saved picture of the widget
+ *  (cnn_widgets/widgets/static.py) is brought up to date only while nobody uses the view:
+ *  an update makes JupyterLab and Notebook draw the view anew. The view announces itself
+ *  ({type: "shown", view}), says when pointer or keyboard focus comes in ({type:
+ *  "entered"}) and when both are elsewhere ({type: "left"}), and answers Python's
+ *  {type: "away?"} with {type: "away", view} only if it is still left when the question
+ *  arrives. So a "left" that reaches a busy kernel after the person came back is not
+ *  taken as the last word: Python asks first, and a view in use does not answer.
  *  Inside an Explorer (class cw-explorer) "the widget" is the whole Explorer. */
 export function reportLeaving(model, root) {
-  let watching = null;  // the Explorer we wait to be left, if any
-  const inUse = (node) => node.matches(":hover") || node.contains(document.activeElement);
-  const check = () => {
-    if (!root.isConnected) return;
-    const scope = root.closest(".cw-explorer") || root;
-    if (!inUse(scope)) { model.send({ type: "left" }); return; }
-    if (scope !== root && watching !== scope) {
-      watching = scope;
-      const again = () => setTimeout(() => {
-        if (inUse(scope)) return;
-        scope.removeEventListener("pointerleave", again);
-        scope.removeEventListener("focusout", again);
-        watching = null;
-        check();
-      }, 0);
-      scope.addEventListener("pointerleave", again);
-      scope.addEventListener("focusout", again);
-    }
+  const view = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
+  let away = true;
+  const scope = () => root.closest(".cw-explorer") || root;
+  const inUse = () => {
+    const node = scope();
+    return node.matches(":hover") || node.contains(document.activeElement);
   };
-  const later = () => setTimeout(check, 0);  // document.activeElement moves after focusout
-  root.addEventListener("pointerleave", later);
-  root.addEventListener("focusout", later);
-  // Should the view be redrawn while in use all the same (the person came back before the
-  // message arrived), the new view keeps the keyboard.
+  const enter = (event) => {
+    if (!away || !root.isConnected || !scope().contains(event.target)) return;
+    away = false;
+    model.send({ type: "entered", view });
+  };
+  const check = () => {
+    if (away || (root.isConnected && inUse())) return;
+    away = true;
+    model.send({ type: "left", view });
+  };
+  const later = () => { if (!away) setTimeout(check, 0); };  // document.activeElement moves after focusout
+  const answer = (content) => {
+    if (content?.type !== "away?") return;
+    if (!away) check();  // taken out of the page (the notebook redrew it, or scrolled it away)
+    if (away) model.send({ type: "away", view });
+  };
+  const events = [["pointerover", enter], ["focusin", enter], ["pointerout", later], ["focusout", later]];
+  for (const [name, fn] of events) document.addEventListener(name, fn, true);
+  model.on("msg:custom", answer);
+  model.send({ type: "shown", view });
+  // Should the view be redrawn while in use all the same (an update sent just before the
+  // person came back), the new view keeps the keyboard.
   const releaseFocus = keepFocusAcrossRedraws(root);
-  return () => { root.removeEventListener("pointerleave", later); root.removeEventListener("focusout", later); releaseFocus(); };
+  return () => {
+    for (const [name, fn] of events) document.removeEventListener(name, fn, true);
+    model.off("msg:custom", answer);
+    releaseFocus();
+    if (!away) model.send({ type: "left", view });  // a view taken away is in nobody's use
+  };
 }
 
 /** Keep the keyboard on a view the notebook draws anew. JupyterLab and Notebook redraw a
@@ -183,6 +198,26 @@ export function glyph(name) {
   path.setAttribute("fill", "currentColor");
   path.setAttribute("fill-rule", "evenodd");
   svg.append(path);
+  return svg;
+}
+
+/** A legend's sample of a chart line, drawn as SVG in the text colour (box-drawing
+ *  characters are missing from many fonts): "solid" or "dashed" (a horizontal stroke),
+ *  or "marker" (a vertical dashed line, as a chart's marker of one step). */
+export function lineKey(kind) {
+  const ns = "http://www.w3.org/2000/svg";
+  const vertical = kind === "marker";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", vertical ? "0 0 6 12" : "0 0 24 12");
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("class", `cw-line-key cw-line-key-${kind}`);
+  const line = document.createElementNS(ns, "line");
+  const ends = vertical ? { x1: 3, y1: 0, x2: 3, y2: 12 } : { x1: 0, y1: 6, x2: 24, y2: 6 };
+  for (const [name, value] of Object.entries(ends)) line.setAttribute(name, String(value));
+  line.setAttribute("stroke", "currentColor");
+  line.setAttribute("stroke-width", vertical ? "1.5" : "2");
+  if (kind !== "solid") line.setAttribute("stroke-dasharray", vertical ? "3 3" : "4 3");
+  svg.append(line);
   return svg;
 }
 

@@ -6,7 +6,7 @@
 // While the menus' view is not the one painted (`shown`), the picture is faded and
 // says it is the previous choice, so menus and picture never disagree unannounced.
 import { colorbarNode } from "./colorbar.js";
-import { bindImage, choiceControl, errorLine, h, imagePicker, reportLeaving, throttle } from "./common.js";
+import { bindImage, choiceControl, errorLine, glyph, glyphLabel, h, imagePicker, lineKey, reportLeaving, throttle } from "./common.js";
 
 // The traits that choose which maps are shown; `shown` holds their values at the last paint.
 const VIEW_TRAITS = ["target_index", "method", "layer", "compare"];
@@ -342,16 +342,17 @@ function trustPanel(model) {
         h("figure", { class: "cw-trust-figure" }, [randomized, h("figcaption", { class: "cw-caption", text: `${sanity.randomized[0]} randomized` })]),
       ]),
       h("div", { class: "cw-trust-rho", text: `output layer ${sanity.randomized[0]} randomized · rank correlation with the map ρ = ${rho(sanity.rho[0])}` }),
-      h("div", { class: "cw-trust-steps", text: "ρ as more layers are randomized: " +
-        sanity.randomized.map((name, i) => `${name} ${rho(sanity.rho[i])}`).join(" → ") }),
-      h("div", { class: "cw-trust-verdict", text: sanity.flagged ? `⚠ ${sanity.warning}`
-        : `passes: the map changes when the model's learned weights are gone (ρ < ${sanity.threshold})` }),
+      h("div", { class: "cw-trust-steps" }, ["ρ as more layers are randomized: ",
+        ...sanity.randomized.flatMap((name, i) => [...(i ? [glyph("arrow")] : []), `${name} ${rho(sanity.rho[i])}`])]),
+      sanity.flagged ? glyphLabel(h("div", { class: "cw-trust-verdict" }), "warning", sanity.warning)
+        : h("div", { class: "cw-trust-verdict", text: `passes: the map changes when the model's learned weights are gone (ρ < ${sanity.threshold})` }),
     ]);
     const faithfulness = h("div", { class: "cw-trust-road" + (road.beats_chance ? "" : " cw-trust-flagged") }, [
       h("div", { class: "cw-trust-heading", text: "Faithfulness (ROAD, Rong et al. 2022): remove the most relevant pixels first" }),
       roadChart(road),
       h("div", { class: "cw-trust-legend" }, [
-        h("span", { class: "cw-road-key cw-road-map", text: "── this map" }), h("span", { class: "cw-road-key cw-road-random", text: " ╌╌ a random map" }),
+        h("span", { class: "cw-road-key cw-road-map" }, [lineKey("solid"), "this map"]),
+        h("span", { class: "cw-road-key cw-road-random" }, [lineKey("dashed"), "a random map"]),
       ]),
       h("div", { class: "cw-trust-score", text: `ROAD ${road.road.toFixed(3)} for this map, ${road.random_road.toFixed(3)} for a random map (higher is more faithful): ` +
         (road.beats_chance ? "beats chance" : "does not beat chance") }),

@@ -1,7 +1,7 @@
 // TrainingMonitor: loss and accuracy curves drawn here (SVG) from the numbers Python
 // sends, and the snapshot pictures (filters, feature maps, Grad-CAM, predictions) with a
 // timeline slider to look back at any snapshot (cnn_widgets/widgets/monitor.py).
-import { bindImage, errorLine, h } from "./common.js";
+import { bindImage, errorLine, h, lineKey } from "./common.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const svg = (tag, attrs = {}) => {
@@ -77,9 +77,9 @@ function render({ model, el }) {
   const loss = chart("Loss (cross-entropy, lower is better)", "loss", "loss", (v) => v.toPrecision(2));
   const accuracy = chart("Accuracy (share of correct labels)", "accuracy", "accuracy", (v) => `${Math.round(v * 100)}%`);
   const legend = h("div", { class: "cw-legend" }, [
-    h("span", { class: "cw-key cw-train", text: "— train (each step)" }),
-    h("span", { class: "cw-key cw-validation", text: "— validation" }),
-    h("span", { class: "cw-key cw-shown", text: "┆ snapshot shown below" }),
+    h("span", { class: "cw-key cw-train" }, [lineKey("solid"), "train (each step)"]),
+    h("span", { class: "cw-key cw-validation" }, [lineKey("solid"), "validation"]),
+    h("span", { class: "cw-key cw-shown" }, [lineKey("marker"), "snapshot shown below"]),
   ]);
   const slider = h("input", { type: "range", min: "0", max: "0", step: "1", value: "0", class: "cw-timeline", title: "snapshot" });
   const stepLabel = h("span", { class: "cw-slider-label cw-step-label" });

@@ -16,6 +16,7 @@ from cnn_widgets.render.encode import IMAGE_FORMATS, encode, encode_gif, encode_
 from cnn_widgets.render.grids import enlarge, grid, grid_layout, side_by_side, tile_scale, upscale
 from cnn_widgets.render.images import heatmap_overlay, overlay, to_uint8_image
 from cnn_widgets.render.normalize import NORMALIZATIONS, normalize
+from cnn_widgets.render.text import caption, format_weight, kernel_tables, stacked
 from cnn_widgets.render.weights import WEIGHT_VIEWS, kernel_cells, shown_view, weight_range, weight_tiles
 
 __all__ = [
@@ -50,4 +51,8 @@ __all__ = [
     "weight_range",
     "kernel_cells",
     "shown_view",
+    "caption",
+    "format_weight",
+    "kernel_tables",
+    "stacked",
 ]

@@ -42,10 +42,26 @@ class BaseWidget(StaticPicture, anywidget.AnyWidget):
         except Exception as error:  # the widget must survive anything a message leads to
             self._show_error(error)
 
+    @handles("shown")
+    def _on_shown(self, content, _buffers) -> None:
+        """A view of this widget was drawn: updates of its saved picture now ask it first."""
+        static.view_report(self, "shown", content.get("view", ""))
+
+    @handles("entered")
+    def _on_entered(self, content, _buffers) -> None:
+        """The person came into a view: its saved picture waits until they leave."""
+        static.view_report(self, "entered", content.get("view", ""))
+
     @handles("left")
-    def _on_left(self, _content, _buffers) -> None:
-        """The person left the view: bring the saved pictures up to date (static.refresh)."""
-        static.refresh()
+    def _on_left(self, content, _buffers) -> None:
+        """The person left a view: ask the views whether they are still left, then bring the
+        saved picture up to date (static.view_report)."""
+        static.view_report(self, "left", content.get("view", ""))
+
+    @handles("away")
+    def _on_away(self, content, _buffers) -> None:
+        """A view answered that nobody is in it: bring the saved picture up to date now."""
+        static.view_report(self, "away", content.get("view", ""))
 
     def _show_error(self, error: Exception) -> None:
         """Show ``error`` as readable text in the widget's error line."""

@@ -35,8 +35,8 @@ def message_table(widget_class: type) -> dict[str, str]:
 
     >>> from cnn_widgets.widgets.deepdream import DeepDream
     >>> sorted(message_table(DeepDream).items())  # doctest: +NORMALIZE_WHITESPACE
-    [('left', '_on_left'), ('resync', '_on_resync'), ('run', '_on_run'),
-     ('stop', '_on_stop'), ('upload', '_on_upload')]
+    [('away', '_on_away'), ('entered', '_on_entered'), ('left', '_on_left'), ('resync', '_on_resync'),
+     ('run', '_on_run'), ('shown', '_on_shown'), ('stop', '_on_stop'), ('upload', '_on_upload')]
     """
     table: dict[str, str] = {}
     for klass in reversed(widget_class.__mro__):  # nearer classes last, so they win

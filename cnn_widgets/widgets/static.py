@@ -8,13 +8,22 @@ sent gets an ``update_display_data`` message with its current picture. A
 headless run (nbclient, ``jupyter nbconvert --execute``, papermill) therefore
 saves the last picture of each widget, however many cells changed it later.
 
-Updates go out after a cell has run, and when the person leaves a widget's
-view (pointer and keyboard focus both elsewhere; the view sends ``{"type":
-"left"}``), never while someone uses it: a live JupyterLab or Notebook answers
-an update by drawing the widget's view anew (from the same model, so it looks
-the same, but a view in use would lose the keyboard focus). A widget still
-computing (a background run, a dataset scan) is left for later, so waiting for
-a picture never blocks the kernel.
+Updates go out after a cell has run, and when the person leaves a widget's view.
+A live JupyterLab or Notebook answers an update by drawing the widget's view anew
+(JupyterLab's widget renderer empties the output and builds a new view: a flash,
+and a view in use loses the keyboard focus and any drag). The views report where
+the person is (``reportLeaving`` in js/common.js): ``shown`` when drawn,
+``entered`` and ``left``. A ``left`` updates only the displays of that widget,
+none whose views the person is in, and only after one of its views has answered
+the question ``{"type": "away?"}`` with ``away``: a view answers only if nobody
+is in it when the question arrives, so a ``left`` that reached a busy kernel
+after the person came back (the view's ``entered`` still queued behind it)
+redraws nothing. After a cell, every changed widget is updated at once, as the
+person is then in the notebook (the cell's messages from the views have not been
+read yet, so the kernel cannot know better; should a view in use be redrawn, it
+keeps the keyboard: ``keepFocusAcrossRedraws``). A widget still computing (a
+background run, a dataset scan) is left for later, so waiting for a picture never
+blocks the kernel.
 
 After each cell, too, every displayed widget whose model's weights changed in
 place since it last looked (a training step, ``conv.weight.mul_(-1)``, a loaded
@@ -121,9 +130,14 @@ def _hook() -> None:
         _hooked = True
 
 
-def refresh(*_args) -> int:
+def refresh(*_args, about=None, confirmed: bool = False) -> int:
     """Send the current picture of every displayed widget that changed and is not
-    computing; returns how many displays were updated. Runs after each cell."""
+    computing; returns how many displays were updated. Runs after each cell.
+
+    ``about``: a view of this widget reported (see :func:`view_report`): only the displays
+    that show it (itself or, for an Explorer, one of its views), none whose views the
+    person is in, and, unless ``confirmed`` (its views have just said nobody is in them),
+    a widget with live views is asked first (see the module doc)."""
     from IPython.display import update_display
 
     updated = 0
@@ -133,9 +147,19 @@ def refresh(*_args) -> int:
             _forget(display_id)
             continue
         try:
+            sources = widget._picture_sources()
+            if about is not None and not any(source is about for source in sources):
+                continue
             _follow_weights(widget, entry)
             if not entry.changed or widget._picture_pending():
                 continue
+            if about is not None:  # a view's report: only when nobody is in the widget's views
+                live = [source for source in sources if _views_of(source)]
+                if any(in_use for source in live for in_use in _views_of(source).values()):
+                    continue  # the person is in it: when they leave, its view says so
+                if live and not confirmed:
+                    live[0].send({"type": "away?"})  # updated when a view answers "away"
+                    continue
             entry.changed = False
             data, metadata = widget._repr_mimebundle_()
             if PNG not in data or data[PNG] == entry.png:
@@ -146,6 +170,24 @@ def refresh(*_args) -> int:
         entry.png = data[PNG]
         updated += 1
     return updated
+
+
+def view_report(widget, kind: str, view: str) -> int:
+    """A view of ``widget`` reports where the person is (``kind``: "shown", "entered",
+    "left" or "away"; ``view`` names the view); the saved picture follows when it may.
+    Returns how many displays were updated (see :func:`refresh`)."""
+    views = _views_of(widget)
+    if not views:
+        views = widget._views_in_use = {}
+    views[str(view)] = kind == "entered"
+    if kind in ("left", "away"):
+        return refresh(about=widget, confirmed=kind == "away")
+    return 0
+
+
+def _views_of(widget) -> dict:
+    """The views of ``widget`` that reported, each with whether the person is in it."""
+    return getattr(widget, "_views_in_use", None) or {}
 
 
 def _weights_of(widget) -> tuple | None:

@@ -190,16 +190,27 @@ class TileViewer(LayerChoice, BaseWidget):
 
     # -- saving -------------------------------------------------------------------------
     def picture(self) -> np.ndarray:
-        """What the widget shows: the grid and, beside it, the enlarged tile (uint8 RGB),
-        each with its colorbar under it."""
-        grid_picture = self._with_colorbar(self._grid_picture, self.grid_colorbar)
-        tile = self._with_colorbar(self._enlarged_picture, self.tile_colorbar)
-        return render.side_by_side([grid_picture, tile], gap=16)
+        """What the widget shows, saying what the live view says (uint8 RGB): the title
+        over all; the grid's caption, the grid and its colorbar; beside it the enlarged
+        tile, its colorbar, its caption and, for a kernel of 5x5 or smaller, its numbers."""
+        grid, tile = self._grid_picture, self._enlarged_picture
+        grid_column = render.stacked([
+            render.caption(self.grid_caption, max(grid.shape[1], 320)),
+            self._with_colorbar(grid, self.grid_colorbar),
+        ])
+        width = max(tile.shape[1], 320)
+        tile_column = render.stacked([
+            self._with_colorbar(tile, self.tile_colorbar, length=width),
+            render.caption(self.tile_caption, width),
+            render.kernel_tables(self.tile_numbers, width),
+        ])
+        views = render.side_by_side([grid_column, tile_column], gap=16)
+        return render.stacked([render.caption(self.title, views.shape[1], ink=(0, 0, 0)), views], gap=8)
 
-    def _with_colorbar(self, picture: np.ndarray, scale: dict) -> np.ndarray:
+    def _with_colorbar(self, picture: np.ndarray, scale: dict, length: int | None = None) -> np.ndarray:
         if not scale:
             return picture
-        bar = render.colorbar(scale, length=max(160, min(picture.shape[1], 320)))
+        bar = render.colorbar(scale, length=length or max(160, min(picture.shape[1], 320)))
         width = max(picture.shape[1], bar.shape[1])
         canvas = np.full((picture.shape[0] + 6 + bar.shape[0], width, 3), 255, np.uint8)
         canvas[: picture.shape[0], : picture.shape[1]] = picture

@@ -237,6 +237,9 @@ describe("imagePicker", () => {
 describe("reportLeaving", () => {
   beforeEach(() => vi.useFakeTimers());
   afterEach(() => { vi.useRealTimers(); document.body.replaceChildren(); });
+  const kinds = (model) => model.sent.map((m) => m.content.type);
+  // What Python sends the view (anywidget's "msg:custom" event).
+  const ask = (model) => { for (const fn of model.listeners.get("msg:custom") || []) fn({ type: "away?" }); };
 
   test("tells Python once focus has left the widget, not while it is still inside", () => {
     const model = recordingModel({});
@@ -245,17 +248,20 @@ describe("reportLeaving", () => {
     const outside = h("button");
     document.body.append(root, outside);
     const release = reportLeaving(model, root);
+    expect(kinds(model)).toEqual(["shown"]);
     input.focus();
     root.dispatchEvent(new Event("focusout"));
     vi.runAllTimers();
-    expect(model.sent).toEqual([]);
+    expect(kinds(model)).toEqual(["shown", "entered"]);
     outside.focus();  // jsdom fires focusout as a browser does
     vi.runAllTimers();
-    expect(model.sent.map((m) => m.content)).toEqual([{ type: "left" }]);
+    expect(kinds(model)).toEqual(["shown", "entered", "left"]);
+    const view = model.sent[0].content.view;
+    expect(model.sent.every((m) => m.content.view === view)).toBe(true);
     release();
     root.dispatchEvent(new Event("focusout"));
     vi.runAllTimers();
-    expect(model.sent).toHaveLength(1);
+    expect(model.sent).toHaveLength(3);
   });
 
   test("inside an Explorer, leaving one tab's view is not leaving the Explorer", () => {
@@ -265,12 +271,43 @@ describe("reportLeaving", () => {
     const outside = h("button");
     document.body.append(h("div", { class: "cw-explorer" }, [root, sibling]), outside);
     reportLeaving(model, root);
+    root.focus();
     sibling.focus();
-    root.dispatchEvent(new Event("focusout"));
     vi.runAllTimers();
-    expect(model.sent).toEqual([]);
+    expect(kinds(model)).toEqual(["shown", "entered"]);
     outside.focus();
     vi.runAllTimers();
-    expect(model.sent.map((m) => m.content)).toEqual([{ type: "left" }]);
+    expect(kinds(model)).toEqual(["shown", "entered", "left"]);
+  });
+
+  test("a late question finds the person back: the view does not answer, so nothing redraws it", () => {
+    const model = recordingModel({});
+    const root = h("div", { tabindex: "0" });
+    const outside = h("button");
+    document.body.append(root, outside);
+    reportLeaving(model, root);
+    root.focus();
+    outside.focus();
+    vi.runAllTimers();
+    root.focus();  // back before Python asked (its "left" waited behind a busy kernel)
+    vi.runAllTimers();
+    expect(kinds(model)).toEqual(["shown", "entered", "left", "entered"]);
+    ask(model);
+    expect(kinds(model)).toEqual(["shown", "entered", "left", "entered"]);
+    outside.focus();
+    vi.runAllTimers();
+    ask(model);  // left for good: now it answers
+    expect(kinds(model)).toEqual(["shown", "entered", "left", "entered", "left", "away"]);
+  });
+
+  test("a view taken out of the page answers that nobody is in it", () => {
+    const model = recordingModel({});
+    const root = h("div", { tabindex: "0" });
+    document.body.append(root);
+    reportLeaving(model, root);
+    root.focus();
+    root.remove();  // the notebook redrew it: the old view is gone, its cleanup not yet called
+    ask(model);
+    expect(kinds(model)).toEqual(["shown", "entered", "left", "away"]);
   });
 });

@@ -60,16 +60,30 @@ describe("glyphs", () => {
     expect(glyph("arrow").getAttribute("aria-hidden")).toBe("true");
   });
 
-  it("leave no pictographic characters in the views' text", async () => {
+  it("leave no pictographic characters in any view's text or style", async () => {
     const { readFileSync, readdirSync } = await import("node:fs");
     const { join } = await import("node:path");
     const dir = join(__dirname, "..");
-    // Arrows, geometric shapes, dingbats, media-control signs and emoji: missing from many fonts.
-    const pictographs = /[\u2190-\u21ff\u2300-\u23ff\u25a0-\u27bf\u2b00-\u2bff\u{1f300}-\u{1faff}]/u;
-    for (const name of ["tile_viewer.js", "convolution.js", "deepdream.js", "feature_maps.js", "filter_weights.js", "kernel_numbers.js", "colorbar.js"]) {
-      const code = readFileSync(join(dir, name), "utf8").split("\n").filter((line) => !line.trim().startsWith("//"));
+    // Arrows, box drawing, block elements, geometric shapes, dingbats, media-control signs
+    // and emoji: missing from many fonts (Debian's defaults draw some as empty boxes).
+    const pictographs = /[\u2190-\u21ff\u2300-\u23ff\u2500-\u27bf\u2b00-\u2bff\u{1f300}-\u{1faff}]/u;
+    const names = readdirSync(dir).filter((name) => /\.(js|css)$/.test(name));
+    expect(names).toEqual(expect.arrayContaining(["common.js", "gradcam.js", "monitor.js", "tile_viewer.js", "widgets.css"]));
+    for (const name of names) {
+      const text = readFileSync(join(dir, name), "utf8").replace(/\/\*[\s\S]*?\*\//g, "");  // comments are not shown
+      const code = text.split("\n").filter((line) => !line.trim().startsWith("//"));
       const found = code.filter((line) => pictographs.test(line));
       expect(found, name).toEqual([]);
     }
+  });
+
+  it("draw legends' line samples as SVG strokes", async () => {
+    const { lineKey } = await import("../common.js");
+    const dashed = lineKey("dashed").querySelector("line");
+    expect(dashed.getAttribute("stroke")).toBe("currentColor");
+    expect(dashed.getAttribute("stroke-dasharray")).toBe("4 3");
+    expect(lineKey("solid").querySelector("line").hasAttribute("stroke-dasharray")).toBe(false);
+    const marker = lineKey("marker").querySelector("line");
+    expect(marker.getAttribute("x1")).toBe(marker.getAttribute("x2"));  // vertical
   });
 });

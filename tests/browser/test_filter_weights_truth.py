@@ -52,6 +52,10 @@ def test_filter_weights_say_what_they_show_with_numbers(page, jupyter_server, ar
     flat = [value for row in kernel for value in row]
     assert all(close_enough(text, value) for text, value in zip(shown, flat)), (shown, flat)
     assert exact == pytest.approx(flat)
+    # The saved picture (picture(), save_png, the notebook's PNG) writes the same numbers.
+    drawn = json.loads(run_code(page, "from cnn_widgets.render import format_weight\n"
+                                "print(json.dumps([format_weight(v) for t in weights.tile_numbers for r in t['values'] for v in r]))"))
+    assert drawn == shown
     tile_bar = weights.locator(".cw-colorbar[data-trait=tile_colorbar]")
     expect(tile_bar).to_be_visible()
     assert tile_bar.locator(".cw-colorbar-tick").all_text_contents() == labels

@@ -157,6 +157,10 @@ def test_the_trust_panel_shows_both_checks(page, jupyter_server, artifact_path):
     expect(panel.locator(".cw-trust-verdict")).to_contain_text("barely changes")
     expect(panel.locator("svg.cw-road-chart polyline")).to_have_count(2)
     expect(panel.locator(".cw-trust-score")).to_contain_text("for a random map")
+    # Pictograms and legend lines are SVG shapes, not characters a font may lack (issue 12).
+    expect(panel.locator(".cw-trust-verdict svg.cw-glyph-warning")).to_have_count(1)
+    expect(panel.locator(".cw-trust-steps svg.cw-glyph-arrow").first).to_be_visible()
+    expect(panel.locator(".cw-trust-legend svg.cw-line-key-dashed")).to_have_count(1)
     panel.screenshot(path=artifact_path(f"gradcam-trust-{jupyter_server.frontend}.png"))
     # Another method: the numbers of the old map disappear.
     widget.locator('select[data-trait="method"]').select_option("gradcam")

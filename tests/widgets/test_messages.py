@@ -55,7 +55,10 @@ def test_a_message_goes_to_the_method_its_type_names(doorbell):
 
 
 def test_the_table_holds_the_bases_handlers_and_a_subclass_can_answer_one_type_its_own_way():
-    assert message_table(Doorbell) == {"left": "_on_left", "ring": "_on_ring", "break": "_on_break"}
+    assert message_table(Doorbell) == {
+        "shown": "_on_shown", "entered": "_on_entered", "left": "_on_left", "away": "_on_away",
+        "ring": "_on_ring", "break": "_on_break",
+    }
 
     class QuietDoorbell(Doorbell):
         @handles("ring")
@@ -84,8 +87,10 @@ def test_a_failing_handler_shows_its_error_in_the_widget_which_keeps_answering(d
     assert doorbell.rings == 1
 
 
-def test_leaving_the_view_brings_the_saved_pictures_up_to_date(doorbell, monkeypatch):
+def test_leaving_the_view_brings_the_widgets_saved_picture_up_to_date(doorbell, monkeypatch):
     refreshed = []
-    monkeypatch.setattr(static, "refresh", lambda: refreshed.append(True))
-    send_from_view(doorbell, {"type": "left"})
-    assert refreshed == [True] and doorbell.error == ""
+    monkeypatch.setattr(static, "refresh", lambda **options: refreshed.append(options))
+    send_from_view(doorbell, {"type": "left", "view": "v1"})
+    send_from_view(doorbell, {"type": "away", "view": "v1"})
+    assert refreshed == [{"about": doorbell, "confirmed": False}, {"about": doorbell, "confirmed": True}]
+    assert doorbell.error == ""

@@ -10,6 +10,7 @@ from nbclient import NotebookClient
 
 import cnn_widgets as cw
 from cnn_widgets.widgets import static
+from view_messages import send_from_view
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -110,4 +111,50 @@ def test_a_closed_widget_is_forgotten(shown_maps, updates):
     maps.filter_index = 2
     maps.close()
     assert static.refresh() == 0 and display_id not in static._shown
+    assert updates.calls == []
+
+
+class SentToViews:
+    """What the kernel sends the widget's views (``widget.send``)."""
+
+    def __init__(self, widget, monkeypatch):
+        self.messages = []
+        monkeypatch.setattr(widget, "send", lambda content, buffers=None: self.messages.append(content))
+
+
+def test_leaving_a_view_updates_only_after_the_view_says_nobody_is_in_it(shown_maps, updates, monkeypatch):
+    maps, _ = shown_maps
+    views = SentToViews(maps, monkeypatch)
+    send_from_view(maps, {"type": "shown", "view": "a"})
+    maps.filter_index = 3
+    send_from_view(maps, {"type": "left", "view": "a"})
+    assert updates.calls == [] and views.messages == [{"type": "away?"}]
+    send_from_view(maps, {"type": "away", "view": "a"})
+    assert len(updates.calls) == 1 and updates.calls[0][0][PNG] == maps._repr_mimebundle_()[0][PNG]
+
+
+def test_a_late_left_does_not_redraw_a_view_the_person_came_back_to(shown_maps, updates, monkeypatch):
+    """The view's "left" waited behind a busy kernel while the person came back: Python asks,
+    the view (in use again) does not answer, and no update redraws it. Once the person
+    leaves for good, the view answers and the picture follows."""
+    maps, _ = shown_maps
+    views = SentToViews(maps, monkeypatch)
+    for kind in ("shown", "entered"):
+        send_from_view(maps, {"type": kind, "view": "a"})
+    maps.filter_index = 5  # the person's arrow key
+    send_from_view(maps, {"type": "left", "view": "a"})
+    send_from_view(maps, {"type": "entered", "view": "a"})  # back, queued behind the "left"
+    assert updates.calls == [] and views.messages == [{"type": "away?"}]
+    send_from_view(maps, {"type": "left", "view": "a"})
+    send_from_view(maps, {"type": "away", "view": "a"})
+    assert len(updates.calls) == 1
+
+
+def test_a_view_in_use_holds_back_the_update_even_when_another_view_is_away(shown_maps, updates, monkeypatch):
+    maps, _ = shown_maps
+    SentToViews(maps, monkeypatch)
+    send_from_view(maps, {"type": "entered", "view": "a"})
+    send_from_view(maps, {"type": "shown", "view": "b"})
+    maps.filter_index = 2
+    send_from_view(maps, {"type": "away", "view": "b"})
     assert updates.calls == []

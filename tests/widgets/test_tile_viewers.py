@@ -11,6 +11,7 @@ import traitlets
 from PIL import Image
 
 import cnn_widgets as cw
+from cnn_widgets import render
 from view_messages import send_from_view
 
 
@@ -96,9 +97,44 @@ def test_save_png_writes_grid_and_enlarged_tile(maps_widget, tmp_path):
     path = tmp_path / "maps.png"
     maps_widget.save_png(path)
     saved = np.asarray(Image.open(path))
-    grid = decode(maps_widget.grid_png)
+    grid = decode(maps_widget.grid_png)[..., :3]
     assert saved.shape[1] > grid.shape[1] and saved.shape[0] >= grid.shape[0]
-    np.testing.assert_array_equal(saved[: grid.shape[0], : grid.shape[1]], grid[..., :3])
+    assert position_of(grid, saved) is not None
+    assert position_of(render.caption(maps_widget.title, saved.shape[1], ink=(0, 0, 0)), saved) == (0, 0)
+
+
+def position_of(part: np.ndarray, picture: np.ndarray) -> tuple[int, int] | None:
+    """Where ``part`` sits in ``picture``, pixel for pixel, as (row, column); None if nowhere."""
+    height, width = part.shape[:2]
+    first = part[0].tobytes()
+    for y in range(picture.shape[0] - height + 1):
+        row = picture[y].tobytes()
+        at = row.find(first)
+        while at >= 0:
+            if at % 3 == 0 and np.array_equal(picture[y : y + height, at // 3 : at // 3 + width], part):
+                return y, at // 3
+            at = row.find(first, at + 1)
+    return None
+
+
+def test_a_saved_picture_says_what_the_live_view_says(fashion):
+    """Issue 12: the title, the grid's caption (what tiles, rows and columns are), the enlarged
+    view's caption and a small kernel's numbers are in the saved picture, drawn from the same
+    traits the page writes, not only the colorbars."""
+    widget = cw.FilterWeights(fashion, layer="block1_conv2", filter_index=6)
+    saved = widget.picture()
+    assert widget.grid_caption and widget.tile_caption and len(widget.tile_numbers) == 33
+    column = max(widget._enlarged_picture.shape[1], 320)
+    for name, part in [
+        ("title", render.caption(widget.title, saved.shape[1], ink=(0, 0, 0))),
+        ("grid caption", render.caption(widget.grid_caption, max(widget._grid_picture.shape[1], 320))),
+        ("tile caption", render.caption(widget.tile_caption, column)),
+        ("kernel numbers", render.kernel_tables(widget.tile_numbers, column)),
+    ]:
+        assert part.shape[0] > 0 and position_of(part, saved) is not None, f"the saved picture lacks the {name}"
+    widget.filter_index = 7  # another kernel: other numbers in the picture
+    assert position_of(render.kernel_tables(widget.tile_numbers, column), widget.picture()) is not None
+    assert position_of(render.kernel_tables(widget.tile_numbers, column), saved) is None
 
 
 def test_filter_weights_views(fashion):
