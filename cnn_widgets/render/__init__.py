@@ -10,7 +10,7 @@ needed. Nothing here knows about widgets or the engine.
 >>> render.encode_png(picture)[:4]
 b'\\x89PNG'
 """
-from cnn_widgets.render.charts import line_chart, one_above_another, text_lines
+from cnn_widgets.render.charts import line_chart, one_above_another
 from cnn_widgets.render.colorbar import DIVERGING, class_map_scale, colorbar, colorbar_scale, readable_ticks, value_range, with_colorbar
 from cnn_widgets.render.colormaps import COLORMAPS, colorize, colormap_lut
 from cnn_widgets.render.encode import IMAGE_FORMATS, encode, encode_gif, encode_png, save_gif, save_png
@@ -53,6 +53,5 @@ __all__ = [
     "shown_view",
     "line_chart",
     "one_above_another",
-    "text_lines",
     "readable_ticks",
 ]

@@ -175,24 +175,6 @@ def line_chart(lines: Sequence[tuple[str, Sequence[float], Sequence[float | None
     return np.asarray(picture)
 
 
-def text_lines(lines: Sequence[str], width: int, color: tuple[int, int, int] = (0, 0, 0)) -> np.ndarray:
-    """``lines`` of text on white, one under the other, as a uint8 (H, ``width``, 3) picture
-    in the labels' font (a title or caption for a composed picture; a line too long is cut
-    at the picture's edge).
-
-    >>> text_lines(["step 40 of 47", "loss 0.41"], 200).shape[1]
-    200
-    """
-    font = _label_font()
-    top, bottom = _label_extent()
-    line_height = bottom - top + 4
-    picture = Image.new("RGB", (int(width), line_height * len(lines) + 2), (255, 255, 255))
-    draw = ImageDraw.Draw(picture)
-    for i, line in enumerate(lines):
-        draw.text((0, 1 + line_height * i - top), str(line), fill=color, font=font)
-    return np.asarray(picture)
-
-
 def one_above_another(pictures: Sequence[np.ndarray], gap: int = 8) -> np.ndarray:
     """uint8 RGB pictures (H, W, 3) in a column, left-aligned, ``gap`` white pixels apart, on white.
 

@@ -36,6 +36,7 @@ import traitlets
 from .. import engine, render
 from ..frontend import bundled
 from ..models import as_model
+from ..render.convolution import text_band
 from .base import BaseWidget
 from .image_input import ImageInput
 from .pictures import Picture, encode_picture
@@ -400,10 +401,10 @@ def _monitor_picture(shown: dict, step: int, steps: int, train: dict, validation
              f"(dashed line){'' if step == steps else '; the last snapshot so far' if step > 0 else ''}")
     captions = shown["captions"]
     return render.one_above_another([
-        render.text_lines([title], curves.shape[1]),
+        text_band([title], curves.shape[1]),
         curves,
-        render.text_lines([f"filters at step {step}: {captions['filters']}".replace("\u2212", "-")], curves.shape[1], color=(60, 60, 60)),
-        render.side_by_side([filters, render.text_lines(guesses, max(160, curves.shape[1] - filters.shape[1] - 16))]),
+        text_band([f"filters at step {step}: {captions['filters']}".replace("\u2212", "-")], curves.shape[1]),
+        render.side_by_side([filters, text_band(guesses, max(160, curves.shape[1] - filters.shape[1] - 16))]),
     ])
 
 

@@ -164,9 +164,10 @@ def test_the_saved_picture_shows_the_loss_falling_and_the_accuracy_rising(classe
     picture = monitor.picture()
     grid = monitor._pictures[-1]["filters"]
     assert picture.shape[0] > 3 * grid.shape[0] and picture.shape[1] >= 600
-    plot = picture[45:215]  # under the title and the legends, above the step numbers
-    train = np.argwhere(np.abs(plot.astype(int) - np.array(LINE_COLORS[0])).sum(axis=2) < 60)
-    loss, accuracy = train[train[:, 1] < 320], train[train[:, 1] > 336]
+    plot = picture[:225]  # the two charts, above the filters (whose blues are near the line's colour)
+    train = np.argwhere(np.abs(plot.astype(int) - np.array(LINE_COLORS[0])).sum(axis=2) < 20)
+    # Left of each chart's legend (top right): the loss chart, then the accuracy chart.
+    loss, accuracy = train[train[:, 1] < 270], train[(train[:, 1] > 336) & (train[:, 1] < 600)]
     assert len(loss) > 100 and len(accuracy) > 100
     def height_at_start_minus_end(points):  # rows grow downwards
         middle = points[:, 1].mean()
