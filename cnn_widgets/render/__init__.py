@@ -10,7 +10,8 @@ needed. Nothing here knows about widgets or the engine.
 >>> render.encode_png(picture)[:4]
 b'\\x89PNG'
 """
-from cnn_widgets.render.colorbar import DIVERGING, class_map_scale, colorbar, colorbar_scale, value_range, with_colorbar
+from cnn_widgets.render.charts import line_chart
+from cnn_widgets.render.colorbar import DIVERGING, class_map_scale, colorbar, colorbar_scale, readable_ticks, value_range, with_colorbar
 from cnn_widgets.render.colormaps import COLORMAPS, colorize, colormap_lut
 from cnn_widgets.render.encode import IMAGE_FORMATS, encode, encode_gif, encode_png, save_gif, save_png
 from cnn_widgets.render.grids import enlarge, grid, grid_layout, side_by_side, tile_scale, upscale
@@ -55,4 +56,6 @@ __all__ = [
     "format_weight",
     "kernel_tables",
     "stacked",
+    "line_chart",
+    "readable_ticks",
 ]

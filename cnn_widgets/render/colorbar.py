@@ -147,17 +147,48 @@ def colorbar(scale: dict, length: int = 256, thickness: int = 12, colormap: str 
     ramp = colormap_lut(colormap or scale.get("colormap", "gray"))[np.rint(np.linspace(0, 255, length)).astype(int)]
     picture.paste(Image.fromarray(np.repeat(ramp[None], thickness, axis=0)), (0, 0))
     draw = ImageDraw.Draw(picture)
-    for tick in scale["ticks"]:
+    for tick, left in readable_ticks(scale, length, font):
         x = min(length - 1, round(tick["at"] * (length - 1)))
         draw.line([(x, thickness), (x, thickness + 2)], fill=(0, 0, 0))
-        width = draw.textlength(tick["label"], font=font)
-        draw.text((min(max(0, x - width / 2), length - width), thickness + 3 - top), tick["label"], fill=(0, 0, 0), font=font)
+        draw.text((left, thickness + 3 - top), tick["label"], fill=(0, 0, 0), font=font)
     if scale.get("zero") is not None:
         x = round(scale["zero"] * (length - 1))
         draw.line([(x, 0), (x, thickness - 1)], fill=(0, 0, 0))
     for i, note in enumerate(notes):
         draw.text((0, thickness + 3 + line * (1 + i) - top), note, fill=(80, 80, 80), font=font)
     return np.asarray(picture)
+
+
+TICK_GAP = 6  # white pixels at least between two numbers under a colorbar
+
+
+def readable_ticks(scale: dict, length: int, font=None) -> list[tuple[dict, float]]:
+    """The ticks of ``scale`` whose numbers fit side by side under a bar ``length`` pixels
+    long, each with the x where its number starts (centred on its tick, kept inside the
+    bar): both ends first, then zero, then the others left to right, each kept only if its
+    number stays ``TICK_GAP`` pixels clear of every kept one. So a narrow bar shows fewer
+    numbers, never two run together (as "-0.422-0.25" did).
+
+    >>> [t["label"] for t, _ in readable_ticks(colorbar_scale(-0.422, 0.25, "diverging"), 160)]
+    ['-0.422', '-0.2', '0', '0.25']
+    """
+    font = font or _label_font()
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength
+    ticks = scale["ticks"]
+    boxes = []
+    for tick in ticks:
+        x = min(length - 1, round(tick["at"] * (length - 1)))
+        width = measure(tick["label"], font=font)
+        left = min(max(0.0, x - width / 2), length - width)
+        boxes.append((left, left + width))
+    zero = [i for i, tick in enumerate(ticks) if tick["value"] == 0 or tick["label"] == "0"]
+    order = [0, len(ticks) - 1] + zero + list(range(1, len(ticks) - 1))
+    kept: list[int] = []
+    for i in dict.fromkeys(order):  # each once, in that order of importance
+        left, right = boxes[i]
+        if all(right + TICK_GAP <= boxes[j][0] or boxes[j][1] + TICK_GAP <= left for j in kept):
+            kept.append(i)
+    return [(ticks[i], boxes[i][0]) for i in sorted(kept)]
 
 
 def _wrapped(text: str, length: int, font) -> list[str]:

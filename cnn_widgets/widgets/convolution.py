@@ -411,7 +411,8 @@ class ConvolutionExplainer(ImageInput, BaseWidget):
     # -- saving ------------------------------------------------------------------------------------
     def picture(self) -> np.ndarray:
         """What the widget shows: the input with the kernel's window, the output map with the
-        current pixel, ReLU and max-pooling, over a line with the step's arithmetic (uint8 RGB).
+        current pixel, ReLU and max-pooling over their numbered colour scale (zero marked), a
+        caption saying what each panel is, and the step's arithmetic (uint8 RGB).
 
         >>> import cnn_widgets as cw
         >>> cw.ConvolutionExplainer(cw.load_model("fashion-cnn"), "bag").picture().shape[2]
@@ -442,11 +443,27 @@ class ConvolutionExplainer(ImageInput, BaseWidget):
         padding_label = "zeros" if step.padding_mode == "zeros" else step.padding_mode
         labels = [f"input, padding ({padding_label}) around", f"conv output [{row}, {col}]", "after ReLU", f"max-pool {step.pool}x{step.pool}"]
         top_row = render.grid(tiles, columns=len(panels), padding=GAP, labels=labels)
-        lines = []
+        # The three maps' one scale, numbered, under them (the live view's colour scale).
+        limit = self._limit(step)
+        maps_left, maps_width = GAP + size + GAP, 3 * size + 2 * GAP
+        bar = render.colorbar(render.colorbar_scale(
+            -limit, limit, "diverging",
+            note="conv output, after ReLU and max-pool share this scale: ± the largest |value| of the conv output"),
+            length=maps_width)
+        bar_row = np.full((bar.shape[0], top_row.shape[1], 3), 255, np.uint8)
+        bar_row[:, maps_left : maps_left + bar.shape[1]] = bar[:, : top_row.shape[1] - maps_left]
+        channel_text = ", ".join(f"'{name}'" for name in self._channel_names(step))
+        lines = [
+            f"input: the image the kernel slides over (input channel{'s' if len(step.channels) > 1 else ''} {channel_text}), "
+            f"its padding the blue-gray border, the blue box the kernel's window at this step.",
+            f"conv output: the kernel's sum + bias at each position, the box at row {row}, column {col}; "
+            "light gray with a dot: not computed yet.  after ReLU: negatives set to 0.  "
+            f"max-pool: the largest value of each {step.pool}x{step.pool} block.",
+        ]
         if step.kernel.shape[1] * step.kernel.shape[2] <= 9:  # small enough to write out
             matrix = lambda rows: "[" + "; ".join(" ".join(f"{v:.2f}" for v in row) for row in rows) + "]"
             for c in numbers["channels"][:3]:
-                lines.append(f"{c['name']}: patch {matrix(c['patch'])} x kernel {matrix(c['kernel'])}, summed = {c['sum']:.3f}")
+                lines.append(f"input channel '{c['name']}': patch {matrix(c['patch'])} x kernel {matrix(c['kernel'])}, summed = {c['sum']:.3f}")
         channels = numbers["channels"]
         sums = " + ".join(f"{c['name']} {c['sum']:.3f}" if len(channels) > 1 else f"{c['sum']:.3f}" for c in channels)
         lines += [
@@ -454,7 +471,7 @@ class ConvolutionExplainer(ImageInput, BaseWidget):
             f"after ReLU: {step.relu_output:.3f}",
             self.units,
         ]
-        return np.concatenate([top_row, pictures.text_band(lines, top_row.shape[1])], axis=0)
+        return np.concatenate([top_row, bar_row, pictures.text_band(lines, top_row.shape[1])], axis=0)
 
     def save_png(self, path) -> None:
         """Write what the widget shows (see :meth:`picture`) to a PNG file.

@@ -36,6 +36,7 @@ import traitlets
 from .. import engine, render
 from ..frontend import bundled
 from ..models import as_model
+from ..render.convolution import text_band
 from .base import BaseWidget
 from .image_input import ImageInput
 from .pictures import Picture, encode_picture
@@ -212,12 +213,25 @@ class TrainingMonitor(BaseWidget):
             return list(self._snapshots)
 
     def picture(self):
-        """The shown snapshot's first-layer filters (the notebook's saved picture of the widget)."""
+        """What the live view shows, as one picture (the notebook's saved picture of the widget):
+        a title naming the shown snapshot's step, the loss and accuracy curves over the training
+        steps (train and validation, a dashed line at that snapshot), the snapshot's first-layer
+        filters with their numbered scale, and its top guesses for the image.
+
+        >>> import cnn_widgets as cw
+        >>> monitor = cw.TrainingMonitor(cw.load_model("fashion-cnn", weights=None), "bag", every=2)
+        >>> monitor.step(loss=2.3, accuracy=0.1); monitor.step(loss=2.0, accuracy=0.3)
+        >>> monitor.wait(), monitor.picture().shape[1] > 600
+        (True, True)
+        >>> monitor.close()
+        """
         with self._lock:
             if not self._pictures:
                 return None
             k = self.index if 0 <= self.index < len(self._pictures) else len(self._pictures) - 1
-            return self._pictures[k]["filters"]
+            shown, step = self._pictures[k], self._snapshots[k].step
+            train, validation, steps = _thinned(self._train), _thinned(self._validation), self._steps
+        return _monitor_picture(shown, step, steps, train, validation)
 
     def save_gif(self, path, duration_ms: int = 200):
         """Save the first layer's filters at every snapshot as an animated GIF; returns the path.
@@ -303,6 +317,9 @@ class TrainingMonitor(BaseWidget):
                     f"Grad-CAM for its top class, '{snapshot.cam_class}': yellow = its strongest evidence, black = none")
         return {
             "filters": filters_picture,
+            "filters_scale": None if filters.shape[1] == 3 else render.colorbar_scale(
+                -largest if largest > 0 else -1.0, largest if largest > 0 else 1.0, "diverging",
+                note="weight: one scale for all filters"),
             "filters_png": encode_picture(filters_picture),
             "maps_png": encode_picture(maps_picture),
             "cam_png": encode_picture(cam_picture),
@@ -352,6 +369,43 @@ class TrainingMonitor(BaseWidget):
 
     def _update_every_text(self) -> None:
         self.every_text = f"a snapshot every {self._interval} steps" + (" (auto: ~5 % of the training time)" if self.every == "auto" else "")
+
+
+CHART_SIZE = (320, 200)  # each curve of the saved picture, in pixels
+SAVED_FILTERS_SIZE = 320  # the saved picture's filter grid is enlarged to about this many pixels
+
+
+def _monitor_picture(shown: dict, step: int, steps: int, train: dict, validation: dict):
+    """The saved picture of a TrainingMonitor showing snapshot ``shown`` (taken at ``step``) of a
+    run of ``steps`` steps, with the ``train`` and ``validation`` curves (as :meth:`_record` keeps them)."""
+    def percent(values):
+        return [None if value is None else 100.0 * value for value in values]
+
+    width, height = CHART_SIZE
+    loss = render.line_chart(
+        [("train", train["step"], train["loss"]), ("validation", validation["step"], validation["loss"])],
+        title="loss (lower is better)", x_label="training step", y_label="loss", width=width, height=height, marker=step)
+    has_accuracy = any(value is not None for value in train["accuracy"] + validation["accuracy"])
+    accuracy = render.line_chart(
+        [("train", train["step"], percent(train["accuracy"])),
+         ("validation", validation["step"], percent(validation["accuracy"]))],
+        title="accuracy (%, higher is better)" if has_accuracy else "accuracy (%): none recorded",
+        x_label="training step", y_label="accuracy (%)", width=width, height=height, y_range=(0, 100), marker=step)
+    curves = render.side_by_side([loss, accuracy])
+    filters = render.enlarge(shown["filters"], SAVED_FILTERS_SIZE)
+    if shown.get("filters_scale") is not None:
+        filters = render.with_colorbar(filters, shown["filters_scale"], "diverging")
+    guesses = ["top guesses for the image:"] + [
+        f"{p['name']}: {100 * p['probability']:.0f}%" for p in shown["predictions"][:5]]
+    title = (f"Training monitor: the network at step {step} of {steps} "
+             f"(dashed line){'' if step == steps else '; the last snapshot so far' if step > 0 else ''}")
+    captions = shown["captions"]
+    return render.stacked([
+        text_band([title], curves.shape[1]),
+        curves,
+        text_band([f"filters at step {step}: {captions['filters']}".replace("\u2212", "-")], curves.shape[1]),
+        render.side_by_side([filters, text_band(guesses, max(160, curves.shape[1] - filters.shape[1] - 16))]),
+    ], gap=8)
 
 
 def _channels_text(filters: torch.Tensor) -> str:

@@ -140,6 +140,19 @@ def test_a_custom_kernel_on_an_rgb_model_adds_up_three_channels():
 def test_the_saved_picture_shows_the_maps_and_the_arithmetic(widget, tmp_path):
     picture = widget.picture()
     assert picture.shape[1] > 4 * 196 and picture.dtype == np.uint8
+    # Under the three maps, their colour scale: a row running from dark blue through white to
+    # dark red across the maps' width (not under the input), with a black mark at zero.
+    from cnn_widgets.render.colormaps import colormap_lut
+
+    lut = colormap_lut("diverging")
+    blue, red = lut[0].astype(int), lut[-1].astype(int)
+    near = lambda pixel, color: np.abs(pixel.astype(int) - color).sum() < 40
+    rows = [y for y in range(picture.shape[0]) if near(picture[y, 250], blue) and near(picture[y, picture.shape[1] - 20], red)]
+    assert rows, "no colour scale under the maps"
+    bar = picture[rows[0]]
+    assert not near(bar[200], blue)  # the input panel has no scale of its own
+    middle = (250 + picture.shape[1] - 20) // 2
+    assert (bar[middle - 30 : middle + 30].max(axis=1) < 60).any()  # zero marked in black near the middle
     path = tmp_path / "conv.png"
     widget.save_png(path)
     assert Image.open(path).size == (picture.shape[1], picture.shape[0])

@@ -3,6 +3,7 @@ the timeline going back to one, the curves' numbers, the optimizer hook removed 
 close, and a training run whose final weights are bit for bit those without it."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -148,3 +149,32 @@ def test_a_sample_name_is_an_image_and_the_maps_caption_says_which_output_it_sho
         assert monitor.captions["maps"].startswith("block2_conv2 (after ReLU")
     finally:
         monitor.close()
+
+
+def test_the_saved_picture_shows_the_loss_falling_and_the_accuracy_rising(classes, one_thread):
+    # An executed notebook shows only this picture: it must carry the curves the live view draws
+    # (lesson 7's point), not only the small grid of filters it used to be.
+    from cnn_widgets.render.charts import LINE_COLORS
+
+    network = small_cnn()
+    monitor = cw.TrainingMonitor(cw.load_model(network, input_size=(1, 28, 28), classes=classes), cw.sample_image("bag"), every=4)
+    for step in range(12):
+        monitor.step(loss=2.3 - 0.15 * step, accuracy=0.1 + 0.07 * step)
+    assert monitor.wait(timeout=120)
+    picture = monitor.picture()
+    grid = monitor._pictures[-1]["filters"]
+    assert picture.shape[0] > 3 * grid.shape[0] and picture.shape[1] >= 600
+    plot = picture[:225]  # the two charts, above the filters (whose blues are near the line's colour)
+    train = np.argwhere(np.abs(plot.astype(int) - np.array(LINE_COLORS[0])).sum(axis=2) < 20)
+    # Left of each chart's legend (top right): the loss chart, then the accuracy chart.
+    loss, accuracy = train[train[:, 1] < 270], train[(train[:, 1] > 336) & (train[:, 1] < 600)]
+    assert len(loss) > 100 and len(accuracy) > 100
+    def height_at_start_minus_end(points):  # rows grow downwards
+        middle = points[:, 1].mean()
+        return points[points[:, 1] > middle, 0].mean() - points[points[:, 1] < middle, 0].mean()
+    assert height_at_start_minus_end(loss) > 40  # falls
+    assert height_at_start_minus_end(accuracy) < -40  # rises
+    # The timeline moves the dashed line (and the filters) the picture shows.
+    monitor.index = 1
+    assert not np.array_equal(monitor.picture(), picture)
+    monitor.close()
