@@ -26,10 +26,12 @@ def test_the_explorer_header_shows_the_model_class_name_as_text(widgets):
 
 
 def test_the_examples_caption_shows_module_names_and_errors_as_text(widgets):
-    caption = widgets["explorer"].examples.caption.value
-    assert "<img" not in caption and "features.&lt;img src=x" in caption
-    error = widgets["failing"].caption.value
-    assert "<img" not in error and "is not an image" in error and "&lt;img src=x onerror=alert(&quot;broken dataset folder&quot;)&gt;" in error
+    # DatasetExamples is an anywidget: its caption and error are text traits, which js/examples.js sets as
+    # textContent (the browser test checks that no script runs), so they hold the names as they are.
+    caption = widgets["explorer"].examples.caption
+    assert 'features.<img src=x onerror=alert("module name")>' in caption
+    error = widgets["failing"].error
+    assert "is not an image" in error and '<img src=x onerror=alert("broken dataset folder")>' in error
 
 
 def test_a_saved_page_keeps_each_widgets_state_in_its_script_element(widgets, tmp_path):

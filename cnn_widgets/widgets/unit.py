@@ -80,7 +80,7 @@ class UnitView(UnitChoice, StaticPicture, ipywidgets.VBox):
         self.layer = self.model.layer(layer if layer is not None else 0).name
         self.observe(self._on_selection, names=["layer", "filter_index", "active"])
         if examples is not None:  # a scan that ends shows its examples here too
-            examples.picture_widget.observe(lambda _: self._draw_part(2, self._draw_examples), names="value")
+            examples.observe(lambda _: self._draw_part(2, self._draw_examples), names="examples_png")
         self._on_selection(None)
 
     def set_image(self, image, label: str = "this image") -> None:

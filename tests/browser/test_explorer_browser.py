@@ -40,7 +40,7 @@ def test_filter_picked_in_feature_maps_is_picked_in_activation_maximization(page
     # Dataset examples of the same filter, with their strongest responses highlighted.
     run_code(page, "explorer.examples.wait()")
     page.get_by_role("tab", name="Dataset examples").click()
-    examples = page.locator(".jp-OutputArea-output .widget-html-content").filter(has_text="filter 12: the 9 of 2,000 images")
+    examples = page.locator(".cw-dataset-examples").filter(has_text="filter 12: the 9 of 2,000 images")
     expect(examples).to_be_visible()
     page.screenshot(path=artifact_path(f"explorer-examples-{jupyter_server.frontend}.png"), full_page=True)
     page.get_by_role("tab", name="Maximization").click()

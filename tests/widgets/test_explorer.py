@@ -20,8 +20,8 @@ def test_dataset_examples_follow_the_selection(fashion):
     explorer.examples.wait()
     explorer.maps.layer = "block3_conv1"
     explorer.maps.filter_index = 12
-    assert explorer.examples.caption.value.startswith("<b>block3_conv1</b>, filter 12: the 9 of 400 images")
-    assert explorer.tabs.titles[-2:] == ("Dataset examples", "Unit") and len(explorer.examples.picture_widget.value) > 1000
+    assert explorer.examples.caption.startswith("block3_conv1, filter 12: the 9 of 400 images")
+    assert explorer.tabs.titles[-2:] == ("Dataset examples", "Unit") and len(explorer.examples.examples_png) > 1000
 
 
 def test_the_shipped_model_gets_the_fashion_mnist_test_set_by_default(fashion):

@@ -45,12 +45,13 @@ def test_the_explorer_shows_the_stores_examples_without_scanning(fashion, store)
     explorer.layer, explorer.filter_index = "block2_conv1", 9
     stored = open_atlas(store).examples("block2_conv1", 9)
     assert examples.examples("block2_conv1", 9) == stored
-    assert "the 4 of 48 images that excite it most, from the atlas" in examples.caption.value
+    assert "the 4 of 48 images that excite it most, from the atlas" in examples.caption
     # The list names each stored image, its true label and value; the picture holds the stored crops.
     for example in stored:
-        assert f"image #{example['image']} ({example['id']}) · true: {example['label']} · response {example['value']:.3g}" in examples.details.value
+        assert any(line.startswith(f"image #{example['image']} ({example['id']}) · true: {example['label']} · response {example['value']:.3g}")
+                   for line in examples.example_lines)
     strip = np.asarray(open_atlas(store).crops("block2_conv1", 9).convert("RGB"))
-    picture = np.asarray(Image.open(__import__("io").BytesIO(examples.picture_widget.value)).convert("RGB"))
+    picture = np.asarray(Image.open(__import__("io").BytesIO(examples.examples_png)).convert("RGB"))
     size = strip.shape[0]
     scale = 112 // size
     first = strip[:, :size].repeat(scale, axis=0).repeat(scale, axis=1)
@@ -59,10 +60,11 @@ def test_the_explorer_shows_the_stores_examples_without_scanning(fashion, store)
 
 def test_a_layer_missing_from_the_store_is_said_so(fashion, store):
     explorer = cw.Explorer(fashion, "sneaker", atlas=store, layer="block3_conv1")
-    assert "block3_conv1</b> is not in this atlas; its layers: block1_conv2, block2_conv1" in explorer.examples.caption.value
-    assert explorer.examples.picture_widget.layout.display == "none"
-    explorer.examples.layer_choice.value = "block1_conv2"
-    assert explorer.layer == "block1_conv2" and explorer.examples.picture_widget.value
+    # (the view's own layer menu sets its layer trait, as here)
+    assert "block3_conv1 is not in this atlas; its layers: block1_conv2, block2_conv1" in explorer.examples.caption
+    assert explorer.examples.examples_png == b"", "no picture"
+    explorer.examples.layer = "block1_conv2"
+    assert explorer.layer == "block1_conv2" and explorer.examples.examples_png
 
 
 def test_a_store_of_other_weights_a_model_or_layers_is_refused_naming_what_differs(fashion, store, tmp_path):
@@ -118,18 +120,20 @@ def test_dataset_examples_have_their_own_controls_labels_and_units(fashion):
     explorer = cw.Explorer(fashion, "sneaker", dataset=images[:300], labels=labels[:300])
     examples = explorer.examples
     examples.wait()
-    examples.layer_choice.value = "block3_conv1"
-    assert explorer.layer == "block3_conv1" and examples.filter_choice.max == 127
-    examples.filter_choice.value = 100
+    # Its own controls (js/examples.js) set its layer and filter_index traits; filter_count is the slider's range.
+    examples.layer = "block3_conv1"
+    assert explorer.layer == "block3_conv1" and examples.filter_count == 128
+    examples.filter_index = 100
     assert explorer.filter_index == 100 and explorer.maps.filter_index == 100
-    examples.layer_choice.value = "block1_conv1"
-    assert examples.filter_choice.max == 31 and explorer.filter_index == 31
-    assert "Under each: its true label and the filter's strongest response in that image: the conv layer's own output before its activation" in examples.caption.value
+    examples.layer = "block1_conv1"
+    assert examples.filter_count == 32 and explorer.filter_index == 31
+    assert "Under each: its true label and the filter's strongest response in that image: the conv layer's own output before its activation" in examples.caption
     top = examples._examples.top("block1_conv1", 31)
     classes = fashion.classes
     for index, value, (row, column) in top:
-        assert f"image #{index} · true: {classes[int(labels[index])]} · model: " in examples.details.value
-        assert f"response {value:.3g} at row {row}, column {column} of 28×28" in examples.details.value
+        line = next(line for line in examples.example_lines if line.startswith(f"image #{index} "))
+        assert f"image #{index} · true: {classes[int(labels[index])]} · model: " in line
+        assert f"response {value:.3g} at row {row}, column {column} of 28×28" in line
     with pytest.raises(ValueError, match="class index 10 is out of range"):
         cw.DatasetExamples(fashion, images[:3], labels=[0, 1, 10])
 
