@@ -86,10 +86,10 @@ def test_a_store_of_other_weights_a_model_or_layers_is_refused_naming_what_diffe
 def test_the_unit_view_shows_the_stores_feature_visualization(fashion, store):
     explorer = cw.Explorer(fashion, "sneaker", atlas=store, layer="block2_conv1")
     explorer.filter_index = 5
-    explorer.tabs.selected_index = explorer.tabs.titles.index("Unit")
+    explorer.selected_index = explorer.titles.index("Unit")
     assert explorer.unit.active
     stored = np.asarray(open_atlas(store).visualization("block2_conv1", 5).convert("RGB"))
-    assert "from the atlas" in explorer.unit.captions[1].value
+    assert "from the atlas" in explorer.unit.captions[1]
     shown = explorer.unit._shown[1]
     scale = shown.shape[0] // stored.shape[0]
     assert np.array_equal(shown, stored.repeat(scale, 0).repeat(scale, 1))
@@ -101,18 +101,18 @@ def test_the_unit_view_shows_the_stores_feature_visualization(fashion, store):
 
 def test_every_tab_says_what_it_shows_and_the_heatmaps_follow_the_shared_layer(fashion):
     explorer = cw.Explorer(fashion, "sneaker", dataset=None)
-    assert explorer.tabs.titles == ("Filter weights", "Feature maps", "Maximization", "DeepDream", "Heatmaps", "Unit")
-    assert all(len(explorer.about[title].value) > 40 for title in explorer.tabs.titles)
+    assert explorer.titles == ["Filter weights", "Feature maps", "Maximization", "DeepDream", "Heatmaps", "Unit"]
+    assert all(len(explorer.about[title]) > 40 for title in explorer.titles)
     explorer.layer = "block2_conv2"
     assert explorer.heatmaps.layer == "block2_conv2"
-    assert "Grad-CAM at the shared layer, block2_conv2 (the last conv layer, block3_conv2" in explorer.about["Heatmaps"].value
+    assert "Grad-CAM at the shared layer, block2_conv2 (the last conv layer, block3_conv2" in explorer.about["Heatmaps"]
     explorer.heatmaps.layer = "block3_conv2"  # chosen in the heatmaps tab: shared
     assert explorer.layer == "block3_conv2" and explorer.maps.layer == "block3_conv2"
     explorer.heatmaps.layer = "block3_conv2:raw"  # not a layer of the strip: said so
     assert explorer.layer == "block3_conv2"
-    assert "at block3_conv2:raw, chosen here: not the shared layer block3_conv2" in explorer.about["Heatmaps"].value
+    assert "at block3_conv2:raw, chosen here: not the shared layer block3_conv2" in explorer.about["Heatmaps"]
     explorer.heatmaps.method = "saliency"
-    assert "Saliency (gradient) uses no layer" in explorer.about["Heatmaps"].value
+    assert "Saliency (gradient) uses no layer" in explorer.about["Heatmaps"]
 
 
 def test_dataset_examples_have_their_own_controls_labels_and_units(fashion):
@@ -143,21 +143,21 @@ def test_the_unit_view_shows_the_filter_its_visualization_examples_and_map(fashi
     explorer = cw.Explorer(fashion, "sneaker", dataset=images[:200], labels=labels[:200], layer="block1_conv2")
     explorer.examples.wait()
     explorer.filter_index = 4
-    assert explorer.unit._shown[1] is None and "made when this view is shown" in explorer.unit.captions[1].value, \
+    assert explorer.unit._shown[1] is None and "made when this view is shown" in explorer.unit.captions[1], \
         "the feature visualization is not made while the tab is hidden"
     assert all(picture is not None for i, picture in enumerate(explorer.unit._shown) if i != 1), "the quick pictures follow the selection"
-    explorer.tabs.selected_index = explorer.tabs.titles.index("Unit")
+    explorer.selected_index = explorer.titles.index("Unit")
     explorer.unit.wait()
     unit = explorer.unit
     assert all(picture is not None for picture in unit._shown)
-    assert "block1_conv2</b>, filter 4 of 32" in unit.heading.value
-    assert "3×3 weights, its kernel's mean over its 32 input channels" in unit.captions[0].value
-    assert "activation maximization, 128 steps" in unit.captions[1].value
-    assert ">the 9 images that excite it most" in unit.captions[2].value
+    assert unit.heading.startswith("block1_conv2, filter 4 of 32")
+    assert "3×3 weights, its kernel's mean over its 32 input channels" in unit.captions[0]
+    assert "activation maximization, 128 steps" in unit.captions[1]
+    assert unit.captions[2].startswith("the 9 images that excite it most")
     maps = cw.engine.feature_maps(fashion, cw.sample_image("sneaker"), "block1_conv2")["block1_conv2"][4]
-    assert f"its map for sneaker (after its ReLU; black = 0, brightest = {float(maps.max()):.3g}" in unit.captions[3].value
+    assert f"its map for sneaker (after its ReLU; black = 0, brightest = {float(maps.max()):.3g}" in unit.captions[3]
     explorer.maps.sample = "bag"
-    assert "its map for bag" in unit.captions[3].value
+    assert "its map for bag" in unit.captions[3]
     explorer.filter_index = 5
     unit.wait()
     assert (("block1_conv2", 4) in unit._visualizations) and (("block1_conv2", 5) in unit._visualizations)
