@@ -207,12 +207,18 @@ def script_json(value) -> str:
 
 def _saved_html(saved: dict, states: dict, first: bool, png: str | None = None) -> str:
     """HTML for a widget from ipywidgets' saved state: an anywidget as an offline
-    snapshot; a box or tab holding anywidgets (the Explorer) as its parts in turn, with
+    snapshot; the Explorer, a box or a tab holding anywidgets as its parts in turn, with
     the tabs' titles as headings, HTML widgets as their HTML and images as images;
     controls give nothing. ``png``: what an anywidget shows until its script has run."""
-    if "_esm" in saved.get("state", {}):
-        return _fragment(_spec_from_saved(saved), png, first=first)
     state = saved.get("state", {})
+    if "_esm" in state and isinstance(state.get("views"), list):  # the Explorer: its views in turn, as a tab holding them
+        strip = " · ".join(f"<b>{html.escape(layer['label'])}</b>" if layer["name"] == state.get("layer") else html.escape(layer["label"])
+                           for layer in state.get("layer_strip", []))
+        tabs = {"model_name": "TabModel", "state": {"children": state["views"], "titles": state.get("titles", [])}}
+        parts = [f'<div class="cw-static-html">{html.escape(state.get("heading", ""))}</div>', strip, _saved_html(tabs, states, first)]
+        return "\n".join(part for part in parts if part)
+    if "_esm" in state:
+        return _fragment(_spec_from_saved(saved), png, first=first)
     name = saved.get("model_name", "")
     if name == "HTMLModel":
         return f'<div class="cw-static-html">{state.get("value", "")}</div>' if state.get("value") else ""

@@ -13,9 +13,9 @@ import { rmSync } from "node:fs";
 
 const outdir = "cnn_widgets/bundle";
 const banner = "/* cnn-widgets frontend, built by esbuild from js/ (scripts/build_frontend.mjs): edit the sources there */";
-const widgets = ["filter_weights", "feature_maps", "maximization", "deepdream", "gradcam", "convolution", "monitor"];
+const widgets = ["filter_weights", "feature_maps", "maximization", "deepdream", "gradcam", "convolution", "monitor", "examples", "unit", "explorer"];
 // A widget's stylesheet is js/<widget>.css when it has one (which @imports widgets.css), else widgets.css.
-const stylesheets = { deepdream: "js/deepdream.css", gradcam: "js/gradcam.css", convolution: "js/convolution.css", monitor: "js/monitor.css" };
+const stylesheets = { deepdream: "js/deepdream.css", gradcam: "js/gradcam.css", convolution: "js/convolution.css", monitor: "js/monitor.css", examples: "js/examples.css", unit: "js/unit.css", explorer: "js/explorer.css" };
 const common = { bundle: true, outdir, banner: { js: banner, css: banner }, logLevel: process.argv.includes("--quiet") ? "warning" : "info" };
 const builds = [
   // One module per widget: anywidget loads and evaluates each widget's module on its own.

@@ -45,9 +45,10 @@ def test_an_explorer_is_saved_as_one_section_per_tab(fashion, tmp_path):
     page = explorer.save_html(tmp_path / "explorer.html").read_text()
     titles = ["Filter weights", "Feature maps", "Maximization", "DeepDream", "Heatmaps", "Dataset examples", "Unit"]
     assert re.findall(r'<h2 class="cw-static-heading">(.*?)</h2>', page) == titles
-    specs = saved_specs(page)  # the five anywidget views; the dataset examples as a picture
-    assert len(specs) == 5 and [spec["state"].get("layer") for spec in specs[:4]] == ["block2_conv1"] * 4
+    specs = saved_specs(page)  # the seven views, each an anywidget (the dataset examples and the unit view became ones)
+    assert len(specs) == 7 and [spec["state"].get("layer") for spec in specs[:4]] == ["block2_conv1"] * 4
     assert specs[1]["state"]["filter_index"] == 3
+    assert specs[5]["state"]["caption"].startswith("block2_conv1, filter 3: the 9 of 60 images") and specs[5]["state"]["examples_png"]["$bytes"]
     assert page.count("cnnWidgetsStatic = {") == 1  # the page's script, once
 
 
@@ -57,10 +58,13 @@ def fashion_images(count: int):
     return load_fashion_mnist("test")[0][:count]
 
 
-def test_composite_widgets_without_parts_are_saved_as_their_picture(fashion, tmp_path):
+def test_dataset_examples_are_saved_as_a_live_snapshot_with_their_picture_inside(fashion, tmp_path):
     examples = cw.DatasetExamples(fashion, fashion_images(40), layer="block1_conv1", k=4)
+    examples.wait()
     page = cw.save_html(tmp_path / "examples.html", examples).read_text()
-    assert saved_specs(page) == [] and page.count("data:image/png;base64,") == 1
+    [spec] = saved_specs(page)
+    assert spec["state"]["examples_png"]["$bytes"] and len(spec["state"]["example_lines"]) == 4
+    assert "cw-dataset-examples" in spec["esm"] and fetches_nothing(page)
 
 
 def test_bad_input_names_the_choices_and_writes_nothing(fashion, tmp_path):
@@ -101,7 +105,7 @@ def test_an_exported_notebook_shows_each_widget_as_it_was_last(executed):
     assert executed.read_bytes() == before  # the notebook itself is left alone
     spec, *explorer_tabs = saved_specs(page)  # the anywidgets, from their saved state
     assert spec["state"]["layer"] == "block2_conv1" and spec["state"]["filter_index"] == 7
-    assert len(explorer_tabs) == 5  # the Explorer's views (tested more below)
+    assert len(explorer_tabs) == 6  # the Explorer's views, the unit view included (tested more below)
     assert page.count('class="cw-static-fallback"') == 1  # the FeatureMaps output's PNG, until its script runs
     assert VIEW_MIME in page  # the IntSlider still needs ipywidgets' renderer
     notebook = nbformat.read(executed, as_version=4)
@@ -148,8 +152,8 @@ def test_an_exported_explorer_shows_each_tab_from_its_saved_state(tmp_path):
     page = cw.export_notebook_html(tmp_path / "explorer.ipynb").read_text()
     titles = ["Filter weights", "Feature maps", "Maximization", "DeepDream", "Heatmaps", "Dataset examples", "Unit"]
     assert re.findall(r'<h3 class="cw-static-heading">(.*?)</h3>', page) == titles
-    specs = saved_specs(page)
-    assert len(specs) == 5 and all(spec["state"].get("layer") == "block2_conv2" for spec in specs[:4])
+    specs = saved_specs(page)  # the Explorer's seven views, each an anywidget
+    assert len(specs) == 7 and all(spec["state"].get("layer") == "block2_conv2" for spec in specs[:4])
     assert "<b>block2_conv2 · 64 · 14×14</b>" in page  # the layer strip, with the chosen layer
-    assert 'class="cw-static-image"' in page and "filter 4: the 9 of 50 images" in page  # dataset examples
+    assert specs[5]["state"]["caption"].startswith("block2_conv2, filter 4: the 9 of 50 images")  # dataset examples
     assert VIEW_MIME not in page

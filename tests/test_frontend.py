@@ -4,7 +4,11 @@ and a missing build says how to make it. The JavaScript itself is tested by vite
 (js/tests/, `npm test`) and in real browsers (tests/browser/)."""
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
+import torch
 
 import cnn_widgets as cw
 from cnn_widgets import frontend
@@ -17,6 +21,9 @@ WIDGETS = {
     "deepdream": lambda model: cw.DeepDream(model, "sneaker"),
     "gradcam": lambda model: cw.GradCAM(model, "sneaker"),
     "convolution": lambda model: cw.ConvolutionExplainer(model, "sneaker"),
+    "examples": lambda model: cw.DatasetExamples(model, torch.rand(4, 1, 28, 28), k=1),
+    "unit": lambda model: cw.widgets.UnitView(model, "sneaker"),
+    "explorer": lambda model: cw.Explorer(model, "sneaker", dataset=None),
 }
 
 
@@ -52,3 +59,24 @@ def test_an_unbuilt_frontend_says_how_to_build_it(tmp_path, monkeypatch):
     monkeypatch.setattr(frontend, "BUNDLE", tmp_path / "bundle")
     with pytest.raises(FileNotFoundError, match=r"not built .*npm ci && npm run build"):
         bundled("gradcam.js")
+
+
+def test_nothing_is_fetched_from_the_network_and_no_notebook_extension_is_needed():
+    """What VS Code and Colab need (README, "Where the widgets run"): every built module and
+    stylesheet names no http(s) address but the SVG namespace (an identifier, never fetched),
+    imports nothing from outside itself, and neither does the widgets' Python; every widget's
+    model is anywidget's own (no nbextension or JupyterLab extension of ours to install)."""
+    built = sorted(frontend.BUNDLE.glob("*.*"))
+    assert {path.suffix for path in built} == {".js", ".css"}
+    for path in built:
+        text = path.read_text()
+        addresses = set(re.findall(r"https?://[^\s\"'`)]+", text))
+        assert addresses <= {"http://www.w3.org/2000/svg"}, (path.name, addresses)
+        assert not re.search(r"^\s*import\s[^;]*\sfrom\s|\bimport\(\s*[\"']|@import\s", text, re.M), f"{path.name} imports a file at run time"
+    sources = sorted(Path(cw.widgets.__file__).parent.glob("*.py")) + [Path(frontend.__file__)]
+    for path in sources:
+        assert not re.search(r"https?://", path.read_text()), f"{path.name} names a web address"
+    for widget_class in (cw.FilterWeights, cw.FeatureMaps, cw.ActivationMaximization, cw.DeepDream, cw.GradCAM,
+                         cw.ConvolutionExplainer, cw.TrainingMonitor, cw.DatasetExamples, cw.Explorer, cw.widgets.UnitView):
+        assert widget_class._model_module.default_value == "anywidget", widget_class.__name__
+        assert widget_class._view_module.default_value == "anywidget", widget_class.__name__

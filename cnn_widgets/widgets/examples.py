@@ -8,12 +8,14 @@ and filters only redraws. A scanned example shows the image with the filter's
 activation map over it and a box where it peaks; an atlas example shows the
 part of the image the strongest response sees (its receptive field). Under each:
 the true label and the strongest response.
+
+An anywidget (its view is ``js/examples.js``), so it shows wherever the other widgets
+do: JupyterLab, Notebook 7, VS Code, Colab and marimo (``mo.ui.anywidget``). Its own
+layer menu and filter slider take the arrow keys in its own script (left/right: filter,
+up/down: layer).
 """
 from __future__ import annotations
 
-import html
-
-import ipywidgets
 import numpy as np
 import traitlets
 
@@ -23,9 +25,9 @@ from ..engine.examples import check_dataset, dataset_examples, example_maps, exa
 from .._choices import check_keywords
 from ..models import as_model
 from ..render.examples import crops_picture, examples_picture
-from .pictures import FORMAT, encode_picture
-from .base import UnitChoice
-from .static import StaticPicture
+from ..frontend import bundled
+from .base import BaseWidget, UnitChoice
+from .pictures import Picture
 from .worker import Worker
 
 EXAMPLE_SIZE = 112  # pixels per example in the picture
@@ -33,12 +35,7 @@ RESPONSE = ("the filter's strongest response in that image: the conv layer's own
             "(the feature maps' \"before\" choice), in the layer's activation units, at the boxed place")
 
 
-def _error_html(error: Exception) -> str:
-    """An error for the caption, as text (a module name or a message may hold any characters)."""
-    return f"<span style='color:#8b1a1a'>{html.escape(f'{type(error).__name__}: {error}')}</span>"
-
-
-class DatasetExamples(UnitChoice, StaticPicture, ipywidgets.VBox):
+class DatasetExamples(UnitChoice, BaseWidget):
     """Top dataset images for the selected ``layer`` and ``filter_index``, with their own
     layer and filter controls (the filter slider takes the arrow keys).
 
@@ -55,12 +52,22 @@ class DatasetExamples(UnitChoice, StaticPicture, ipywidgets.VBox):
     >>> images, labels = load_fashion_mnist("test")
     >>> view = cw.DatasetExamples(cw.load_model("fashion-cnn"), images[:500], labels=labels[:500], layer="block2_conv1", k=4)
     >>> view.wait(); view.filter_index = 3
-    >>> view.caption.value.startswith("<b>block2_conv1</b>, filter 3")
+    >>> view.caption.startswith("block2_conv1, filter 3")
     True
     """
 
-    layer = traitlets.Unicode("")
-    filter_index = traitlets.Int(0)
+    _esm = bundled("examples.js")
+    _css = bundled("examples.css")
+
+    layer = traitlets.Unicode("").tag(sync=True)
+    layer_options = traitlets.List().tag(sync=True)  # the model's conv layers (name, path, channels, shape)
+    filter_index = traitlets.Int(0).tag(sync=True)
+    filter_count = traitlets.Int(1).tag(sync=True)  # the selected layer's channels
+    examples_png = Picture().tag(sync=True)  # the examples of the selected filter; b"" for none
+    caption = traitlets.Unicode("").tag(sync=True)  # what the picture shows (text; lines split at "\n")
+    example_lines = traitlets.List().tag(sync=True)  # one line of text per example, best first
+    progress = traitlets.Float(0.0).tag(sync=True)  # of the scan, 0-1
+    status = traitlets.Unicode("").tag(sync=True)  # the scan's progress in words
 
     def __init__(self, model, dataset=None, layer=None, k: int = 9, labels=None, atlas=None, **kwargs) -> None:
         check_keywords(type(self), kwargs)
@@ -76,28 +83,17 @@ class DatasetExamples(UnitChoice, StaticPicture, ipywidgets.VBox):
         self._rendered: dict[tuple, tuple] = {}  # the last filter drawn: the Explorer's unit view shows it too
         self.atlas = _opened_atlas(atlas, self.model) if atlas is not None else None
         self.labels = self._true_labels(dataset, labels) if dataset is not None else None
-        self.progress = ipywidgets.IntProgress(value=0, min=0, max=1, description="scanning", layout=ipywidgets.Layout(width="420px"))
-        names = self.model.layer_names
-        self.layer_choice = ipywidgets.Dropdown(options=names, description="layer", layout=ipywidgets.Layout(width="280px"))
-        self.filter_choice = ipywidgets.IntSlider(min=0, max=1, description="filter", layout=ipywidgets.Layout(width="360px"))
-        self.filter_choice.add_class("cw-examples-filter")
-        self.caption = ipywidgets.HTML("")
-        self.picture_widget = ipywidgets.Image(format=FORMAT, layout=ipywidgets.Layout(max_width="480px"))
-        self.details = ipywidgets.HTML("")  # one line per example: image, true label, prediction, response
-        controls = ipywidgets.HBox([self.layer_choice, self.filter_choice])
-        super().__init__(children=[controls, self.progress, self.caption, self.picture_widget, self.details], **kwargs)
-        self.add_class("cw-dataset-examples")
+        super().__init__(**kwargs)
+        self.layer_options = self._layer_options()
         self.layer = self.model.layer(layer if layer is not None else (self.atlas.layer_names[0] if self.atlas else 0)).name
         self._sync_controls()
-        self._links = [traitlets.link((self, "layer"), (self.layer_choice, "value")),
-                       traitlets.link((self, "filter_index"), (self.filter_choice, "value"))]
         self.observe(self._on_layer, names="layer")
         self.observe(lambda _: self._draw(), names=["layer", "filter_index"])
         self._worker = Worker("DatasetExamples")
         if self.atlas is not None:
-            self.progress.layout.display = "none"
             self._draw()
         else:
+            self.busy, self.status = True, "scanning the dataset…"
             self._worker.submit(self._scan)
 
     # -- selection ----------------------------------------------------------------------------
@@ -108,7 +104,7 @@ class DatasetExamples(UnitChoice, StaticPicture, ipywidgets.VBox):
         self._sync_controls()
 
     def _sync_controls(self) -> None:
-        self.filter_choice.max = self.model.layer(self.layer).out_channels - 1
+        self.filter_count = self.model.layer(self.layer).out_channels
 
     # -- data ---------------------------------------------------------------------------------
     def _true_labels(self, dataset, labels) -> list | None:
@@ -130,7 +126,7 @@ class DatasetExamples(UnitChoice, StaticPicture, ipywidgets.VBox):
         """Scan the dataset again with the model as it is now (after its weights changed:
         the scan is cached by the weights' version), then draw."""
         self._examples = None
-        self.progress.layout.display = None
+        self.busy, self.progress, self.status = True, 0.0, "scanning the dataset…"
         self._worker.submit(self._scan)
 
     def wait(self, timeout: float | None = None) -> None:
@@ -140,15 +136,11 @@ class DatasetExamples(UnitChoice, StaticPicture, ipywidgets.VBox):
     def _picture_pending(self) -> bool:
         return self._worker.busy
 
-    def _picture_sources(self) -> list:
-        return [self, self.picture_widget]
-
     def _scan(self, cancel, _report) -> None:
         """In the worker: scan the dataset once (stopped when Python exits), then draw."""
 
         def progress(done: int, total: int) -> None:
-            self.progress.max, self.progress.value = total, done
-            self.progress.description = f"{done:,}/{total:,}"
+            self.progress, self.status = done / max(total, 1), f"scanning the dataset: {done:,} of {total:,} images"
 
         try:
             self._examples = dataset_examples(self.model, self.dataset, k=self.k, progress=progress, cancel=cancel)
@@ -156,26 +148,30 @@ class DatasetExamples(UnitChoice, StaticPicture, ipywidgets.VBox):
                 message = f"labels: got {len(self.labels):,} labels for {len(self._examples.pixels):,} images; give one per image"
                 self.labels = None
                 raise ValueError(message)
-            self.progress.layout.display = "none"
+            self.status = ""
             self._draw()
         except Cancelled:
             raise
         except Exception as error:  # shown in the widget
-            self.caption.value = _error_html(error)
+            self.status = ""
+            self._show_error(error)
+        finally:
+            self.busy = False
 
     def _draw(self) -> None:
         if self._examples is None and self.atlas is None:
             return
         try:
             picture, text = self.render(self.layer, self.filter_index)
-            details = self._details(self.layer, self.filter_index)
+            lines = self._details(self.layer, self.filter_index)
         except Exception as error:  # shown in the widget
-            self.caption.value = _error_html(error)
+            self._show_error(error)
             return
-        self.picture_widget.value = encode_picture(picture) if picture is not None else b""
-        self.picture_widget.layout.display = None if picture is not None else "none"
-        self.caption.value = text
-        self.details.value = details
+        with self.hold_sync():  # one message: picture, caption and lines of the same filter
+            self.examples_png = picture if picture is not None else b""
+            self.caption = text
+            self.example_lines = lines
+            self.error = ""
 
     # -- what is shown ------------------------------------------------------------------------
     def _remembered(self, what: str, layer: str, filter_index: int, make):
@@ -210,21 +206,21 @@ class DatasetExamples(UnitChoice, StaticPicture, ipywidgets.VBox):
 
     def render(self, layer, filter_index: int) -> tuple[np.ndarray | None, str]:
         """The examples of one filter as a picture (uint8 RGB; None when an atlas lacks the
-        layer) and its caption (HTML)."""
+        layer) and its caption (text, lines split at "\\n")."""
         info = self.model.layer(layer)
-        name = html.escape(info.name)
+        name = info.name
         if self.atlas is not None:
             if info.name not in self.atlas.layer_names:
-                return None, (f"<b>{name}</b> is not in this atlas; its layers: {html.escape(', '.join(self.atlas.layer_names))} "
+                return None, (f"{name} is not in this atlas; its layers: {', '.join(self.atlas.layer_names)} "
                               "(choose one above, or write an atlas with that layer)")
             top = self.atlas.examples(info.name, filter_index)
             labels = [_tile_label(example["value"], example.get("label"), example["image"]) for example in top]
             picture = crops_picture(np.asarray(self.atlas.crops(info.name, filter_index).convert("RGB")), labels, size=EXAMPLE_SIZE)
             images = self.atlas.manifest["data"]["images"]
             return picture, (
-                f"<b>{name}</b>, filter {filter_index}: the {len(top)} of {images:,} images that excite it most, from the atlas "
-                f"{html.escape(str(self.atlas.folder))}; each shows the part of the image its strongest response sees (its receptive field)."
-                f"<br>Under each: its true label and {RESPONSE.replace(', at the boxed place', '')}."
+                f"{name}, filter {filter_index}: the {len(top)} of {images:,} images that excite it most, from the atlas "
+                f"{self.atlas.folder}; each shows the part of the image its strongest response sees (its receptive field)."
+                f"\nUnder each: its true label and {RESPONSE.replace(', at the boxed place', '')}."
             )
         return self._remembered("render", info.name, filter_index, lambda: self._scanned_picture(info, filter_index))
 
@@ -236,14 +232,14 @@ class DatasetExamples(UnitChoice, StaticPicture, ipywidgets.VBox):
         picture = examples_picture(pixels, maps, [peak for _, _, peak in top], labels, size=EXAMPLE_SIZE)
         under = "its true label and " if self.labels is not None else "its image number and "
         caption = (
-            f"<b>{html.escape(info.name)}</b>, filter {filter_index}: the {len(top)} of {len(self._examples.pixels):,} images that excite it most "
+            f"{info.name}, filter {filter_index}: the {len(top)} of {len(self._examples.pixels):,} images that excite it most "
             "(strongest response boxed; its activation map in color)"
-            f"<br>Under each: {under}{RESPONSE}."
+            f"\nUnder each: {under}{RESPONSE}."
         )
         return picture, caption
 
-    def _details(self, layer, filter_index: int) -> str:
-        """One line per example, as text."""
+    def _details(self, layer, filter_index: int) -> list[str]:
+        """One line of text per example, best first: image, true label, prediction, response and where."""
         info = self.model.layer(layer)
         height, width = info.output_shape[1:]
         lines = []
@@ -254,8 +250,8 @@ class DatasetExamples(UnitChoice, StaticPicture, ipywidgets.VBox):
                 parts.append(f"model: {example['predicted'][0]} {example['predicted'][1]:.0%}")
             value = example["value"]
             parts.append(f"response {value:.3g} at row {example['row']}, column {example['column']} of {height}×{width}" if value is not None else "no response")
-            lines.append(f"<li>{html.escape(' · '.join(parts))}</li>")
-        return f"<ol class='cw-examples-list' style='margin:2px 0;font-size:12px'>{''.join(lines)}</ol>" if lines else ""
+            lines.append(" · ".join(parts))
+        return lines
 
     def picture(self) -> np.ndarray:
         """What the view shows (after the scan)."""

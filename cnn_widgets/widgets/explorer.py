@@ -7,18 +7,24 @@ network's conv layers (name, channels, output size) sits above the tabs; each
 tab starts with one line on what it shows. The "Unit" tab shows the selected
 filter as OpenAI Microscope does: its weights, its feature visualization, its
 dataset examples and its map for the current image, side by side.
+
+An anywidget (``js/explorer.js``) whose synced ``views`` trait holds its views (each an
+anywidget, sent as ipywidgets' ``IPY_MODEL_<id>`` references): its script draws the
+strip and the tabs, gets each view's model with ``model.widget_manager.get_model(id)``
+and draws the view with that view's own render function (from the same bundle). So it
+needs nothing but anywidget's model API, which JupyterLab, Notebook 7 and marimo all
+have (marimo has ``get_model`` but not ``create_view``, hence no ipywidgets Tab).
 """
 from __future__ import annotations
-
-import html
 
 import ipywidgets
 import traitlets
 
 from .._choices import check_keywords
 from ..engine import METHODS
+from ..frontend import bundled
 from ..models import as_model
-from .static import StaticPicture
+from .base import BaseWidget
 from .deepdream import DeepDream
 from .examples import DatasetExamples
 from .feature_maps import FeatureMaps
@@ -39,7 +45,7 @@ ABOUT = {
 }
 
 
-class Explorer(StaticPicture, ipywidgets.VBox):
+class Explorer(BaseWidget):
     """All views of a model in one widget, with a shared layer, filter and image.
 
     The views are attributes: ``weights``, ``maps``, ``maximization``, ``dream``,
@@ -50,7 +56,8 @@ class Explorer(StaticPicture, ipywidgets.VBox):
     raises ValueError naming what differs when it is of another model, other weights or
     other layers) and ``unit`` (the selected filter's weights, feature visualization,
     dataset examples and map, side by side); ``layer`` and ``filter_index`` are the
-    shared selection.
+    shared selection, ``selected_index`` the tab shown (of ``titles``), ``about`` each
+    tab's line on what it shows.
 
     >>> import cnn_widgets as cw
     >>> explorer = cw.Explorer(cw.load_model("fashion-cnn"), cw.sample_image("sneaker"), dataset=None)
@@ -59,8 +66,18 @@ class Explorer(StaticPicture, ipywidgets.VBox):
     ('block3_conv1', 12)
     """
 
-    layer = traitlets.Unicode("")
-    filter_index = traitlets.Int(0)
+    _esm = bundled("explorer.js")
+    _css = bundled("explorer.css")
+
+    layer = traitlets.Unicode("").tag(sync=True)
+    filter_index = traitlets.Int(0).tag(sync=True)
+    heading = traitlets.Unicode("").tag(sync=True)  # the model's name, as text
+    layer_strip = traitlets.List().tag(sync=True)  # the conv layers: name, channels, output shape, module path, kernel
+    views = traitlets.List(traitlets.Instance(ipywidgets.Widget)).tag(sync=True, **ipywidgets.widget_serialization)
+    view_kinds = traitlets.List().tag(sync=True)  # which render function draws each view (js/explorer.js)
+    titles = traitlets.List().tag(sync=True)  # each tab's title
+    about = traitlets.Dict().tag(sync=True)  # title -> one line on what the tab shows
+    selected_index = traitlets.Int(0).tag(sync=True)  # the tab shown
 
     def __init__(self, model, image=None, layer=None, dataset="auto", labels=None, atlas=None, **kwargs) -> None:
         check_keywords(type(self), kwargs)
@@ -72,14 +89,11 @@ class Explorer(StaticPicture, ipywidgets.VBox):
         self.maximization = ActivationMaximization(model, layer=start)
         self.dream = DeepDream(model, self.maps.image, layer=start)
         self.heatmaps = GradCAM(model, self.maps.image, layer=start)
-        self.overview = ipywidgets.ToggleButtons(
-            options=[(f"{info.name} · {info.out_channels} · {'×'.join(map(str, info.output_shape[1:]))}", info.name) for info in model.layers],
-            tooltips=[f"{info.path}: {info.in_channels}->{info.out_channels} channels, {'x'.join(map(str, info.kernel_size))} kernel" for info in model.layers],
-            value=start,
-            style={"button_width": "auto"},
-            layout=ipywidgets.Layout(margin="0 0 6px 0"),
-        )
-        self.views = [self.weights, self.maps, self.maximization, self.dream, self.heatmaps]
+        strip = [{"name": info.name, "label": f"{info.name} · {info.out_channels} · {'×'.join(map(str, info.output_shape[1:]))}",
+                  "tooltip": f"{info.path}: {info.in_channels}->{info.out_channels} channels, {'x'.join(map(str, info.kernel_size))} kernel"}
+                 for info in model.layers]
+        views = [self.weights, self.maps, self.maximization, self.dream, self.heatmaps]
+        kinds = ["filter_weights", "feature_maps", "maximization", "deepdream", "gradcam"]
         titles = ["Filter weights", "Feature maps", "Maximization", "DeepDream", "Heatmaps"]
         self.examples = None
         if atlas is not None:
@@ -92,20 +106,18 @@ class Explorer(StaticPicture, ipywidgets.VBox):
             if dataset is not None:
                 self.examples = DatasetExamples(model, dataset, layer=start, labels=labels)
         if self.examples is not None:
-            self.views.append(self.examples)
+            views.append(self.examples)
+            kinds.append("examples")
             titles.append("Dataset examples")
         self.unit = UnitView(model, self.maps.image, layer=start, examples=self.examples, image_label=self.maps.image_name.split("#")[0] or "this image")
-        self.views.append(self.unit)
+        views.append(self.unit)
+        kinds.append("unit")
         titles.append("Unit")
-        self.about = {title: ipywidgets.HTML(ABOUT[title]) for title in titles}
-        for line in self.about.values():
-            line.add_class("cw-tab-about")
-        self.tabs = ipywidgets.Tab(children=[ipywidgets.VBox([self.about[title], view]) for title, view in zip(titles, self.views)], titles=titles)
-        super().__init__(children=[ipywidgets.HTML(f"<b>{html.escape(model.name)}</b> · conv layers (click to select)"), self.overview, self.tabs], **kwargs)
-        self.add_class("cw-explorer")  # its views report leaving the whole Explorer, not one tab
+        super().__init__(heading=f"{model.name} · conv layers (click to select)", layer_strip=strip, views=views, view_kinds=kinds,
+                         titles=titles, about={title: ABOUT[title] for title in titles}, **kwargs)
         self.layer = start
         # One selection for every view: the links keep each pair in step both ways.
-        self._links = [traitlets.link((self, "layer"), (self.overview, "value"))]
+        self._links = []
         for view in (self.weights, self.maps, self.maximization, self.dream, self.examples, self.unit):
             if view is not None:
                 self._links.append(traitlets.link((self, "layer"), (view, "layer")))
@@ -118,7 +130,7 @@ class Explorer(StaticPicture, ipywidgets.VBox):
         self.heatmaps.observe(self._layer_from_heatmaps, names="layer")
         self.heatmaps.observe(lambda _: self._describe_heatmaps(), names=["layer", "method"])
         self._describe_heatmaps()
-        self.tabs.observe(self._on_tab, names="selected_index")
+        self.observe(self._on_tab, names="selected_index")
         self.maps.observe(self._share_image, names="image_name")
 
     def _layer_to_heatmaps(self, change) -> None:
@@ -142,7 +154,7 @@ class Explorer(StaticPicture, ipywidgets.VBox):
                 "." if self.layer == last else f" (the last conv layer, {last}, gives the coarsest and most class-specific map).")
         else:
             note = f"{method.label} at {self.heatmaps.layer}, chosen here: not the shared layer {self.layer}, which the other tabs show."
-        self.about["Heatmaps"].value = html.escape(f"{what}. {note}")
+        self.about = {**self.about, "Heatmaps": f"{what}. {note}"}
 
     def _on_tab(self, _change) -> None:
         self.unit.active = self._selected() is self.unit
@@ -181,8 +193,15 @@ class Explorer(StaticPicture, ipywidgets.VBox):
         for view in self.views:
             view.refresh()
 
+    @traitlets.validate("selected_index")
+    def _check_selected_index(self, proposal):
+        titles = getattr(self, "titles", None) or []
+        if titles and not 0 <= proposal["value"] < len(titles):
+            raise traitlets.TraitError(f"selected_index {proposal['value']} is out of range: the tabs are {titles} (valid: 0-{len(titles) - 1})")
+        return proposal["value"]
+
     def _selected(self):
-        return self.views[self.tabs.selected_index or 0]
+        return self.views[self.selected_index or 0]
 
     def picture(self):
         """What the selected tab shows (uint8 RGB)."""
@@ -192,11 +211,11 @@ class Explorer(StaticPicture, ipywidgets.VBox):
         return self._selected()._picture_pending()
 
     def _picture_sources(self) -> list:
-        return [self, self.tabs, *(source for view in self.views for source in view._picture_sources())]
+        return [self, *(source for view in self.views for source in view._picture_sources())]
 
     def _static_parts(self) -> list:
         """Each tab's view with its title, for :func:`cnn_widgets.save_html`."""
-        return [(self.tabs.get_title(i) or f"tab {i}", view) for i, view in enumerate(self.views)]
+        return list(zip(self.titles, self.views))
 
     def save_png(self, path) -> None:
         """Write what the selected tab shows."""

@@ -5,12 +5,13 @@ activation map for the current image.
 The feature visualization comes from an atlas store when it has them; else it
 is made here (activation maximization, in the background) when the view is
 shown, and kept for the next visit.
+
+An anywidget (its view is ``js/unit.js``), so the Explorer can show it in marimo too.
 """
 from __future__ import annotations
 
-import html
+import threading
 
-import ipywidgets
 import numpy as np
 import traitlets
 
@@ -19,19 +20,21 @@ from ..engine import Cancelled, feature_maps, filter_weights
 from ..engine.activations import layer_stage
 from ..engine.optvis import QUALITY_PRESETS, maximize
 from .._choices import check_keywords
+from ..frontend import bundled
 from ..models import as_model
+from .base import BaseWidget, UnitChoice
 from .examples import DatasetExamples
-from .pictures import FORMAT, encode_picture
-from .base import UnitChoice
-from .static import StaticPicture
+from .pictures import Picture
 from .worker import Worker
 
 PANEL_SIZE = 168  # pixels: the longer side of each small picture
 EXAMPLES_WIDTH = 280  # pixels: the dataset examples' grid, shown smaller so that the four fit in a row
 VISUALIZATION_STEPS = 128
+PANELS = ("Filter", "Feature visualization", "Dataset examples", "On this image")  # the four panels, in order
+PICTURE_TRAITS = ("filter_png", "visualization_png", "examples_png", "map_png")  # ... and their pictures
 
 
-class UnitView(UnitChoice, StaticPicture, ipywidgets.VBox):
+class UnitView(UnitChoice, BaseWidget):
     """The selected ``layer`` and ``filter_index`` of ``model`` in four pictures: the filter's
     weights, its feature visualization, its top dataset examples (from ``examples``, a
     :class:`DatasetExamples`, when given) and its map for ``image`` (called ``image_label``).
@@ -45,13 +48,23 @@ class UnitView(UnitChoice, StaticPicture, ipywidgets.VBox):
     >>> from cnn_widgets.widgets import UnitView
     >>> unit = UnitView(cw.load_model("fashion-cnn"), cw.sample_image("sneaker"), layer="block2_conv1")
     >>> unit.filter_index = 5; unit.active = True; unit.wait()
-    >>> "3×3 weights, its kernel's mean over its 32 input channels; red positive, blue negative, white zero" in unit.captions[0].value
+    >>> "3×3 weights, its kernel's mean over its 32 input channels; red positive, blue negative, white zero" in unit.captions[0]
     True
     """
 
-    layer = traitlets.Unicode("")
-    filter_index = traitlets.Int(0)
+    _esm = bundled("unit.js")
+    _css = bundled("unit.css")
+
+    layer = traitlets.Unicode("").tag(sync=True)
+    filter_index = traitlets.Int(0).tag(sync=True)
     active = traitlets.Bool(False)
+    heading = traitlets.Unicode("").tag(sync=True)  # which filter, in words
+    panels = traitlets.List(list(PANELS)).tag(sync=True)  # the panels' titles
+    captions = traitlets.List(["", "", "", ""]).tag(sync=True)  # text under each panel's picture
+    filter_png = Picture().tag(sync=True)
+    visualization_png = Picture().tag(sync=True)
+    examples_png = Picture().tag(sync=True)
+    map_png = Picture().tag(sync=True)
 
     def __init__(self, model, image, layer=None, examples: DatasetExamples | None = None, image_label: str = "this image", **kwargs) -> None:
         check_keywords(type(self), kwargs)
@@ -61,26 +74,13 @@ class UnitView(UnitChoice, StaticPicture, ipywidgets.VBox):
         self.examples = examples
         self._visualizations: dict[tuple, np.ndarray] = {}
         self._shown: list[np.ndarray | None] = [None] * 4
+        self._showing = threading.Lock()
         self._worker = Worker("UnitView")
-        self.heading = ipywidgets.HTML("")
-        names = ("Filter", "Feature visualization", "Dataset examples", "On this image")
-        self.titles = [ipywidgets.HTML(f"<b>{name}</b>") for name in names]
-        self.pictures = [ipywidgets.Image(format=FORMAT, layout=ipywidgets.Layout(max_width=f"{EXAMPLES_WIDTH}px" if name == "Dataset examples" else f"{PANEL_SIZE}px"))
-                         for name in names]
-        self.captions = [ipywidgets.HTML("", layout=ipywidgets.Layout(max_width=f"{EXAMPLES_WIDTH}px" if name == "Dataset examples" else f"{PANEL_SIZE + 24}px"))
-                         for name in names]
-        panels = []
-        for name, title, picture, caption in zip(names, self.titles, self.pictures, self.captions):
-            panel = ipywidgets.VBox([title, picture, caption], layout=ipywidgets.Layout(margin="0 12px 0 0"))
-            panel.add_class("cw-unit-" + name.lower().replace(" ", "-"))
-            panels.append(panel)
-        row = ipywidgets.HBox(panels, layout=ipywidgets.Layout(flex_flow="row wrap", align_items="flex-start"))
-        super().__init__(children=[self.heading, row], **kwargs)
-        self.add_class("cw-unit-view")
+        super().__init__(**kwargs)
         self.layer = self.model.layer(layer if layer is not None else 0).name
         self.observe(self._on_selection, names=["layer", "filter_index", "active"])
         if examples is not None:  # a scan that ends shows its examples here too
-            examples.picture_widget.observe(lambda _: self._draw_part(2, self._draw_examples), names="value")
+            examples.observe(lambda _: self._draw_part(2, self._draw_examples), names="examples_png")
         self._on_selection(None)
 
     def set_image(self, image, label: str = "this image") -> None:
@@ -103,17 +103,14 @@ class UnitView(UnitChoice, StaticPicture, ipywidgets.VBox):
     def _picture_pending(self) -> bool:
         return self._worker.busy
 
-    def _picture_sources(self) -> list:
-        return [self, *self.pictures]
-
     # -- drawing ------------------------------------------------------------------------------
     def _on_selection(self, _change) -> None:
         info = self.model.layer(self.layer)
         if self.filter_index >= info.out_channels:
             return  # the Explorer moves the filter into range next
-        self.heading.value = (
-            f"<b>{html.escape(info.name)}</b>, filter {self.filter_index} of {info.out_channels} "
-            f"({html.escape(info.path)}): what it looks for, made (feature visualization) and found (dataset examples)"
+        self.heading = (
+            f"{info.name}, filter {self.filter_index} of {info.out_channels} "
+            f"({info.path}): what it looks for, made (feature visualization) and found (dataset examples)"
         )
         for slot, draw in ((0, self._draw_filter), (1, self._draw_visualization), (2, self._draw_examples), (3, self._draw_map)):
             self._draw_part(slot, draw)
@@ -126,9 +123,9 @@ class UnitView(UnitChoice, StaticPicture, ipywidgets.VBox):
 
     def _show(self, slot: int, picture: np.ndarray | None, caption: str) -> None:
         self._shown[slot] = picture
-        self.pictures[slot].value = encode_picture(picture) if picture is not None else b""
-        self.pictures[slot].layout.display = None if picture is not None else "none"
-        self.captions[slot].value = f"<div style='font-size:12px;line-height:1.35'>{caption}</div>"
+        with self._showing, self.hold_sync():  # the picture and its caption in one message (the worker draws too)
+            setattr(self, PICTURE_TRAITS[slot], picture if picture is not None else b"")
+            self.captions = [caption if i == slot else text for i, text in enumerate(self.captions)]
 
     def _draw_filter(self) -> None:
         weights = filter_weights(self.model, self.layer)[self.filter_index : self.filter_index + 1]
@@ -149,7 +146,7 @@ class UnitView(UnitChoice, StaticPicture, ipywidgets.VBox):
         picture, _ = self.examples.render(self.layer, self.filter_index)
         top = self.examples.examples(self.layer, self.filter_index)
         if picture is None:
-            self._show(2, None, f"{html.escape(self.layer)} is not in the atlas")
+            self._show(2, None, f"{self.layer} is not in the atlas")
             return
         values = ", ".join(f"{example['value']:.3g}" for example in top if example["value"] is not None)
         self._show(2, picture, f"the {len(top)} images that excite it most, with their true label and strongest response "
@@ -164,7 +161,7 @@ class UnitView(UnitChoice, StaticPicture, ipywidgets.VBox):
         picture = render.enlarge(render.colorize(scaled, "inferno"), PANEL_SIZE)
         row, column = np.unravel_index(int(values.argmax()), values.shape)
         after = f"after its {stage.after}" if stage.after else "the conv's output"
-        self._show(3, picture, f"its map for {html.escape(self.image_label)} ({after}; black = 0, brightest = {high:.3g} at row {row}, column {column})")
+        self._show(3, picture, f"its map for {self.image_label} ({after}; black = 0, brightest = {high:.3g} at row {row}, column {column})")
 
     def _draw_visualization(self) -> None:
         key = (self.layer, self.filter_index)
@@ -219,4 +216,5 @@ class UnitView(UnitChoice, StaticPicture, ipywidgets.VBox):
 
 
 def _error(error: Exception) -> str:
-    return f"<span style='color:#8b1a1a'>{html.escape(f'{type(error).__name__}: {error}')}</span>"
+    """An error in place of a panel's caption (text: a name or a message may hold any characters)."""
+    return f"{type(error).__name__}: {error}"

@@ -8,7 +8,7 @@ import { describe, expect, test } from "vitest";
 
 const root = fileURLToPath(new URL("../../", import.meta.url).href);
 const bundle = (name) => `${root}cnn_widgets/bundle/${name}`;
-const widgets = ["filter_weights", "feature_maps", "maximization", "deepdream", "gradcam", "convolution", "monitor"];
+const widgets = ["filter_weights", "feature_maps", "maximization", "deepdream", "gradcam", "convolution", "monitor", "examples", "unit", "explorer"];
 const lineOf = (file, text) => readFileSync(`${root}js/${file}`, "utf8").split("\n").findIndex((line) => line.includes(text)) + 1;
 
 // Runs a module script in a fresh Node with source maps on, as the browser's developer tools

@@ -19,6 +19,8 @@ CELLS = [
     "cw.ActivationMaximization(model, layer='block1_conv2', filters='0-3')",
     "cw.DeepDream(model, 'sneaker', layer='block1_conv2')",
     "cw.TrainingMonitor(model, 'sneaker')",
+    "import torch\ncw.DatasetExamples(model, torch.rand(8, 1, 28, 28, generator=torch.Generator().manual_seed(0)), layer='block1_conv1', k=2)",
+    "cw.Explorer(model, 'sneaker', dataset=None)",  # its strip, tab bar and first tab (filter weights)
 ]
 
 # Every element with its own visible text, its colour, and the colour it is drawn on (the
@@ -57,7 +59,7 @@ def set_theme(page, theme: str) -> None:
 def test_every_widget_is_readable_in_the_dark_theme(page, jupyter_server, artifact_path):
     open_notebook(page, jupyter_server, CELLS)
     widgets = wait_for_output(page, ".cw-widget")
-    expect(widgets).to_have_count(len(CELLS) - 1, timeout=60_000)
+    expect(widgets).to_have_count(len(CELLS), timeout=60_000)  # one a cell, and the Explorer's filter weights
     try:
         set_theme(page, "JupyterLab Dark")
         expect(page.locator("body")).to_have_attribute("data-jp-theme-light", "false", timeout=30_000)

@@ -61,3 +61,43 @@ def test_the_enlarged_view_is_in_sight_after_a_click_deep_in_the_grid(page, jupy
         assert box["x"] > maps.locator("img.cw-grid").bounding_box()["x"] + 200, box
     expect(more).to_be_hidden()  # the last row is in sight
     page.screenshot(path=artifact_path(f"enlarged-in-sight-{jupyter_server.frontend}.png"))
+
+
+EXPLORER_CELLS = [
+    "import cnn_widgets as cw\nfrom cnn_widgets.models.datasets import load_fashion_mnist\nmodel = cw.load_model('fashion-cnn')",
+    "explorer = cw.Explorer(model, 'sneaker', layer='block3_conv1', dataset=load_fashion_mnist('test')[0][:100])\nexplorer",
+]
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("frontend", ["lab"])
+def test_the_explorers_tabs_explain_themselves_and_keep_the_enlarged_view_in_sight(page, jupyter_server, artifact_path):
+    """The Explorer at 1280x720 in JupyterLab with its file browser open: every tab starts with a line on
+    what it shows, and a click deep in a tab's 128-tile grid leaves the enlarged picture inside the window."""
+    page.set_viewport_size(SMALL_WINDOW)
+    open_notebook(page, jupyter_server, EXPLORER_CELLS)
+    page.evaluate("() => window.jupyterapp.commands.execute('filebrowser:activate')")
+    expect(page.locator(".jp-FileBrowser")).to_be_visible()
+    explorer = wait_for_output(page, ".cw-explorer").first
+    titles = json.loads(run_code(page, "import json; print(json.dumps(explorer.titles))"))
+    assert titles == ["Filter weights", "Feature maps", "Maximization", "DeepDream", "Heatmaps", "Dataset examples", "Unit"]
+    grids = {"Filter weights": "weights", "Feature maps": "maps"}  # the tabs with a grid of the layer's 128 filters
+    for title in titles:
+        explorer.get_by_role("tab", name=title).click()
+        about = explorer.locator(".cw-tab-about:visible")
+        expect(about).to_have_count(1)
+        text = about.inner_text()
+        assert 40 < len(text) and "\n" not in text.strip(), (title, text)  # one line (sentence) on what it shows
+        if title not in grids:
+            continue
+        view = explorer.locator(".cw-tab-panel:visible .cw-tile-viewer")
+        expect(view).to_have_attribute("data-tile-count", "128")
+        grid = view.locator("img.cw-grid")
+        page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=grid.element_handle())
+        layout = json.loads(run_code(page, f"print(json.dumps(explorer.{grids[title]}.grid_layout))"))
+        order = json.loads(run_code(page, f"print(json.dumps(explorer.{grids[title]}.tile_order))"))
+        click_position(grid, layout, 127)
+        expect(view).to_have_attribute("data-filter-index", str(order[127]))
+        box = view.locator("img.cw-tile").bounding_box()
+        assert box is not None and inside_window(box), (title, box)
+    page.screenshot(path=artifact_path("explorer-tabs-1280x720-lab.png"))

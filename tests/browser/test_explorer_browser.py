@@ -30,7 +30,7 @@ def test_filter_picked_in_feature_maps_is_picked_in_activation_maximization(page
     expect(maximization).to_have_attribute("data-layer", "block3_conv1")
     expect(maximization).to_have_attribute("data-filter-index", "12")
     expect(maximization.locator(".cw-caption")).to_contain_text("filter 12 of 128")
-    expect(page.locator(".widget-toggle-button.mod-active")).to_contain_text("block3_conv1 · 128 · 7×7")
+    expect(page.locator(".cw-strip-button[aria-pressed=true]")).to_have_text("block3_conv1 · 128 · 7×7")
 
     page.get_by_role("tab", name="Filter weights").click()
     weights = wait_for_output(page, ".cw-filter-weights").first
@@ -40,7 +40,7 @@ def test_filter_picked_in_feature_maps_is_picked_in_activation_maximization(page
     # Dataset examples of the same filter, with their strongest responses highlighted.
     run_code(page, "explorer.examples.wait()")
     page.get_by_role("tab", name="Dataset examples").click()
-    examples = page.locator(".jp-OutputArea-output .widget-html-content").filter(has_text="filter 12: the 9 of 2,000 images")
+    examples = page.locator(".cw-dataset-examples").filter(has_text="filter 12: the 9 of 2,000 images")
     expect(examples).to_be_visible()
     page.screenshot(path=artifact_path(f"explorer-examples-{jupyter_server.frontend}.png"), full_page=True)
     page.get_by_role("tab", name="Maximization").click()

@@ -89,7 +89,7 @@ def test_user_texts_are_text_in_a_saved_page(page, tmp_path):
     )
     watch = Watch(page)
     open_page(page, path)
-    expect(page.locator('.cw-static[data-rendered="true"]')).to_have_count(7)  # the Explorer's five live tabs, the maps, the heatmaps
+    expect(page.locator('.cw-static[data-rendered="true"]')).to_have_count(9)  # the Explorer's seven live tabs, the maps, the heatmaps
     expect(page.locator("h1")).to_have_text('<img src=x onerror=alert("title")>')
     expect(page.locator(".cw-gradcam").first).to_contain_text('<!--<script><img src=x onerror=alert("class name")>')
     watch.assert_no_script_ran(page)

@@ -98,4 +98,4 @@ def test_the_examples_view_draws_one_tile_per_example(fashion, test_images):
     view.filter_index = 5
     picture = view.picture()
     assert picture.ndim == 3 and picture.shape[2] == 3
-    assert "filter 5: the 4 of 300 images" in view.caption.value
+    assert "filter 5: the 4 of 300 images" in view.caption

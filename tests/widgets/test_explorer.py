@@ -20,8 +20,8 @@ def test_dataset_examples_follow_the_selection(fashion):
     explorer.examples.wait()
     explorer.maps.layer = "block3_conv1"
     explorer.maps.filter_index = 12
-    assert explorer.examples.caption.value.startswith("<b>block3_conv1</b>, filter 12: the 9 of 400 images")
-    assert explorer.tabs.titles[-2:] == ("Dataset examples", "Unit") and len(explorer.examples.picture_widget.value) > 1000
+    assert explorer.examples.caption.startswith("block3_conv1, filter 12: the 9 of 400 images")
+    assert explorer.titles[-2:] == ["Dataset examples", "Unit"] and len(explorer.examples.examples_png) > 1000
 
 
 def test_the_shipped_model_gets_the_fashion_mnist_test_set_by_default(fashion):
@@ -35,15 +35,15 @@ def test_selection_is_shared_across_tabs(explorer):
     explorer.maps.filter_index = 12
     for view in (explorer.weights, explorer.maximization):
         assert (view.layer, view.filter_index) == ("block3_conv1", 12)
-    assert explorer.dream.layer == "block3_conv1" and explorer.overview.value == "block3_conv1"
+    assert explorer.dream.layer == "block3_conv1" and explorer.layer == "block3_conv1"
     explorer.maximization.filter_index = 3
     assert explorer.maps.filter_index == 3 and explorer.weights.filter_index == 3
 
 
 def test_the_layer_strip_selects_the_layer_everywhere(explorer):
-    explorer.overview.value = "block2_conv2"
+    explorer.layer = "block2_conv2"  # what a click on the strip (js/explorer.js) sets
     assert {v.layer for v in (explorer.weights, explorer.maps, explorer.maximization, explorer.dream)} == {"block2_conv2"}
-    assert len(explorer.overview.options) == len(explorer.model.layers)
+    assert [layer["name"] for layer in explorer.layer_strip] == explorer.model.layer_names
 
 
 def test_a_new_image_reaches_every_view_that_uses_one(explorer):
@@ -58,7 +58,7 @@ def test_a_bad_selection_raises_and_changes_nothing(explorer):
 
 
 def test_save_png_writes_the_selected_tab(explorer, tmp_path):
-    explorer.tabs.selected_index = 1
+    explorer.selected_index = 1
     path = tmp_path / "tab.png"
     explorer.save_png(path)
     assert path.stat().st_size > 1000

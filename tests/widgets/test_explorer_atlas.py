@@ -45,12 +45,13 @@ def test_the_explorer_shows_the_stores_examples_without_scanning(fashion, store)
     explorer.layer, explorer.filter_index = "block2_conv1", 9
     stored = open_atlas(store).examples("block2_conv1", 9)
     assert examples.examples("block2_conv1", 9) == stored
-    assert "the 4 of 48 images that excite it most, from the atlas" in examples.caption.value
+    assert "the 4 of 48 images that excite it most, from the atlas" in examples.caption
     # The list names each stored image, its true label and value; the picture holds the stored crops.
     for example in stored:
-        assert f"image #{example['image']} ({example['id']}) · true: {example['label']} · response {example['value']:.3g}" in examples.details.value
+        assert any(line.startswith(f"image #{example['image']} ({example['id']}) · true: {example['label']} · response {example['value']:.3g}")
+                   for line in examples.example_lines)
     strip = np.asarray(open_atlas(store).crops("block2_conv1", 9).convert("RGB"))
-    picture = np.asarray(Image.open(__import__("io").BytesIO(examples.picture_widget.value)).convert("RGB"))
+    picture = np.asarray(Image.open(__import__("io").BytesIO(examples.examples_png)).convert("RGB"))
     size = strip.shape[0]
     scale = 112 // size
     first = strip[:, :size].repeat(scale, axis=0).repeat(scale, axis=1)
@@ -59,10 +60,11 @@ def test_the_explorer_shows_the_stores_examples_without_scanning(fashion, store)
 
 def test_a_layer_missing_from_the_store_is_said_so(fashion, store):
     explorer = cw.Explorer(fashion, "sneaker", atlas=store, layer="block3_conv1")
-    assert "block3_conv1</b> is not in this atlas; its layers: block1_conv2, block2_conv1" in explorer.examples.caption.value
-    assert explorer.examples.picture_widget.layout.display == "none"
-    explorer.examples.layer_choice.value = "block1_conv2"
-    assert explorer.layer == "block1_conv2" and explorer.examples.picture_widget.value
+    # (the view's own layer menu sets its layer trait, as here)
+    assert "block3_conv1 is not in this atlas; its layers: block1_conv2, block2_conv1" in explorer.examples.caption
+    assert explorer.examples.examples_png == b"", "no picture"
+    explorer.examples.layer = "block1_conv2"
+    assert explorer.layer == "block1_conv2" and explorer.examples.examples_png
 
 
 def test_a_store_of_other_weights_a_model_or_layers_is_refused_naming_what_differs(fashion, store, tmp_path):
@@ -84,10 +86,10 @@ def test_a_store_of_other_weights_a_model_or_layers_is_refused_naming_what_diffe
 def test_the_unit_view_shows_the_stores_feature_visualization(fashion, store):
     explorer = cw.Explorer(fashion, "sneaker", atlas=store, layer="block2_conv1")
     explorer.filter_index = 5
-    explorer.tabs.selected_index = explorer.tabs.titles.index("Unit")
+    explorer.selected_index = explorer.titles.index("Unit")
     assert explorer.unit.active
     stored = np.asarray(open_atlas(store).visualization("block2_conv1", 5).convert("RGB"))
-    assert "from the atlas" in explorer.unit.captions[1].value
+    assert "from the atlas" in explorer.unit.captions[1]
     shown = explorer.unit._shown[1]
     scale = shown.shape[0] // stored.shape[0]
     assert np.array_equal(shown, stored.repeat(scale, 0).repeat(scale, 1))
@@ -99,18 +101,18 @@ def test_the_unit_view_shows_the_stores_feature_visualization(fashion, store):
 
 def test_every_tab_says_what_it_shows_and_the_heatmaps_follow_the_shared_layer(fashion):
     explorer = cw.Explorer(fashion, "sneaker", dataset=None)
-    assert explorer.tabs.titles == ("Filter weights", "Feature maps", "Maximization", "DeepDream", "Heatmaps", "Unit")
-    assert all(len(explorer.about[title].value) > 40 for title in explorer.tabs.titles)
+    assert explorer.titles == ["Filter weights", "Feature maps", "Maximization", "DeepDream", "Heatmaps", "Unit"]
+    assert all(len(explorer.about[title]) > 40 for title in explorer.titles)
     explorer.layer = "block2_conv2"
     assert explorer.heatmaps.layer == "block2_conv2"
-    assert "Grad-CAM at the shared layer, block2_conv2 (the last conv layer, block3_conv2" in explorer.about["Heatmaps"].value
+    assert "Grad-CAM at the shared layer, block2_conv2 (the last conv layer, block3_conv2" in explorer.about["Heatmaps"]
     explorer.heatmaps.layer = "block3_conv2"  # chosen in the heatmaps tab: shared
     assert explorer.layer == "block3_conv2" and explorer.maps.layer == "block3_conv2"
     explorer.heatmaps.layer = "block3_conv2:raw"  # not a layer of the strip: said so
     assert explorer.layer == "block3_conv2"
-    assert "at block3_conv2:raw, chosen here: not the shared layer block3_conv2" in explorer.about["Heatmaps"].value
+    assert "at block3_conv2:raw, chosen here: not the shared layer block3_conv2" in explorer.about["Heatmaps"]
     explorer.heatmaps.method = "saliency"
-    assert "Saliency (gradient) uses no layer" in explorer.about["Heatmaps"].value
+    assert "Saliency (gradient) uses no layer" in explorer.about["Heatmaps"]
 
 
 def test_dataset_examples_have_their_own_controls_labels_and_units(fashion):
@@ -118,18 +120,20 @@ def test_dataset_examples_have_their_own_controls_labels_and_units(fashion):
     explorer = cw.Explorer(fashion, "sneaker", dataset=images[:300], labels=labels[:300])
     examples = explorer.examples
     examples.wait()
-    examples.layer_choice.value = "block3_conv1"
-    assert explorer.layer == "block3_conv1" and examples.filter_choice.max == 127
-    examples.filter_choice.value = 100
+    # Its own controls (js/examples.js) set its layer and filter_index traits; filter_count is the slider's range.
+    examples.layer = "block3_conv1"
+    assert explorer.layer == "block3_conv1" and examples.filter_count == 128
+    examples.filter_index = 100
     assert explorer.filter_index == 100 and explorer.maps.filter_index == 100
-    examples.layer_choice.value = "block1_conv1"
-    assert examples.filter_choice.max == 31 and explorer.filter_index == 31
-    assert "Under each: its true label and the filter's strongest response in that image: the conv layer's own output before its activation" in examples.caption.value
+    examples.layer = "block1_conv1"
+    assert examples.filter_count == 32 and explorer.filter_index == 31
+    assert "Under each: its true label and the filter's strongest response in that image: the conv layer's own output before its activation" in examples.caption
     top = examples._examples.top("block1_conv1", 31)
     classes = fashion.classes
     for index, value, (row, column) in top:
-        assert f"image #{index} · true: {classes[int(labels[index])]} · model: " in examples.details.value
-        assert f"response {value:.3g} at row {row}, column {column} of 28×28" in examples.details.value
+        line = next(line for line in examples.example_lines if line.startswith(f"image #{index} "))
+        assert f"image #{index} · true: {classes[int(labels[index])]} · model: " in line
+        assert f"response {value:.3g} at row {row}, column {column} of 28×28" in line
     with pytest.raises(ValueError, match="class index 10 is out of range"):
         cw.DatasetExamples(fashion, images[:3], labels=[0, 1, 10])
 
@@ -139,21 +143,21 @@ def test_the_unit_view_shows_the_filter_its_visualization_examples_and_map(fashi
     explorer = cw.Explorer(fashion, "sneaker", dataset=images[:200], labels=labels[:200], layer="block1_conv2")
     explorer.examples.wait()
     explorer.filter_index = 4
-    assert explorer.unit._shown[1] is None and "made when this view is shown" in explorer.unit.captions[1].value, \
+    assert explorer.unit._shown[1] is None and "made when this view is shown" in explorer.unit.captions[1], \
         "the feature visualization is not made while the tab is hidden"
     assert all(picture is not None for i, picture in enumerate(explorer.unit._shown) if i != 1), "the quick pictures follow the selection"
-    explorer.tabs.selected_index = explorer.tabs.titles.index("Unit")
+    explorer.selected_index = explorer.titles.index("Unit")
     explorer.unit.wait()
     unit = explorer.unit
     assert all(picture is not None for picture in unit._shown)
-    assert "block1_conv2</b>, filter 4 of 32" in unit.heading.value
-    assert "3×3 weights, its kernel's mean over its 32 input channels" in unit.captions[0].value
-    assert "activation maximization, 128 steps" in unit.captions[1].value
-    assert ">the 9 images that excite it most" in unit.captions[2].value
+    assert unit.heading.startswith("block1_conv2, filter 4 of 32")
+    assert "3×3 weights, its kernel's mean over its 32 input channels" in unit.captions[0]
+    assert "activation maximization, 128 steps" in unit.captions[1]
+    assert unit.captions[2].startswith("the 9 images that excite it most")
     maps = cw.engine.feature_maps(fashion, cw.sample_image("sneaker"), "block1_conv2")["block1_conv2"][4]
-    assert f"its map for sneaker (after its ReLU; black = 0, brightest = {float(maps.max()):.3g}" in unit.captions[3].value
+    assert f"its map for sneaker (after its ReLU; black = 0, brightest = {float(maps.max()):.3g}" in unit.captions[3]
     explorer.maps.sample = "bag"
-    assert "its map for bag" in unit.captions[3].value
+    assert "its map for bag" in unit.captions[3]
     explorer.filter_index = 5
     unit.wait()
     assert (("block1_conv2", 4) in unit._visualizations) and (("block1_conv2", 5) in unit._visualizations)

@@ -49,7 +49,7 @@ def test_an_executed_notebook_keeps_the_last_picture_of_each_widget():
             "maps = cw.FeatureMaps(model, 'sneaker', layer='block1_conv2')\ndisplay(maps)\nprint(shown(maps))",
             "maps.layer = 'block2_conv1'\nmaps.filter_index = 7",
             "explorer = cw.Explorer(model, 'bag', dataset=None)\nexplorer",
-            "explorer.tabs.selected_index = 1\nexplorer.layer = 'block3_conv1'",
+            "explorer.selected_index = 1\nexplorer.layer = 'block3_conv1'",
             "print(shown(maps), shown(explorer))",
         ]
     )
