@@ -177,8 +177,10 @@ def test_moving_to_a_filter_computes_it_and_the_status_says_what_happened(page, 
     caption = maxi.locator(".cw-enlarged .cw-caption")
     tile = maxi.locator("img.cw-tile")
 
-    # Before a run the status says what Run would do and about how long it takes.
+    # Before a run the status says what Run would do, about how long it takes, and on what that is based.
     expect(status).to_contain_text("block2_conv1: Run optimizes 4 images × 48 steps at 28 px in about ")
+    expect(status).to_contain_text(" s per step")
+    expect(status).to_contain_text("measured: ")
     expect(caption).to_contain_text("not computed yet")
     image_loaded(page, tile)
     blank = tile.get_attribute("src")
@@ -209,13 +211,19 @@ def test_moving_to_a_filter_computes_it_and_the_status_says_what_happened(page, 
     expect(caption).to_contain_text("finished", timeout=60_000)
     expect(status).not_to_contain_text("step 2000")
 
-    # Class visualization: one image per class, with the class names; the layer menu is hidden.
+    # Class visualization: one image per class, with the class names (slider, caption, tiles); the layer menu is hidden.
+    slider_label = maxi.locator(".cw-slider-label")
+    expect(slider_label).to_have_text("filter 9")
     maxi.locator("select[data-trait=objective]").select_option("class")
     expect(maxi.locator("select[data-trait=layer]")).to_be_hidden()
-    expect(caption).to_contain_text("Ankle boot (class 9)", timeout=10_000)  # filter 9 selected: class 9
+    expect(slider_label).to_have_text("class 9: Ankle boot")  # filter 9 selected: class 9
+    expect(caption).to_contain_text("class 9: Ankle boot", timeout=10_000)
     expect(caption).to_contain_text("finished", timeout=60_000)
     maxi.locator("button.cw-run").click()
     expect(status).to_contain_text("(4 images)", timeout=60_000)  # classes 0-3, as the filters field says
-    assert run_code(page, "print(maxi.tile_titles[:2])") == "['T-shirt/top (class 0)', 'Trouser (class 1)']"
+    maxi.locator("input[data-trait=filter_index]").fill("3")  # computed by the run: shown at once
+    expect(slider_label).to_have_text("class 3: Dress")
+    expect(caption).to_contain_text("class 3: Dress (of 10 classes)")
+    assert run_code(page, "print(maxi.tile_titles[:2])") == "['class 0: T-shirt/top', 'class 1: Trouser']"
     expect(maxi.locator(".cw-error")).to_be_hidden()
     maxi.screenshot(path=artifact_path("maximization-classes-lab.png"))
