@@ -29,6 +29,7 @@ from ..engine.optvis import cost
 from ..models import as_model
 from ..models.layers import parse_filters
 from ..frontend import bundled
+from ..render.convolution import text_band
 from .tile_viewer import ENLARGED, TileViewer, enlarge
 from .worker import RunControls
 
@@ -496,6 +497,19 @@ class ActivationMaximization(TileViewer, RunControls):
             return self._blank()
         return picture
 
+    def _enlarged_name(self, filter_index: int) -> str:
+        """What the enlarged view shows: "class 9: Ankle boot (of 10 classes)", "filter 3 of 64"."""
+        if self.objective == "class":
+            return f"{self._unit_name(filter_index)} (of {self.unit_count()} classes)"
+        return f"{self._unit_name(filter_index)} of {self.model.layer(self.layer).out_channels}"
+
+    def picture(self) -> np.ndarray:
+        """What the widget shows: the grid and, beside it, the enlarged image with a line naming
+        it as the view's caption does ("class 9: Ankle boot (of 10 classes)", "filter 3 of 64")."""
+        tile = self._enlarged_picture
+        named = np.concatenate([tile, text_band([self._enlarged_name(self.filter_index)], tile.shape[1])], axis=0)
+        return render.side_by_side([self._grid_picture, named], gap=16)
+
     def _enlarged(self, filter_index: int):
         picture = self.image(filter_index)
         state = self._state(filter_index) or "finished"
@@ -503,8 +517,7 @@ class ActivationMaximization(TileViewer, RunControls):
         if key in self._reached:
             state += f", {'score' if self.objective == 'class' else 'mean activation'} reached {self._reached[key]:.3g}"
         shown = picture if picture is not None else self._blank()
-        of = f"(of {self.unit_count()} classes)" if self.objective == "class" else f"of {self.model.layer(self.layer).out_channels}"
-        caption = f"{self._unit_name(filter_index)} {of} · {self.size}x{self.size} px, {self.steps} steps, {self.preset} · {state}"
+        caption = f"{self._enlarged_name(filter_index)} · {self.size}x{self.size} px, {self.steps} steps, {self.preset} · {state}"
         if self.variations > 1:
             variants = self.variation_images(filter_index)
             if variants:

@@ -220,6 +220,13 @@ def test_class_visualization_shows_one_image_per_class_with_its_name(fashion):
     assert widget.tile_caption.startswith("class 0: T-shirt/top (of 10 classes)") and "score reached" in widget.tile_caption
     assert "filter" not in widget.tile_caption + widget.status + widget.title
     assert widget.class_names[3] == "Dress"  # the slider's label in the view: "class 3: Dress"
+    # The saved picture names the enlarged class under it, as the view's caption does.
+    from cnn_widgets.render.convolution import text_band
+
+    saved, grid, tile = widget.picture(), widget._grid_picture, widget._enlarged_picture
+    left = grid.shape[1] + 16
+    band = text_band(["class 0: T-shirt/top (of 10 classes)"], tile.shape[1])
+    assert np.array_equal(saved[tile.shape[0]: tile.shape[0] + band.shape[0], left: left + tile.shape[1]], band)
     assert all(widget.image(c).std() > 1 for c in range(4))
     with pytest.raises(traitlets.TraitError, match="valid: 0-9"):
         widget.filter_index = 10
