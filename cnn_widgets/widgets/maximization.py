@@ -269,7 +269,9 @@ class ActivationMaximization(TileViewer, RunControls):
                 if cancel.is_set():
                     if cancel.superseded:  # the newer request says what happened, this included
                         # A Run cut short matters more than a move to a filter that replaced another.
-                        self._interrupted = interrupted or f"the run before stopped at step {reached} of {steps} ({what})"
+                        # One stopped before its first step lost nothing: not worth a word.
+                        stopped = f"the run before stopped at step {reached} of {steps} ({what})" if reached else ""
+                        self._interrupted = interrupted or stopped
                         return None
                     return f"stopped at step {reached} of {steps} ({what}, after {time.monotonic() - started:.1f} s): the images are kept as they were; press Run to start again"
                 grid = False  # then only what the person moved to during the run
