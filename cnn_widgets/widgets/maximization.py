@@ -142,7 +142,13 @@ class ActivationMaximization(TileViewer, RunControls):
         smallest = (smallest[0] if size is None else size, given or min(smallest[2], count))
         for candidate_size, candidate_steps, candidate_count in DEFAULT_CANDIDATES:
             choice = (candidate_size if size is None else size, candidate_steps if steps is None else steps, given or min(candidate_count, count))
-            if model.device.type != "cpu" or _scaled_estimate(model, layer, objective, choice[2], choice[1], choice[0], smallest) <= FIRST_RUN_S:
+            if model.device.type != "cpu":
+                break
+            try:
+                fits = _scaled_estimate(model, layer, objective, choice[2], choice[1], choice[0], smallest, timed_steps=choice[1]) <= FIRST_RUN_S
+            except Exception:  # settings the steps cannot run with: the validators and Run say what is wrong
+                fits = False
+            if fits:
                 break
         return choice
 
@@ -377,9 +383,9 @@ class ActivationMaximization(TileViewer, RunControls):
             said = f"measured in the last run: {_seconds_text(from_run)} s per step"
         else:
             if size == self.size or self.objective == "class":
-                per_step = _step_seconds(self.model, self.layer, self.objective, images, size, self.preset)
+                per_step = _step_seconds(self.model, self.layer, self.objective, images, size, self.preset, self.steps)
             else:  # a size not timed: the timed size's step scaled by the arithmetic of both
-                per_step = _scaled_estimate(self.model, self.layer, self.objective, images, 1, size, (self.size, images), self.preset)
+                per_step = _scaled_estimate(self.model, self.layer, self.objective, images, 1, size, (self.size, images), self.preset, self.steps)
             previews = steps // _preview_every(steps) + 1
             seconds = per_step * steps + previews * self._draw_seconds
             said = f"measured: {_seconds_text(per_step)} s per step, {_seconds_text(self._draw_seconds)} s per preview"
@@ -540,17 +546,17 @@ def _preview_every(steps: int) -> int:
     return max(1, steps // 16)
 
 
-def _step_seconds(model, layer, objective: str, images: int, size: int, preset: str = "high") -> float:
-    """Seconds per step of the optimization alone, from a few real steps timed once
-    (:func:`cnn_widgets.engine.optvis.cost.step_seconds`)."""
+def _step_seconds(model, layer, objective: str, images: int, size: int, preset: str = "high", steps: int = cost.CALIBRATION_STEPS) -> float:
+    """Seconds per step of the optimization alone, from a few real steps (no more than the run's
+    ``steps``) timed once (:func:`cnn_widgets.engine.optvis.cost.step_seconds`)."""
     return cost.step_seconds(model, None if objective == "class" else layer, images=images, size=size, objective=objective,
-                             **QUALITY_PRESETS[preset])
+                             timed_steps=steps, **QUALITY_PRESETS[preset])
 
 
 def _scaled_estimate(model, layer, objective: str, images: int, steps: int, size: int, measured: tuple[int, int],
-                     preset: str = "high") -> float:
+                     preset: str = "high", timed_steps: int = cost.CALIBRATION_STEPS) -> float:
     """Seconds a run of ``images`` at ``size`` will take, from the step measured at ``measured``
     = (size, images), scaled by the arithmetic of both (:func:`cost.step_flops`): for a size not run yet."""
     measured_size, measured_images = measured
     ratio = (cost.step_flops(model, layer, size, images, objective) / cost.step_flops(model, layer, measured_size, measured_images, objective))
-    return _step_seconds(model, layer, objective, measured_images, measured_size, preset) * ratio * steps
+    return _step_seconds(model, layer, objective, measured_images, measured_size, preset, timed_steps) * ratio * steps

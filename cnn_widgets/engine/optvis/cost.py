@@ -17,8 +17,8 @@ from ...models import as_model
 
 # A measurement times steps for about this long after one warm-up step (the first step of a
 # process pays for allocations and thread start-up), and at most this many.
-CALIBRATION_S = 1.0
-CALIBRATION_STEPS = 20
+CALIBRATION_S = 0.5
+CALIBRATION_STEPS = 10
 _step_seconds: dict[tuple, float] = {}
 
 
@@ -50,12 +50,13 @@ def step_flops(model, layer=None, size=None, images: int = 1, objective: str = "
     return 2 * total * images  # the backward pass to the pixels costs about as much as the forward
 
 
-def step_seconds(model, layer=None, images: int = 1, size=None, objective: str = "channel", **settings) -> float:
+def step_seconds(model, layer=None, images: int = 1, size=None, objective: str = "channel", timed_steps: int = CALIBRATION_STEPS,
+                 **settings) -> float:
     """Seconds one optimization step of ``images`` images of ``size`` takes on the model's
     device, timed on real steps of :func:`~cnn_widgets.engine.optvis.maximize` with these
     ``settings`` (``param``, ``transforms``...): one warm-up step, then steps until about
-    ``CALIBRATION_S`` seconds or ``CALIBRATION_STEPS`` steps have passed (at least one),
-    in a thread of its own as the widgets' runs. Measured once per model, layer, size, images, settings and device in a process.
+    ``CALIBRATION_S`` seconds or ``timed_steps`` steps (at most ``CALIBRATION_STEPS``; a run of
+    fewer steps needs no more) have passed, at least one, in a thread of its own as the widgets' runs. Measured once per model, layer, size, images, settings and device in a process.
 
     >>> import cnn_widgets as cw
     >>> model = cw.load_model("fashion-cnn")
@@ -70,40 +71,34 @@ def step_seconds(model, layer=None, images: int = 1, size=None, objective: str =
     count = len(model.classes) if class_objective else model.layer(layer).out_channels
     key = (model.name, tuple(model.input_size), where, count, size, images, objective, tuple(sorted(settings.items())), str(model.device))
     if key not in _step_seconds:
+        limit = max(1, min(int(timed_steps), CALIBRATION_STEPS))
         times: list[float] = []
 
         def timed(step, values, pictures):
             times.append(time.perf_counter())
 
         def enough() -> bool:  # times[0] ends the warm-up step
-            return len(times) > CALIBRATION_STEPS or (len(times) >= 2 and times[-1] - times[0] >= CALIBRATION_S)
+            return len(times) > limit or (len(times) >= 2 and times[-1] - times[0] >= CALIBRATION_S)
 
         def steps() -> None:
-            maximize(model, None if class_objective else layer, [unit % count for unit in range(images)], steps=CALIBRATION_STEPS + 1,
-                     size=size, objective=objective, progress=timed, preview_every=CALIBRATION_STEPS + 2, cancel=enough, **settings)
+            maximize(model, None if class_objective else layer, [unit % count for unit in range(images)], steps=limit + 1,
+                     size=size, objective=objective, progress=timed, preview_every=limit + 2, cancel=enough, **settings)
 
         # Timed in a thread of its own, as the widgets run optimizations: on a loaded CPU the
         # OpenMP team of a long-lived thread (the kernel's main one) can be many times slower
         # than a fresh thread's, and the estimate is for the run.
         failed: list[BaseException] = []
         thread = threading.Thread(target=lambda: _catching(steps, failed), name="cnn-widgets step timing", daemon=True)
+        started = time.perf_counter()
         thread.start()
         thread.join()
         if failed:
             raise failed[0]
-        _step_seconds[key] = (times[-1] - times[0]) / (len(times) - 1)
+        if len(times) >= 2:
+            _step_seconds[key] = (times[-1] - times[0]) / (len(times) - 1)
+        else:  # no step after the warm-up (nothing to optimize): the whole call
+            _step_seconds[key] = (time.perf_counter() - started) / max(1, len(times))
     return _step_seconds[key]
-
-
-def seconds(model, layer=None, images: int = 1, steps: int = 1, size=None, objective: str = "channel", **settings) -> float:
-    """Estimated seconds of a run: :func:`step_seconds` (measured) times ``steps``.
-
-    >>> import cnn_widgets as cw
-    >>> model = cw.load_model("fashion-cnn")
-    >>> seconds(model, "block2_conv1", images=4, steps=200, size=28) == 200 * step_seconds(model, "block2_conv1", images=4, size=28)
-    True
-    """
-    return step_seconds(model, layer, images, size, objective, **settings) * steps
 
 
 def _catching(function, failed: list) -> None:
