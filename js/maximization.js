@@ -17,6 +17,9 @@ function textControl(model, label, trait, attrs = {}) {
 
 function render({ model, el }) {
   const run = runControls(model);
+  // In class mode the slider names the class ("class 3: Dress"), not a filter.
+  const unitLabel = (index) => (model.get("objective") === "class"
+    ? `class ${index}: ${model.get("class_names")[index] ?? ""}` : `filter ${index}`);
   const cleanup = tileViewer({ model, el }, "maximization", [
     choiceControl(model, "maximize", "objective", "objective_options",
       (value) => ({ channel: "a filter of the layer", class: "a class of the output" })[value] || value),
@@ -26,18 +29,21 @@ function render({ model, el }) {
     choiceControl(model, "quality", "preset", "preset_options"),
     numberControl(model, "seed", "seed", { min: "0", step: "1" }),
     numberControl(model, "variations", "variations", { min: "1", max: "8", step: "1", title: "different images of the selected filter" }),
-  ]);
+  ], { unitLabel });
   el.querySelector(".cw-controls").after(run);
   const root = el.querySelector(".cw-maximization");
   const layerControl = el.querySelector("select[data-trait=layer]").closest("label");
+  const sliderLabel = el.querySelector(".cw-slider-label");
   const syncObjective = () => {
     const objective = model.get("objective");
     root.dataset.objective = objective;
     layerControl.hidden = objective === "class";  // classes belong to the output, not to a layer
+    sliderLabel.textContent = unitLabel(model.get("filter_index"));
   };
   model.on("change:objective", syncObjective);
+  model.on("change:class_names", syncObjective);
   syncObjective();
-  return () => { cleanup(); run.cleanup(); model.off("change:objective", syncObjective); };
+  return () => { cleanup(); run.cleanup(); model.off("change:objective", syncObjective); model.off("change:class_names", syncObjective); };
 }
 
 export default { render };

@@ -6,7 +6,9 @@ import { colorbar } from "./colorbar.js";
 import { kernelNumbers } from "./kernel_numbers.js";
 import { tileAt, tileBox } from "./tile_layout.js";
 
-export function tileViewer({ model, el }, kind, extraControls = []) {
+// ``unitLabel(index)`` names a unit on the slider ("filter 3" unless a widget says otherwise, as
+// ActivationMaximization does for classes: "class 3: Dress").
+export function tileViewer({ model, el }, kind, extraControls = [], { unitLabel = (index) => `filter ${index}` } = {}) {
   const cleanups = [];
   // JupyterLab must not treat our arrow keys as its own shortcuts (cell navigation).
   const root = h("div", { class: `cw-widget cw-tile-viewer cw-${kind}`, tabindex: "0", "data-lm-suppress-shortcuts": "true" });
@@ -16,7 +18,7 @@ export function tileViewer({ model, el }, kind, extraControls = []) {
   const slider = h("input", { type: "range", min: "0", step: "1", "data-trait": "filter_index", title: "filter" });
   const sliderLabel = h("span", { class: "cw-slider-label" });
   const sendFilter = throttle((value) => { model.set("filter_index", value); model.save_changes(); }, 25);
-  slider.addEventListener("input", () => { sliderLabel.textContent = `filter ${slider.value}`; sendFilter(Number(slider.value)); });
+  slider.addEventListener("input", () => { sliderLabel.textContent = unitLabel(Number(slider.value)); sendFilter(Number(slider.value)); });
 
   const layerControl = choiceControl(model, "layer", "layer", "layer_options",
     (o) => `${o.name} · ${o.channels} × ${o.shape.slice(1).join("×")}`);
@@ -95,7 +97,8 @@ export function tileViewer({ model, el }, kind, extraControls = []) {
     const count = model.get("filter_count"), index = model.get("filter_index");
     slider.max = String(Math.max(0, count - 1));
     slider.value = String(index);
-    sliderLabel.textContent = `filter ${index}`;
+    sliderLabel.textContent = unitLabel(index);
+    slider.title = unitLabel(index);
     root.dataset.filterIndex = String(index);
     root.dataset.layer = model.get("layer");
     placeHighlight();

@@ -7,9 +7,9 @@ to a layer or a filter is instant. Moving to a filter that has no image yet
 (arrow keys, slider, a click, another layer) optimizes that one filter.
 
 The cost is shown before it hurts: before a run the status line estimates its
-time (from the arithmetic of the layers, then from the steps this widget has
-measured) and what twice the steps or the size would cost; during a run it says
-how long is left. The defaults are chosen per model and device so that a first
+time from a few real steps timed when the estimate is first needed (then from the
+steps a run measured), says that basis ("measured: 0.12 s per step"), and what twice
+the steps or the size would cost; during a run it says how long is left. The defaults are chosen per model and device so that a first
 Run takes about ``FIRST_RUN_S`` seconds.
 """
 from __future__ import annotations
@@ -29,6 +29,7 @@ from ..engine.optvis import cost
 from ..models import as_model
 from ..models.layers import parse_filters
 from ..frontend import bundled
+from ..render.convolution import text_band
 from .tile_viewer import ENLARGED, TileViewer, enlarge
 from .worker import RunControls
 
@@ -43,11 +44,9 @@ OBJECTIVES = ("channel", "class")
 MAX_VARIATIONS = 8
 DIVERSITY_SHARE = 1.0  # the diversity penalty's weight, in units of the activation the unit's own image reached
 
-# Seconds per step measured by runs in this process, per (model, layer or "class", size, images),
-# and the throughput (operations per second) the last run of a batch reached, per device: estimates use them.
-BATCH_FOR_THROUGHPUT = 4
+# Seconds per step measured by runs in this process, per (model, layer or "class", size, images,
+# preset): estimates use them before the short timing of engine.optvis.cost.step_seconds.
 _measured: dict[tuple, float] = {}
-_throughput: dict[str, float] = {}
 
 
 def _duration(seconds: float) -> str:
@@ -88,6 +87,7 @@ class ActivationMaximization(TileViewer, RunControls):
     objective = traitlets.Unicode("channel").tag(sync=True)
     objective_options = traitlets.List(list(OBJECTIVES)).tag(sync=True)
     variations = traitlets.Int(1).tag(sync=True)
+    class_names = traitlets.List([]).tag(sync=True)  # the slider names classes with them in class mode
     normalization_options = traitlets.List([]).tag(sync=True)  # images are shown as they are
     colormap_options = traitlets.List([]).tag(sync=True)
 
@@ -105,6 +105,7 @@ class ActivationMaximization(TileViewer, RunControls):
         self._grid_run = False  # the running job was started by Run (not by moving to a filter)
         self._interrupted = ""  # what a run cut short by a newer request had reached
         self._requested: tuple | None = None  # what the last move to a filter asked for
+        self._draw_seconds = 0.0  # how long the last fresh drawing of the grid took: a run redraws it at each preview
         model = as_model(model)
         if objective not in OBJECTIVES:
             raise traitlets.TraitError(f"objective {objective!r} is not one of the valid choices: {', '.join(OBJECTIVES)}")
@@ -117,7 +118,11 @@ class ActivationMaximization(TileViewer, RunControls):
             filters = f"0-{images - 1}"
         super().__init__(model, layer=layer, filters=str(filters), steps=steps, size=size, objective=objective, **kwargs)
         self.filter_count = self.unit_count()  # the classes, for objective="class"
+        self.class_names = list(model.classes or []) if objective == "class" else []
         self.observe(self._on_variations, names=["variations"])
+        # Drawn once more, timed: a run redraws the grid at each preview, and the first drawing
+        # also paid for one-off start-up (imports, the encoder), so it would overstate that cost.
+        self._refresh()
         self._set_idle_status()
 
     @staticmethod
@@ -131,9 +136,19 @@ class ActivationMaximization(TileViewer, RunControls):
         if model.input_size[1] <= 64:
             return (model.input_size[1] if size is None else size), (128 if steps is None else steps), given or min(16, count)
         choice = None
+        # One measurement, of the cheapest candidate; the others scaled from it by their arithmetic
+        # (larger sizes and batches use the device better, so this errs towards the smaller ones).
+        smallest = DEFAULT_CANDIDATES[-1]
+        smallest = (smallest[0] if size is None else size, given or min(smallest[2], count))
         for candidate_size, candidate_steps, candidate_count in DEFAULT_CANDIDATES:
             choice = (candidate_size if size is None else size, candidate_steps if steps is None else steps, given or min(candidate_count, count))
-            if model.device.type != "cpu" or _estimate(model, layer, objective, choice[2], choice[1], choice[0]) <= FIRST_RUN_S:
+            if model.device.type != "cpu":
+                break
+            try:
+                fits = _scaled_estimate(model, layer, objective, choice[2], choice[1], choice[0], smallest, timed_steps=choice[1]) <= FIRST_RUN_S
+            except Exception:  # settings the steps cannot run with: the validators and Run say what is wrong
+                fits = False
+            if fits:
                 break
         return choice
 
@@ -187,6 +202,7 @@ class ActivationMaximization(TileViewer, RunControls):
             self.model.classes  # a model without a classifier raises here, naming the problem
             if not self.model.classes:
                 raise traitlets.TraitError(f"objective 'class' needs a model with a classifier; {self.model.name} returns no class scores")
+            self.class_names = list(self.model.classes)  # before the objective, so the view names classes at once
         return value
 
     # -- what to compute ----------------------------------------------------------------
@@ -221,7 +237,7 @@ class ActivationMaximization(TileViewer, RunControls):
 
     def _unit_name(self, unit: int) -> str:
         if self.objective == "class":
-            return f"{self.model.classes[unit]} (class {unit})"
+            return f"class {unit}: {self.model.classes[unit]}"
         return f"filter {unit}"
 
     def _missing(self, grid: bool) -> tuple[str, list[int]] | None:
@@ -259,7 +275,9 @@ class ActivationMaximization(TileViewer, RunControls):
                 if cancel.is_set():
                     if cancel.superseded:  # the newer request says what happened, this included
                         # A Run cut short matters more than a move to a filter that replaced another.
-                        self._interrupted = interrupted or f"the run before stopped at step {reached} of {steps} ({what})"
+                        # One stopped before its first step lost nothing: not worth a word.
+                        stopped = f"the run before stopped at step {reached} of {steps} ({what})" if reached else ""
+                        self._interrupted = interrupted or stopped
                         return None
                     return f"stopped at step {reached} of {steps} ({what}, after {time.monotonic() - started:.1f} s): the images are kept as they were; press Run to start again"
                 grid = False  # then only what the person moved to during the run
@@ -276,7 +294,7 @@ class ActivationMaximization(TileViewer, RunControls):
         """One maximize call; returns (last step reached, steps, what it optimized)."""
         variations = kind == "variations"
         keys = [self._variations_key(units[0])] if variations else [self._key(f) for f in units]
-        where, steps, size, objective = self._where(), self.steps, self.size, self.objective
+        where, steps, size, objective, preset = self._where(), self.steps, self.size, self.objective, self.preset
         what = (f"{len(units)} variations of {self._unit_name(units[0])}" if variations
                 else ", ".join(self._unit_name(f) for f in units) if len(units) <= 2 else f"{len(units)} {'classes' if objective == 'class' else 'filters'}")
         if objective == "channel":
@@ -289,7 +307,7 @@ class ActivationMaximization(TileViewer, RunControls):
         self._history = [] if not variations else self._history
         for key in keys:
             self._stopped_at.pop(key, None)
-        expected = _estimate(self.model, self.layer, objective, len(units), steps, size)
+        expected = self._run_seconds(len(units), steps, size)
         report(0.0, f"optimizing {what}: {_duration(expected)} expected")
         times: list[float] = []
         reached_step = 0
@@ -315,14 +333,12 @@ class ActivationMaximization(TileViewer, RunControls):
 
         images = maximize(
             self.model, self.layer if objective == "channel" else None, units, steps=steps, size=size, seed=self.seed,
-            objective=objective, diversity=diversity, progress=progress, preview_every=max(1, steps // 16), cancel=cancel,
-            **QUALITY_PRESETS[self.preset],
+            objective=objective, diversity=diversity, progress=progress, preview_every=_preview_every(steps), cancel=cancel,
+            **QUALITY_PRESETS[preset],
         )
         if len(times) >= 3:
             per_step = (times[-1] - times[0]) / (len(times) - 1)
-            _measured[(self.model.name, where, size, len(units))] = per_step
-            if len(units) >= BATCH_FOR_THROUGHPUT:  # one image alone uses the device less well than a batch
-                _throughput[str(self.model.device)] = cost.step_flops(self.model, self.layer, size, len(units), objective) / per_step
+            _measured[(self.model.name, where, size, len(units), preset)] = per_step
         pictures = [render.to_uint8_image(picture) for picture in images]
         if variations:
             if not cancel.is_set():
@@ -350,12 +366,31 @@ class ActivationMaximization(TileViewer, RunControls):
         if not units:
             return f"{where}: every chosen {'class' if self.objective == 'class' else 'filter'} is computed (choose more, or change steps, size or seed)"
         count = len(units)
-        seconds = _estimate(self.model, self.layer, self.objective, count, self.steps, self.size)
-        more = _estimate(self.model, self.layer, self.objective, count, 2 * self.steps, self.size)
-        bigger = _estimate(self.model, self.layer, self.objective, count, self.steps, 2 * self.size)
+        seconds, basis = self._run_seconds(count, self.steps, self.size, basis=True)
+        more = self._run_seconds(count, 2 * self.steps, self.size)
+        bigger = self._run_seconds(count, self.steps, 2 * self.size)
         size_note = "" if self.objective == "class" else f", at {2 * self.size} px {_duration(bigger)}"
         return (f"{where}: Run optimizes {count} image{'s' if count > 1 else ''} × {self.steps} steps at {self.size} px in "
-                f"{_duration(seconds)} (with {2 * self.steps} steps {_duration(more)}{size_note})")
+                f"{_duration(seconds)} ({basis}; with {2 * self.steps} steps {_duration(more)}{size_note})")
+
+    def _run_seconds(self, images: int, steps: int, size: int, basis: bool = False):
+        """Seconds a run will take: its steps, measured (a short timing of real steps, or the steps
+        of an earlier run at this size), plus redrawing the grid at each preview; with ``basis``,
+        also the words saying what it is based on ("measured: 0.12 s per step, ...")."""
+        from_run = _measured.get((self.model.name, self._where(), size, images, self.preset))
+        if from_run is not None:  # a run's steps include its previews
+            seconds = from_run * steps
+            said = f"measured in the last run: {_seconds_text(from_run)} s per step"
+        else:
+            if size == self.size or self.objective == "class":
+                per_step = _step_seconds(self.model, self.layer, self.objective, images, size, self.preset, self.steps)
+            else:  # a size not timed: the timed size's step scaled by the arithmetic of both
+                per_step = _scaled_estimate(self.model, self.layer, self.objective, images, 1, size, (self.size, images), self.preset, self.steps)
+            previews = steps // _preview_every(steps) + 1
+            seconds = per_step * steps + previews * self._draw_seconds
+            said = f"measured: {_seconds_text(per_step)} s per step, {_seconds_text(self._draw_seconds)} s per preview"
+        return (seconds, said) if basis else seconds
+
 
     def _set_idle_status(self) -> None:
         """The status line when nothing runs: what a Run would do and cost."""
@@ -401,6 +436,11 @@ class ActivationMaximization(TileViewer, RunControls):
     def _on_variations(self, _change) -> None:
         self._show_errors(self._draw_enlarged)
         self._compute_selected()
+
+    def _draw_grid(self) -> None:
+        started = time.perf_counter()
+        super()._draw_grid()
+        self._draw_seconds = time.perf_counter() - started
 
     def _refresh(self) -> None:
         self._version += 1
@@ -465,6 +505,19 @@ class ActivationMaximization(TileViewer, RunControls):
             return self._blank()
         return picture
 
+    def _enlarged_name(self, filter_index: int) -> str:
+        """What the enlarged view shows: "class 9: Ankle boot (of 10 classes)", "filter 3 of 64"."""
+        if self.objective == "class":
+            return f"{self._unit_name(filter_index)} (of {self.unit_count()} classes)"
+        return f"{self._unit_name(filter_index)} of {self.model.layer(self.layer).out_channels}"
+
+    def picture(self) -> np.ndarray:
+        """What the widget shows: the grid and, beside it, the enlarged image with a line naming
+        it as the view's caption does ("class 9: Ankle boot (of 10 classes)", "filter 3 of 64")."""
+        tile = self._enlarged_picture
+        named = np.concatenate([tile, text_band([self._enlarged_name(self.filter_index)], tile.shape[1])], axis=0)
+        return render.side_by_side([self._grid_picture, named], gap=16)
+
     def _enlarged(self, filter_index: int):
         picture = self.image(filter_index)
         state = self._state(filter_index) or "finished"
@@ -472,8 +525,7 @@ class ActivationMaximization(TileViewer, RunControls):
         if key in self._reached:
             state += f", {'score' if self.objective == 'class' else 'mean activation'} reached {self._reached[key]:.3g}"
         shown = picture if picture is not None else self._blank()
-        of = f"of {self.unit_count()}" if self.objective == "class" else f"of {self.model.layer(self.layer).out_channels}"
-        caption = f"{self._unit_name(filter_index)} {of} · {self.size}x{self.size} px, {self.steps} steps, {self.preset} · {state}"
+        caption = f"{self._enlarged_name(filter_index)} · {self.size}x{self.size} px, {self.steps} steps, {self.preset} · {state}"
         if self.variations > 1:
             variants = self.variation_images(filter_index)
             if variants:
@@ -484,13 +536,27 @@ class ActivationMaximization(TileViewer, RunControls):
         return enlarge(shown, ENLARGED), caption
 
 
-def _estimate(model, layer, objective: str, images: int, steps: int, size: int) -> float:
-    """Seconds a run will take: measured seconds per step for this layer, size and number of images
-    if a run measured them, else the layers' arithmetic over the throughput the last run reached (or a
-    first guess from a matmul, see :mod:`cnn_widgets.engine.optvis.cost`)."""
-    where = "class" if objective == "class" else model.layer(layer).path
-    per_step = _measured.get((model.name, where, size, images))
-    if per_step is not None:
-        return per_step * steps
-    return cost.seconds(model, layer, images=images, steps=steps, size=size, objective=objective,
-                        throughput=_throughput.get(str(model.device)))
+def _seconds_text(seconds: float) -> str:
+    """'0.0043', '0.12', '1.8', '100': two significant digits, no exponent."""
+    return f"{seconds:.0f}" if seconds >= 10 else f"{seconds:.2g}"
+
+
+def _preview_every(steps: int) -> int:
+    """A run shows its images about 16 times."""
+    return max(1, steps // 16)
+
+
+def _step_seconds(model, layer, objective: str, images: int, size: int, preset: str = "high", steps: int = cost.CALIBRATION_STEPS) -> float:
+    """Seconds per step of the optimization alone, from a few real steps (no more than the run's
+    ``steps``) timed once (:func:`cnn_widgets.engine.optvis.cost.step_seconds`)."""
+    return cost.step_seconds(model, None if objective == "class" else layer, images=images, size=size, objective=objective,
+                             timed_steps=steps, **QUALITY_PRESETS[preset])
+
+
+def _scaled_estimate(model, layer, objective: str, images: int, steps: int, size: int, measured: tuple[int, int],
+                     preset: str = "high", timed_steps: int = cost.CALIBRATION_STEPS) -> float:
+    """Seconds a run of ``images`` at ``size`` will take, from the step measured at ``measured``
+    = (size, images), scaled by the arithmetic of both (:func:`cost.step_flops`): for a size not run yet."""
+    measured_size, measured_images = measured
+    ratio = (cost.step_flops(model, layer, size, images, objective) / cost.step_flops(model, layer, measured_size, measured_images, objective))
+    return _step_seconds(model, layer, objective, measured_images, measured_size, preset, timed_steps) * ratio * steps

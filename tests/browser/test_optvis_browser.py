@@ -5,6 +5,8 @@ DeepDream's frames reach the browser as binary PNGs and its player (slider,
 Play/Pause) moves through them. One notebook shows both widgets."""
 from __future__ import annotations
 
+import json
+
 import pytest
 from playwright.sync_api import expect
 
@@ -168,6 +170,18 @@ NAVIGATION_CELLS = [
 ]
 
 
+def click_maximization_tile(page, widget, position: int) -> None:
+    """Click the centre of grid position ``position`` of the ActivationMaximization grid, using the layout Python sent."""
+    layout = json.loads(run_code(page, "import json; print(json.dumps(maxi.grid_layout))"))
+    grid = widget.locator("img.cw-grid")
+    image_loaded(page, grid)
+    ratio = grid.bounding_box()["width"] / layout["width"]
+    col, row = position % layout["columns"], position // layout["columns"]
+    x = layout["padding"] + col * (layout["tile_width"] + layout["padding"]) + layout["tile_width"] / 2
+    y = layout["padding"] + row * (layout["tile_height"] + layout["label_height"] + layout["padding"]) + layout["tile_height"] / 2
+    grid.click(position={"x": x * ratio, "y": y * ratio})
+
+
 @pytest.mark.browser
 @pytest.mark.parametrize("frontend", ["lab"])
 def test_moving_to_a_filter_computes_it_and_the_status_says_what_happened(page, jupyter_server, artifact_path):
@@ -177,18 +191,31 @@ def test_moving_to_a_filter_computes_it_and_the_status_says_what_happened(page, 
     caption = maxi.locator(".cw-enlarged .cw-caption")
     tile = maxi.locator("img.cw-tile")
 
-    # Before a run the status says what Run would do and about how long it takes.
+    # Before a run the status says what Run would do, about how long it takes, and on what that is based.
     expect(status).to_contain_text("block2_conv1: Run optimizes 4 images × 48 steps at 28 px in about ")
+    expect(status).to_contain_text(" s per step")
+    expect(status).to_contain_text("measured: ")
     expect(caption).to_contain_text("not computed yet")
     image_loaded(page, tile)
     blank = tile.get_attribute("src")
+
+    # A click on a tile not computed yet optimizes that filter.
+    click_maximization_tile(page, maxi, 2)
+    expect(caption).to_contain_text("filter 2 of 64", timeout=10_000)
+    expect(caption).to_contain_text("finished", timeout=60_000)
+    expect(tile).not_to_have_attribute("src", blank)
 
     # The slider goes to filter 9, outside the grid's 0-3: it is optimized, not left blank.
     maxi.locator("input[data-trait=filter_index]").fill("9")
     expect(caption).to_contain_text("filter 9 of 64", timeout=10_000)
     expect(caption).to_contain_text("finished", timeout=60_000)
-    expect(tile).not_to_have_attribute("src", blank)
     assert run_code(page, "print(maxi.filter_index, maxi.image(9) is not None, maxi.status.startswith('done in'))") == "9 True True"
+
+    # So does the right arrow key, to filter 10.
+    maxi.press("ArrowRight")
+    expect(caption).to_contain_text("filter 10 of 64", timeout=10_000)
+    expect(caption).to_contain_text("finished", timeout=60_000)
+    assert run_code(page, "print(maxi.image(10) is not None)") == "True"
 
     # Stop says where it stopped; nothing says "in progress" afterwards.
     set_number(maxi, "steps", 2000)
@@ -209,13 +236,19 @@ def test_moving_to_a_filter_computes_it_and_the_status_says_what_happened(page, 
     expect(caption).to_contain_text("finished", timeout=60_000)
     expect(status).not_to_contain_text("step 2000")
 
-    # Class visualization: one image per class, with the class names; the layer menu is hidden.
+    # Class visualization: one image per class, with the class names (slider, caption, tiles); the layer menu is hidden.
+    slider_label = maxi.locator(".cw-slider-label")
+    expect(slider_label).to_have_text("filter 10")
     maxi.locator("select[data-trait=objective]").select_option("class")
     expect(maxi.locator("select[data-trait=layer]")).to_be_hidden()
-    expect(caption).to_contain_text("Ankle boot (class 9)", timeout=10_000)  # filter 9 selected: class 9
+    expect(slider_label).to_have_text("class 9: Ankle boot")  # filter 10 selected: the last of the 10 classes
+    expect(caption).to_contain_text("class 9: Ankle boot", timeout=10_000)
     expect(caption).to_contain_text("finished", timeout=60_000)
     maxi.locator("button.cw-run").click()
     expect(status).to_contain_text("(4 images)", timeout=60_000)  # classes 0-3, as the filters field says
-    assert run_code(page, "print(maxi.tile_titles[:2])") == "['T-shirt/top (class 0)', 'Trouser (class 1)']"
+    maxi.locator("input[data-trait=filter_index]").fill("3")  # computed by the run: shown at once
+    expect(slider_label).to_have_text("class 3: Dress")
+    expect(caption).to_contain_text("class 3: Dress (of 10 classes)")
+    assert run_code(page, "print(maxi.tile_titles[:2])") == "['class 0: T-shirt/top', 'class 1: Trouser']"
     expect(maxi.locator(".cw-error")).to_be_hidden()
     maxi.screenshot(path=artifact_path("maximization-classes-lab.png"))

@@ -170,25 +170,63 @@ def test_a_run_estimates_its_time_before_and_while_it_runs(fashion):
     assert widget.status.startswith("done in")
 
 
+def test_the_first_estimate_comes_from_real_steps_timed_before_the_run(fashion):
+    from cnn_widgets.engine.optvis import cost
+
+    # The estimate shown before any run is the timing of a few real steps of this model at this
+    # size and batch (cached per model, layer, size, images, settings and device), and says so.
+    widget = ActivationMaximization(fashion, layer="block2_conv2", filters="0-2", steps=48, size=20)
+    timed = cost.step_seconds(fashion, "block2_conv2", images=3, size=20, **maximization_module.QUALITY_PRESETS["high"])
+    assert f"measured: {maximization_module._seconds_text(timed)} s per step" in widget.status, widget.status
+    where = fashion.layer("block2_conv2").path
+    assert any(key[2] == where and key[4] == 20 and key[5] == 3 for key in cost._step_seconds), "the timing is kept for the next estimate"
+
+
+def test_the_estimate_uses_the_timing_and_then_what_the_run_measured(fashion, monkeypatch):
+    from cnn_widgets.engine.optvis import cost
+
+    # A timing of 100 s per step (as on a much slower machine) is what the first estimate says...
+    monkeypatch.setattr(cost, "step_seconds", lambda *args, **kwargs: 100.0)
+    widget = ActivationMaximization(fashion, layer="block2_conv2", filters="0-2", steps=30, size=22)
+    assert "Run optimizes 3 images × 30 steps at 22 px in about 50 min (measured: 100 s per step" in widget.status, widget.status
+    assert "with 60 steps about 1.7 h" in widget.status
+    # ...until a run measured its own steps: the next estimate at this size comes from those.
+    widget.run(wait=True)
+    widget.seed = 1  # new images to make, same size and batch
+    assert "measured in the last run: " in widget.status and "100 s per step" not in widget.status, widget.status
+    assert "about 50 min" not in widget.status
+
+
 def test_defaults_keep_a_first_run_short():
-    from cnn_widgets.widgets.maximization import FIRST_RUN_S, _estimate
+    from cnn_widgets.widgets.maximization import DEFAULT_CANDIDATES, FIRST_RUN_S, _scaled_estimate
 
     small = ActivationMaximization(cw.load_model("fashion-cnn"), layer="block3_conv1")
     assert (small.size, small.steps, small.filters) == (28, 128, "0-15")  # small inputs: their own size
     big = ActivationMaximization(cw.load_model("vgg16", weights=None), layer="block3_conv1")
     count = len(big.chosen_filters())
-    expected = _estimate(big.model, big.layer, "channel", count, big.steps, big.size)
-    # The first candidate estimated to fit FIRST_RUN_S, or the smallest one; never VGG's 224 px.
-    assert big.size <= 128 and (expected <= FIRST_RUN_S or (big.size, big.steps, count) == (48, 32, 8))
+    assert (big.size, big.steps, count) in DEFAULT_CANDIDATES  # never VGG's 224 px
+    # The first candidate estimated (from one timing of the smallest, scaled) to fit FIRST_RUN_S, or the smallest.
+    expected = _scaled_estimate(big.model, big.layer, "channel", count, big.steps, big.size, DEFAULT_CANDIDATES[-1][::2])
+    assert expected <= FIRST_RUN_S or (big.size, big.steps, count) == DEFAULT_CANDIDATES[-1]
+    assert "measured: " in big.status
 
 
 def test_class_visualization_shows_one_image_per_class_with_its_name(fashion):
     widget = ActivationMaximization(fashion, objective="class", filters="0-3", steps=16)
     assert widget.filter_count == 10
-    assert widget.tile_titles[0].startswith("T-shirt/top (class 0)")
+    assert widget.tile_titles[0].startswith("class 0: T-shirt/top")
     widget.run(wait=True)
-    assert widget.tile_titles == ["T-shirt/top (class 0)", "Trouser (class 1)", "Pullover (class 2)", "Dress (class 3)"]
-    assert "class 0" in widget.tile_caption and "score reached" in widget.tile_caption
+    assert widget.tile_titles == ["class 0: T-shirt/top", "class 1: Trouser", "class 2: Pullover", "class 3: Dress"]
+    assert widget.tile_caption.startswith("class 0: T-shirt/top (of 10 classes)") and "score reached" in widget.tile_caption
+    assert "filter" not in widget.tile_caption + widget.status + widget.title
+    assert widget.class_names[3] == "Dress"  # the slider's label in the view: "class 3: Dress"
+    # The saved picture names the enlarged class under it, as the view's caption does.
+    from cnn_widgets.render.convolution import text_band
+
+    saved, grid, tile = widget.picture(), widget._grid_picture, widget._enlarged_picture
+    left = grid.shape[1] + 16
+    band = text_band(["class 0: T-shirt/top (of 10 classes)"], tile.shape[1])
+    assert np.array_equal(saved[tile.shape[0]: tile.shape[0] + band.shape[0], left: left + tile.shape[1]], band)
     assert all(widget.image(c).std() > 1 for c in range(4))
     with pytest.raises(traitlets.TraitError, match="valid: 0-9"):
         widget.filter_index = 10

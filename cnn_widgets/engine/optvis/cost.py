@@ -1,28 +1,25 @@
 """What an activation-maximization run will cost, before it runs.
 
 A step is a forward pass up to the target layer and a backward pass to the pixels,
-for every image. Its arithmetic is counted from the conv layers the model already
-knows (``Model.layers``: channels, kernel, output shape), scaled to the image size;
-dividing by the device's throughput gives seconds. The throughput is first guessed
-from a short matrix multiplication on the device (:func:`matmul_throughput`) times the
-fraction of it that optimization steps reached here (``STEP_EFFICIENCY``), and should
-then be replaced by what real steps measure (:func:`seconds`'s ``throughput``).
+for every image. How long that takes depends on the device, the image size, the
+batch and the machine's load far more than any count of operations can say (steps
+reached from 12 % to 50 % of a matmul's throughput on one 2-core CPU), so the seconds
+are measured: :func:`step_seconds` times a few real steps of the actual model at the
+actual size and batch, once per process. :func:`step_flops` counts a step's arithmetic,
+to scale a measured step to another image size without running it.
 """
 from __future__ import annotations
 
+import threading
 import time
 
-import torch
+from ...models import as_model
 
-from ...models import as_model, resolve_device
-
-# Optimization steps (convolutions forward and backward to the pixels, small batches) reach
-# roughly this fraction of a float32 matmul's throughput: measured on a 2-core CPU, from
-# 12 % (VGG16 block1_conv2, 128 px) to 50 % (fashion-cnn, 28 px) in BENCHMARKS.md
-# (bench_step_cost), higher for deep VGG16 layers. Only a first guess: the widget replaces
-# it with the throughput its own steps reach.
-STEP_EFFICIENCY = 0.3
-_throughputs: dict[str, float] = {}
+# A measurement times steps for about this long after one warm-up step (the first step of a
+# process pays for allocations and thread start-up), and at most this many.
+CALIBRATION_S = 0.5
+CALIBRATION_STEPS = 10
+_step_seconds: dict[tuple, float] = {}
 
 
 def step_flops(model, layer=None, size=None, images: int = 1, objective: str = "channel") -> float:
@@ -53,39 +50,59 @@ def step_flops(model, layer=None, size=None, images: int = 1, objective: str = "
     return 2 * total * images  # the backward pass to the pixels costs about as much as the forward
 
 
-def matmul_throughput(device=None) -> float:
-    """Floating-point operations per second of a float32 matmul on ``device`` (best of a few
-    512x512 products, about 50 ms on a CPU), measured once per device and process.
-
-    >>> matmul_throughput("cpu") > 0
-    True
-    """
-    device = resolve_device(device or "cpu")
-    key = str(device)
-    if key not in _throughputs:
-        a = torch.randn(512, 512, device=device)
-        best = float("inf")
-        for _ in range(5):
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            started = time.perf_counter()
-            (a @ a).sum().item()
-            best = min(best, time.perf_counter() - started)
-        _throughputs[key] = 2 * 512**3 / max(best, 1e-9)
-    return _throughputs[key]
-
-
-def seconds(model, layer=None, images: int = 1, steps: int = 1, size=None, objective: str = "channel", throughput: float | None = None) -> float:
-    """Estimated seconds of a run: :func:`step_flops` times ``steps`` over ``throughput``
-    (operations per second; by default :func:`matmul_throughput` of the model's device
-    times ``STEP_EFFICIENCY``).
+def step_seconds(model, layer=None, images: int = 1, size=None, objective: str = "channel", timed_steps: int = CALIBRATION_STEPS,
+                 **settings) -> float:
+    """Seconds one optimization step of ``images`` images of ``size`` takes on the model's
+    device, timed on real steps of :func:`~cnn_widgets.engine.optvis.maximize` with these
+    ``settings`` (``param``, ``transforms``...): one warm-up step, then steps until about
+    ``CALIBRATION_S`` seconds or ``timed_steps`` steps (at most ``CALIBRATION_STEPS``; a run of
+    fewer steps needs no more) have passed, at least one, in a thread of its own as the widgets' runs. Measured once per model, layer, size, images, settings and device in a process.
 
     >>> import cnn_widgets as cw
     >>> model = cw.load_model("fashion-cnn")
-    >>> seconds(model, "block2_conv1", images=16, steps=128, size=28, throughput=1e10)
-    9.06...
+    >>> 0 < step_seconds(model, "block2_conv1", images=4, size=28) < 10
+    True
     """
+    from .render import maximize  # render imports the whole optimization machinery
+
     model = as_model(model)
-    if throughput is None:
-        throughput = matmul_throughput(model.device) * STEP_EFFICIENCY
-    return step_flops(model, layer, size, images, objective) * steps / throughput
+    class_objective = objective == "class"
+    where = "class" if class_objective else model.layer(layer).path
+    count = len(model.classes) if class_objective else model.layer(layer).out_channels
+    key = (model.name, tuple(model.input_size), where, count, size, images, objective, tuple(sorted(settings.items())), str(model.device))
+    if key not in _step_seconds:
+        limit = max(1, min(int(timed_steps), CALIBRATION_STEPS))
+        times: list[float] = []
+
+        def timed(step, values, pictures):
+            times.append(time.perf_counter())
+
+        def enough() -> bool:  # times[0] ends the warm-up step
+            return len(times) > limit or (len(times) >= 2 and times[-1] - times[0] >= CALIBRATION_S)
+
+        def steps() -> None:
+            maximize(model, None if class_objective else layer, [unit % count for unit in range(images)], steps=limit + 1,
+                     size=size, objective=objective, progress=timed, preview_every=limit + 2, cancel=enough, **settings)
+
+        # Timed in a thread of its own, as the widgets run optimizations: on a loaded CPU the
+        # OpenMP team of a long-lived thread (the kernel's main one) can be many times slower
+        # than a fresh thread's, and the estimate is for the run.
+        failed: list[BaseException] = []
+        thread = threading.Thread(target=lambda: _catching(steps, failed), name="cnn-widgets step timing", daemon=True)
+        started = time.perf_counter()
+        thread.start()
+        thread.join()
+        if failed:
+            raise failed[0]
+        if len(times) >= 2:
+            _step_seconds[key] = (times[-1] - times[0]) / (len(times) - 1)
+        else:  # no step after the warm-up (nothing to optimize): the whole call
+            _step_seconds[key] = (time.perf_counter() - started) / max(1, len(times))
+    return _step_seconds[key]
+
+
+def _catching(function, failed: list) -> None:
+    try:
+        function()
+    except BaseException as error:  # re-raised in the calling thread
+        failed.append(error)
