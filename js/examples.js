@@ -21,7 +21,7 @@ export function render({ model, el }) {
   const controls = h("div", { class: "cw-controls" }, [
     layerControl,
     h("label", { class: "cw-control cw-slider cw-examples-filter" }, [sliderLabel, slider]),
-    h("span", { class: "cw-keys-hint", text: "← → filter · ↑ ↓ layer" }),
+    h("span", { class: "cw-keys-hint", text: "arrow keys: left/right filter, up/down layer" }),
   ]);
 
   const bar = h("progress", { class: "cw-progress", max: "1", value: "0" });
