@@ -86,6 +86,23 @@ def test_the_store_holds_each_units_strongest_images(folder, reference):
     assert maps[first["image"], first["row"], first["column"]] == pytest.approx(first["value"], abs=1e-4)
 
 
+def test_each_example_holds_the_models_prediction_for_its_image(folder, reference):
+    store = open_atlas(reference)
+    model = cw.load_model("fashion-cnn", device="cpu")
+    assert store.manifest["predicted"].startswith("the model's most probable class")
+    files = sorted(p for p in folder.rglob("*.png"))
+    for layer, unit in (("block1_conv1", 3), ("block3_conv2", 100)):
+        examples = store.examples(layer, unit)
+        pixels = torch.stack([torch.from_numpy(np.asarray(Image.open(files[e["image"]]), dtype=np.float32) / 255) for e in examples]).unsqueeze(1)
+        with torch.no_grad():
+            probabilities = model.module(model.normalize(pixels)).softmax(dim=1)
+        for example, image in zip(examples, probabilities):
+            assert isinstance(example["predicted"], tuple), "(class, probability), as for a scanned dataset"
+            name, probability = example["predicted"]
+            assert name == model.classes[int(image.argmax())]
+            assert probability == pytest.approx(float(image.max()), abs=1e-5)
+
+
 def test_crops_show_the_receptive_field_of_the_strongest_response(folder, reference):
     store = open_atlas(reference)
     layer = next(entry for entry in store.manifest["layers"] if entry["name"] == "block2_conv1")
