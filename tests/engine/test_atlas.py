@@ -143,14 +143,6 @@ def test_receptive_fields_follow_the_module_graph():
     assert fields["head"] == ReceptiveField((21, 21), (4, 4), (-9, -9))
 
 
-def test_two_processes_write_the_same_store_as_one(tmp_path, folder, reference):
-    out = tmp_path / "two"
-    done = run_ranks(folder, out, world=2)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert store_files(out) == store_files(reference)
-    assert not (out / "checkpoints").exists()
-
-
 def test_a_run_killed_midway_resumes_to_the_same_store(tmp_path, folder, reference):
     out = tmp_path / "killed"
     died = run_ranks(folder, out, world=2, die_after=48)
@@ -196,7 +188,9 @@ def test_webdataset_shards_give_the_same_examples_as_the_folder(tmp_path, folder
             assert t["label"] == str(classes.index(f["label"]))
 
 
-def test_torchrun_runs_the_command_line_on_two_processes(tmp_path, folder, reference):
+def test_torchrun_runs_the_command_line_on_two_processes_and_writes_the_same_store_as_one(tmp_path, folder, reference):
+    """Two processes (gloo) through the command line: the same bytes as the one-process store.
+    (The kill/resume and restart tests below also end in two-process stores equal to it.)"""
     out = tmp_path / "cli"
     env = {**os.environ, "PYTHONPATH": str(REPOSITORY)}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "cnn_widgets.cli", "atlas", "fashion-cnn",
@@ -206,6 +200,7 @@ def test_torchrun_runs_the_command_line_on_two_processes(tmp_path, folder, refer
     assert "img/s" in done.stderr, "a progress bar per rank with the rate"
     assert "wrote" in done.stdout and "448 units in 6 layers" in done.stdout
     assert store_files(out) == store_files(reference)
+    assert not (out / "checkpoints").exists()
 
 
 def test_bad_arguments_are_clear_errors_and_the_model_is_unchanged(tmp_path, folder):
