@@ -11,6 +11,7 @@ killed and resumed all write the same store.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -31,6 +32,8 @@ from .engine.image_files import ImageFiles
 from .engine.receptive_field import receptive_fields
 from .models import as_model, preserved
 from .models.device import resolve_device
+from .models.layers import layer_list
+from .models.outputs import AmbiguousOutputError
 from .render.encode import encode
 
 FORMAT = "cnn-widgets-atlas"
@@ -60,8 +63,9 @@ def atlas(
 
     For every unit (channel) of every conv layer (or of ``layers``): the ``k``
     images with the strongest response anywhere in the layer's output (the conv's
-    own output, before its activation), where it is, its value, and the crop of
-    the input under the unit's receptive field. ``data``: an image folder (class
+    own output, before its activation), where it is, its value, the crop of
+    the input under the unit's receptive field, and the model's prediction for the
+    image (class and probability; when the model has class scores). ``data``: an image folder (class
     = folder name) or WebDataset tar shards (see
     :class:`~cnn_widgets.engine.image_files.ImageFiles`), decoded by ``workers``
     DataLoader processes (default: the CPUs per process, up to 8).
@@ -86,6 +90,9 @@ def atlas(
     >>> store = open_atlas(folder / "atlas")
     >>> len(store.examples("block1_conv1", 0)), store.crops("block1_conv1", 0).size
     (3, (9, 3))
+    >>> name, probability = store.examples("block1_conv1", 0)[0]["predicted"]
+    >>> name in cw.load_model("fashion-cnn").classes and 0 < probability <= 1
+    True
     """
     model = as_model(model)
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:
@@ -94,7 +101,7 @@ def atlas(
                         ("visualization_steps", visualization_steps)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
-    chosen = list(model.layers) if layers is None else [model.layer(layer) for layer in ([layers] if isinstance(layers, (str, int)) else layers)]
+    chosen = list(model.layers) if layers is None else [model.layer(layer) for layer in layer_list(layers)]
     channels, height, width = model.input_size
     dataset = ImageFiles(data, channels, (height, width))
     out = Path(out)
@@ -147,18 +154,17 @@ def atlas(
             _merge(top, chosen, k)
         fields = receptive_fields(model, chosen)
         examples = {info.name: _unit_examples(top, info.name, widths[info.name], dataset, fields[info.name], (height, width)) for info in chosen}
-        # Crops: each rank writes the layers dealt to it, then rank 0 writes the manifests.
+        predicts = _predicts(model)
+        # Each rank writes the layers dealt to it (crops, predictions, examples), then rank 0 the manifest.
         for position, info in enumerate(chosen):
             if position % world == rank:
-                _write_crops(out, info, examples[info.name], dataset, crop_size, workers)
+                _write_layer(out, model, info, examples[info.name], dataset, crop_size, workers, compute if predicts else None)
                 if visualizations:
                     _write_visualizations(out, model, info, visualization_steps, compute)
         if world > 1:
             dist.barrier()
         if rank == 0:
-            for info in chosen:
-                _write_json(out / "layers" / f"{info.path}.json", {"layer": info.name, "path": info.path, "units": examples[info.name]})
-            _write_json(out / MANIFEST, _manifest(model, dataset, chosen, fields, k, crop_size, visualization_steps if visualizations else None))
+            _write_json(out / MANIFEST, _manifest(model, dataset, chosen, fields, k, crop_size, visualization_steps if visualizations else None, predicts))
             shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
         if world > 1:
             dist.barrier()
@@ -297,16 +303,42 @@ def _unit_examples(top: RunningTopK, name: str, width: int, dataset: ImageFiles,
     return units
 
 
-def _write_crops(out: Path, info, units: list[list[dict]], dataset: ImageFiles, crop_size: int, workers: int) -> None:
-    """One WebP per unit: its k crops side by side, best first, each at the field's size
-    (scaled down to at most ``crop_size`` pixels on its longer side)."""
+def _predicts(model) -> bool:
+    """Whether the atlas stores the model's prediction for each example: when the model has
+    class scores (a feature extractor has none; an ambiguous output is said, and skipped)."""
+    try:
+        return bool(model.classes)
+    except AmbiguousOutputError as error:
+        warnings.warn(f"the atlas stores no predictions: {error}", stacklevel=3)
+        return False
+
+
+def _write_layer(out: Path, model, info, units: list[list[dict]], dataset: ImageFiles, crop_size: int, workers: int,
+                 device: torch.device | None) -> None:
+    """A layer's part of the store: one WebP per unit, its k crops side by side, best first,
+    each at the field's size (scaled down to at most ``crop_size`` pixels on its longer
+    side); with a ``device``, each example's ``predicted`` [class, probability] (the model on
+    the whole image); then the layer's examples file.
+
+    The images are read, and the predictions made, in batches of 64 of the layer's images
+    in index order, whichever process writes the layer: the same bits from every run."""
     folder = out / "crops" / info.path
     folder.mkdir(parents=True, exist_ok=True)
     wanted = sorted({example["image"] for unit in units for example in unit})
     loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, wanted), batch_size=64, num_workers=min(workers, max(1, len(wanted) // 64)))
-    pixels = {}
-    for indices, batch in loader:
-        pixels.update(zip(indices.tolist(), batch.permute(0, 2, 3, 1).numpy()))
+    pixels, predicted = {}, {}
+    with contextlib.ExitStack() as stack:
+        if device is not None:
+            stack.enter_context(preserved(model.module, device))
+            stack.enter_context(torch.no_grad())
+        for indices, batch in loader:
+            pixels.update(zip(indices.tolist(), batch.permute(0, 2, 3, 1).numpy()))
+            if device is not None:
+                probabilities = model.logits(model.normalize(batch.to(device).float().div_(255))).softmax(dim=1).cpu()
+                best = probabilities.max(dim=1)
+                predicted.update((index, [str(model.classes[int(c)]), float(p)]) for index, p, c in zip(indices.tolist(), best.values, best.indices))
+    for example in (example for examples in units for example in examples if device is not None):
+        example["predicted"] = predicted[example["image"]]
     for unit, examples in enumerate(units):
         tiles = []
         for example in examples:
@@ -320,6 +352,7 @@ def _write_crops(out: Path, info, units: list[list[dict]], dataset: ImageFiles, 
             tiles.append(tile)
         strip = np.concatenate(tiles, axis=1)
         (folder / f"{unit}.webp").write_bytes(encode(strip.squeeze(-1) if strip.shape[-1] == 1 else strip, "webp", quality=90))
+    _write_json(out / "layers" / f"{info.path}.json", {"layer": info.name, "path": info.path, "units": units})
 
 
 def _visualization_size(model) -> tuple[int, int]:
@@ -341,7 +374,7 @@ def _write_visualizations(out: Path, model, info, steps: int, device: torch.devi
         (folder / f"{unit}.webp").write_bytes(encode(pixels.squeeze(-1) if pixels.shape[-1] == 1 else pixels, "webp", quality=90))
 
 
-def _manifest(model, dataset: ImageFiles, chosen, fields, k: int, crop_size: int, visualization_steps: int | None) -> dict:
+def _manifest(model, dataset: ImageFiles, chosen, fields, k: int, crop_size: int, visualization_steps: int | None, predicts: bool) -> dict:
     manifest = {
         "format": FORMAT,
         "version": VERSION,
@@ -350,6 +383,7 @@ def _manifest(model, dataset: ImageFiles, chosen, fields, k: int, crop_size: int
         "data": {"kind": dataset.kind, "images": len(dataset), "fingerprint": dataset.fingerprint()},
         "k": k,
         "response": "the conv layer's own output (before its activation), strongest over positions",
+        "predicted": "the model's most probable class for the whole image and its probability (softmax of the class scores)" if predicts else None,
         "crop_size": crop_size,
         "layers": [
             {
@@ -397,12 +431,17 @@ class Atlas:
         return self._layers[layer]
 
     def examples(self, layer: str, unit: int) -> list[dict]:
-        """The unit's top examples, best first: image index and id, label, value, row, column, crop box."""
+        """The unit's top examples, best first: image index and id, label, value, row, column,
+        crop box and, when the store has it, ``predicted``: the model's (class, probability)
+        for the image, as :class:`~cnn_widgets.DatasetExamples` gives for a scanned dataset."""
         entry = self._layer(layer)
         if not 0 <= unit < entry["units"]:
             raise ValueError(f"unit must be in 0-{entry['units'] - 1} for {layer}, got {unit}")
         if entry["name"] not in self._units:
-            self._units[entry["name"]] = json.loads((self.folder / entry["examples"]).read_text())["units"]
+            units = json.loads((self.folder / entry["examples"]).read_text())["units"]
+            for example in (example for examples in units for example in examples if "predicted" in example):
+                example["predicted"] = tuple(example["predicted"])  # a JSON pair: (class, probability)
+            self._units[entry["name"]] = units
         return self._units[entry["name"]][unit]
 
     def crops(self, layer: str, unit: int) -> Image.Image:

@@ -46,10 +46,12 @@ def test_the_explorer_shows_the_stores_examples_without_scanning(fashion, store)
     stored = open_atlas(store).examples("block2_conv1", 9)
     assert examples.examples("block2_conv1", 9) == stored
     assert "the 4 of 48 images that excite it most, from the atlas" in examples.caption
-    # The list names each stored image, its true label and value; the picture holds the stored crops.
+    # The list names each stored image, its true label, the model's prediction and the value, as for a
+    # scanned dataset; the picture holds the stored crops.
     for example in stored:
-        assert any(line.startswith(f"image #{example['image']} ({example['id']}) · true: {example['label']} · response {example['value']:.3g}")
-                   for line in examples.example_lines)
+        predicted, probability = example["predicted"]
+        assert any(line.startswith(f"image #{example['image']} ({example['id']}) · true: {example['label']} · model: {predicted} {probability:.0%} · "
+                                   f"response {example['value']:.3g}") for line in examples.example_lines)
     strip = np.asarray(open_atlas(store).crops("block2_conv1", 9).convert("RGB"))
     picture = np.asarray(Image.open(__import__("io").BytesIO(examples.examples_png)).convert("RGB"))
     size = strip.shape[0]
