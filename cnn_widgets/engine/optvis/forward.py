@@ -101,9 +101,10 @@ class Recording:
 def selected_channels(conv: nn.Conv2d, inputs: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """Output channel ``index[i]`` of ``conv`` for input i: (n, h, w), at 1/out_channels of the cost.
 
-    On the CPU as one matrix product and shifted sums (``narrow.py``: oneDNN would pad the one
-    output channel to 16), each image on its own, so its result does not depend on the others
-    in the batch; on GPUs one grouped conv (one kernel launch).
+    On the CPU each image on its own, so its result does not depend on the others in the
+    batch: as one matrix product and shifted sums (``narrow.py``: oneDNN would pad the one
+    output channel to 16), or for small inputs one direct conv per image; on GPUs one grouped
+    conv (one kernel launch).
 
     >>> conv = nn.Conv2d(4, 6, 3, padding=1)
     >>> x = torch.randn(2, 4, 5, 5)
@@ -121,8 +122,13 @@ def selected_channels(conv: nn.Conv2d, inputs: torch.Tensor, index: torch.Tensor
     if conv.padding_mode != "zeros":
         inputs = F.pad(inputs, conv._reversed_padding_repeated_twice, mode=conv.padding_mode)
         padding, zero_padding = 0, (0, 0, 0, 0)
-    if inputs.device.type == "cpu":
+    if inputs.device.type == "cpu" and inputs.numel() >= narrow.SELECTED_MIN_ELEMENTS:
         return narrow.selected_channels(inputs, weight, bias, zero_padding, conv.stride, conv.dilation)
+    if inputs.device.type == "cpu":  # small work: a few direct convs cost less than the shifted sums
+        # split, not indexing: its backward is one concatenation, not a full-size zero tensor per image.
+        biases = bias.split(1) if bias is not None else [None] * count
+        outputs = [F.conv2d(x, w, b, conv.stride, padding, conv.dilation) for x, w, b in zip(inputs.split(1), weight.split(1), biases)]
+        return torch.cat(outputs)[:, 0]
     stacked = inputs.reshape(1, count * per_group_in, *inputs.shape[-2:])
     return F.conv2d(stacked, weight, bias, conv.stride, padding, conv.dilation, groups=count)[0]
 
