@@ -160,7 +160,9 @@ class LayerTap:
 
     def __enter__(self) -> "LayerTap":
         if self._channels_last:
-            self._layout.enter_context(channels_last(self.model.module))
+            # Cut after the deepest layer, the convs beyond it never run: their weights stay as they are.
+            ran = [info.module for info in self.model.layers if info.index <= self.deepest.index] if self.cut else None
+            self._layout.enter_context(channels_last(self.model.module, convs=ran))
         for path, info in self.layers.items():
             if info is self.deepest:
                 self._handles.append(info.module.register_forward_pre_hook(self._keep_input(info)))
