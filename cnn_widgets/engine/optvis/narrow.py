@@ -12,10 +12,11 @@ channel counts to its vector width (16 floats) and one side here has 1 to 3:
 Both are a k x k convolution with a narrow side, and both are computed here as
 one product over the wide side (a 1x1 convolution or a batched matrix product:
 every position's C values times the k*k taps, at full speed) followed by k*k
-shifted sums on the narrow side, which cost little. On VGG16's block1_conv2 at
-128 px this is the difference between 12 % and (see BENCHMARKS.md) of the CPU's
-peak. Results equal the convolution's up to float rounding (the sums run in
-another order); the gradients come out in the input's memory layout.
+shifted sums on the narrow side, which cost little. A step of VGG16's block1_conv2
+at 128 px (16 filters) takes about 1.3x less CPU time with them (BENCHMARKS.md).
+Below a size where oneDNN's waste is smaller than the shifted sums' fixed cost, the
+callers keep oneDNN. Results equal the convolution's up to float rounding (the
+sums run in another order).
 """
 from __future__ import annotations
 
