@@ -25,6 +25,7 @@ from ..models.layers import layer_list
 from ..models.state import channels_last
 from .activations import record_activations, weights_version
 from .cam import Cancelled
+from .memory import keep_freed_memory
 from .optvis.forward import is_cancelled
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
@@ -276,7 +277,8 @@ def scan(
     nhwc = device.type != "mps"  # channels_last: about 1.5x faster convolutions on the CPU
     layout = torch.channels_last if nhwc else torch.contiguous_format
     widths = {}
-    with channels_last(model.module, enabled=nhwc), torch.no_grad():
+    # Every batch frees buffers the next one needs again: keep them in the process (memory.py).
+    with keep_freed_memory(device), channels_last(model.module, enabled=nhwc), torch.no_grad():
         for first_index, pixels in batches:
             if is_cancelled(cancel):
                 raise Cancelled("the dataset scan was cancelled")

@@ -1,7 +1,7 @@
 """Keeping freed memory in the process during a long CPU computation.
 
-Every step of activation maximization or DeepDream allocates and frees the same
-large buffers (activations, gradients: tens of MB each). glibc's malloc serves
+Every step of activation maximization or DeepDream (and every batch of a dataset
+scan) allocates and frees the same large buffers (activations, gradients: tens of MB each). glibc's malloc serves
 buffers that large with ``mmap`` and gives them back with ``munmap`` on free, so
 every step the kernel unmaps them, maps them again and zero-fills every page on
 first touch: about a fifth of a VGG16 step on the CPU is that system time.

@@ -9,10 +9,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import torch
 
 from cnn_widgets.engine import memory
 
-pytestmark = pytest.mark.skipif(memory._LIBC is None, reason="malloc here is not glibc's: keep_freed_memory does nothing")
+needs_glibc = pytest.mark.skipif(memory._LIBC is None, reason="malloc here is not glibc's: keep_freed_memory does nothing")
 
 REUSES = 8
 # Reusing a freed 64 MiB buffer REUSES times. Without the setting glibc maps it fresh each time
@@ -49,6 +50,7 @@ def in_a_fresh_process(body: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@needs_glibc
 def test_freed_memory_is_reused_only_inside_a_cpu_computation_and_given_back_afterwards():
     seen = in_a_fresh_process("""
         import json, os
@@ -75,6 +77,7 @@ def test_freed_memory_is_reused_only_inside_a_cpu_computation_and_given_back_aft
     assert seen["resident_inside"] - seen["resident_after"] > 48, "the kept 64 MiB go back to the system afterwards"
 
 
+@needs_glibc
 def test_maximize_and_dream_keep_freed_memory_while_they_run():
     seen = in_a_fresh_process("""
         import json
@@ -88,3 +91,66 @@ def test_maximize_and_dream_keep_freed_memory_while_they_run():
         print(json.dumps({"during": during}))
     """)
     assert len(seen["during"]) == 2 and all(faulted < KEPT for faulted in seen["during"]), seen
+
+
+class RecordingLibc:
+    """Stands in for glibc: records the mallopt and malloc_trim calls instead of making them."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def mallopt(self, parameter: int, value: int) -> int:
+        self.calls.append(("mallopt", parameter, value))
+        return 1
+
+    def malloc_trim(self, pad: int) -> int:
+        self.calls.append(("malloc_trim", pad))
+        return 1
+
+
+def test_the_setting_is_made_on_entry_and_put_back_on_exit_also_after_an_error(monkeypatch):
+    libc = RecordingLibc()
+    monkeypatch.setattr(memory, "_LIBC", libc)
+    monkeypatch.delenv(memory.OPT_OUT, raising=False)
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "12345")  # the host's own setting is what comes back
+    with pytest.raises(KeyError):
+        with memory.keep_freed_memory("cpu"):
+            inside = list(libc.calls)
+            raise KeyError("a failing computation")
+    assert inside == [("mallopt", memory.M_MMAP_MAX, 0), ("mallopt", memory.M_TRIM_THRESHOLD, -1)]
+    afterwards = libc.calls[len(inside):]
+    assert ("mallopt", memory.M_TRIM_THRESHOLD, 12345) in afterwards
+    assert ("mallopt", memory.M_MMAP_MAX, 65536) in afterwards and ("mallopt", memory.M_MMAP_THRESHOLD, 32 << 20) in afterwards
+    assert afterwards[-1] == ("malloc_trim", 0), "the kept memory goes back to the system"
+
+
+def test_nothing_is_set_without_glibc_when_turned_off_or_off_the_cpu(monkeypatch):
+    libc = RecordingLibc()
+    monkeypatch.setattr(memory, "_LIBC", libc)
+    monkeypatch.setenv(memory.OPT_OUT, "0")
+    with memory.keep_freed_memory("cpu"):
+        assert not memory.is_available()
+    monkeypatch.delenv(memory.OPT_OUT)
+    with memory.keep_freed_memory("cuda"):
+        pass
+    assert libc.calls == []
+    with memory.keep_freed_memory("cpu"):
+        assert memory.is_available() and libc.calls, "the check above must be able to fail"
+    monkeypatch.setattr(memory, "_LIBC", None)  # macOS, Windows, musl: no glibc to ask
+    with memory.keep_freed_memory("cpu"):
+        assert not memory.is_available()
+    monkeypatch.setattr(memory.sys, "platform", "darwin")
+    assert memory._glibc() is None
+
+
+def test_images_are_the_same_with_and_without_the_setting(monkeypatch):
+    import cnn_widgets as cw
+    from cnn_widgets.engine.optvis import maximize
+
+    model = cw.load_model("fashion-cnn", device="cpu")
+    monkeypatch.delenv(memory.OPT_OUT, raising=False)
+    kept = maximize(model, "block2_conv1", [0, 3], steps=6, size=28, seed=1)
+    monkeypatch.setenv(memory.OPT_OUT, "0")
+    plain = maximize(model, "block2_conv1", [0, 3], steps=6, size=28, seed=1)
+    assert torch.equal(kept, plain)
+    assert not torch.equal(kept, maximize(model, "block2_conv1", [0, 3], steps=6, size=28, seed=2)), "the check must be able to fail"

@@ -24,6 +24,7 @@ from torch import nn
 from ...models import Model
 from ...models.layers import LayerInfo
 from ...models.state import channels_last
+from . import narrow
 
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 
@@ -100,12 +101,14 @@ class Recording:
 def selected_channels(conv: nn.Conv2d, inputs: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """Output channel ``index[i]`` of ``conv`` for input i: (n, h, w), at 1/out_channels of the cost.
 
-    On the CPU one small conv per image, so an image's result does not depend on
-    the others in the batch; on GPUs one grouped conv (one kernel launch).
+    On the CPU each image on its own, so its result does not depend on the others in the
+    batch: as one matrix product and shifted sums (``narrow.py``: oneDNN would pad the one
+    output channel to 16), or for small inputs one direct conv per image; on GPUs one grouped
+    conv (one kernel launch).
 
     >>> conv = nn.Conv2d(4, 6, 3, padding=1)
     >>> x = torch.randn(2, 4, 5, 5)
-    >>> torch.allclose(selected_channels(conv, x, torch.tensor([5, 1])), conv(x)[[0, 1], [5, 1]], atol=1e-6)
+    >>> torch.allclose(selected_channels(conv, x, torch.tensor([5, 1])), conv(x)[[0, 1], [5, 1]], atol=1e-5)
     True
     """
     count = inputs.shape[0]
@@ -113,17 +116,18 @@ def selected_channels(conv: nn.Conv2d, inputs: torch.Tensor, index: torch.Tensor
     if conv.groups > 1:  # the input channels that feed filter index[i]
         group = index // per_group_out
         inputs = inputs.view(count, conv.groups, per_group_in, *inputs.shape[-2:])[torch.arange(count, device=inputs.device), group]
-    padding = conv.padding
-    if conv.padding_mode != "zeros":
-        inputs = F.pad(inputs, conv._reversed_padding_repeated_twice, mode=conv.padding_mode)
-        padding = 0
     weight = conv.weight[index]
     bias = conv.bias[index] if conv.bias is not None else None
-    if inputs.device.type == "cpu":
+    padding, zero_padding = conv.padding, narrow.zero_padding(conv)
+    if conv.padding_mode != "zeros":
+        inputs = F.pad(inputs, conv._reversed_padding_repeated_twice, mode=conv.padding_mode)
+        padding, zero_padding = 0, (0, 0, 0, 0)
+    if inputs.device.type == "cpu" and inputs.numel() >= narrow.SELECTED_MIN_ELEMENTS:
+        return narrow.selected_channels(inputs, weight, bias, zero_padding, conv.stride, conv.dilation)
+    if inputs.device.type == "cpu":  # small work: a few direct convs cost less than the shifted sums
         # split, not indexing: its backward is one concatenation, not a full-size zero tensor per image.
-        images, filters = inputs.split(1), weight.split(1)
         biases = bias.split(1) if bias is not None else [None] * count
-        outputs = [F.conv2d(x, w, b, conv.stride, padding, conv.dilation) for x, w, b in zip(images, filters, biases)]
+        outputs = [F.conv2d(x, w, b, conv.stride, padding, conv.dilation) for x, w, b in zip(inputs.split(1), weight.split(1), biases)]
         return torch.cat(outputs)[:, 0]
     stacked = inputs.reshape(1, count * per_group_in, *inputs.shape[-2:])
     return F.conv2d(stacked, weight, bias, conv.stride, padding, conv.dilation, groups=count)[0]
@@ -156,12 +160,19 @@ class LayerTap:
 
     def __enter__(self) -> "LayerTap":
         if self._channels_last:
-            self._layout.enter_context(channels_last(self.model.module))
+            # Cut after the deepest layer, the convs beyond it never run: their weights stay as they are.
+            ran = [info.module for info in self.model.layers if info.index <= self.deepest.index] if self.cut else None
+            self._layout.enter_context(channels_last(self.model.module, convs=ran))
         for path, info in self.layers.items():
             if info is self.deepest:
                 self._handles.append(info.module.register_forward_pre_hook(self._keep_input(info)))
             else:
                 self._handles.append(info.module.register_forward_hook(self._keep_output(path)))
+        if self.model.device.type == "cpu":
+            # The network's first conv: its gradient back to a 1- or 3-channel image (narrow.py).
+            for info in self.model.layers:
+                if narrow.is_narrow_input(info.module) and (self.deepest is None or info.index <= self.deepest.index):
+                    self._handles.append(info.module.register_forward_hook(_narrow_input_gradient))
         return self
 
     def __exit__(self, *exc) -> None:
@@ -210,6 +221,13 @@ class LayerTap:
             resolve=self.model.layer,
             dtype=self.dtype,
         )
+
+
+def _narrow_input_gradient(conv, inputs, output):
+    """Forward hook: ``output`` as it is, with the input gradient computed by ``narrow.input_gradient``."""
+    if inputs and isinstance(output, torch.Tensor) and output.device.type == "cpu":
+        return narrow.input_gradient(conv, inputs[0], output)
+    return None
 
 
 def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:

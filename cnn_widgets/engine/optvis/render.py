@@ -146,7 +146,7 @@ def maximize(
         images.transparency = torch.zeros(len(labels), 1, height, width, device=device)
     transform = make_transforms(transforms, (height, width), output_size=network_input)
     draws = streams.uniform((steps, transform.draws)).to(device)  # (N, steps, draws)
-    optimizer = torch.optim.Adam(images.parameters, lr=lr)
+    optimizer = adam(images.parameters, lr)
     chunk = _Chunk(batch_size, len(labels), device, together=diversity > 0)
     cut = truncate and not goal.needs_output
     layers = [model.layer(name) for name in goal.layers]
@@ -221,6 +221,20 @@ def _forward_backward(model: Model, images: ImageParam, transform: Compose, draw
     if images.transparency is not None:
         images.transparency[start:stop] += pixels.grad.detach().abs().sum(1, keepdim=True).float()
     return scores.detach()
+
+
+def adam(parameters: list[torch.Tensor], lr: float) -> torch.optim.Adam:
+    """Adam, fused into one kernel per image where this PyTorch has that for the device (CPU
+    since torch 2.4, CUDA): a step of the plain implementation is about ten small operations
+    per image, which on the shipped 28 px model cost more than the update's arithmetic.
+
+    >>> type(adam([torch.zeros(2, requires_grad=True)], 0.05)).__name__
+    'Adam'
+    """
+    try:
+        return torch.optim.Adam(parameters, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):  # an older torch, or a device without the fused kernel
+        return torch.optim.Adam(parameters, lr=lr)
 
 
 class _Chunk:
