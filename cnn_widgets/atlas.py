@@ -368,7 +368,10 @@ def _write_visualizations(out: Path, model, info, steps: int, device: torch.devi
 
     folder = out / "visualizations" / info.path
     folder.mkdir(parents=True, exist_ok=True)
-    images = maximize(model, info.name, steps=steps, size=_visualization_size(model), seed=0, device=device, **QUALITY_PRESETS["high"])
+    # The mean response on every layer, the first conv included (not maximize's default there, the middle
+    # unit): stored atlases and the unit view show one kind of picture, whole, not a crop.
+    images = maximize(model, info.name, steps=steps, size=_visualization_size(model), seed=0, device=device,
+                      objective="channel", **QUALITY_PRESETS["high"])
     for unit, image in enumerate(images):
         pixels = (image.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
         (folder / f"{unit}.webp").write_bytes(encode(pixels.squeeze(-1) if pixels.shape[-1] == 1 else pixels, "webp", quality=90))

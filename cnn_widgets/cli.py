@@ -274,7 +274,7 @@ def _cam_picture(model, engine, args):
 def _maximize_picture(model, args):
     from tqdm import tqdm
 
-    from .engine.optvis import QUALITY_PRESETS, maximize
+    from .engine.optvis import QUALITY_PRESETS, default_objective, maximize, middle_unit_window
     from .models.layers import parse_filters
 
     filters = parse_filters(args.filters, model.layer(args.layer).out_channels)
@@ -283,6 +283,13 @@ def _maximize_picture(model, args):
         images = maximize(model, args.layer, filters, steps=args.steps, size=size, seed=args.seed,
                           progress=lambda step, values, images: bar.update(1), **QUALITY_PRESETS[args.quality])
     tiles = np.stack([render.to_uint8_image(image) for image in images])
+    if default_objective(model, args.layer) == "neuron":  # the first conv: its middle unit, see maximize
+        top, left, height, width = middle_unit_window(model, args.layer, size)
+        factor = max(1, 60 // max(height, width))  # blocks of nearest pixels, in a gray frame that keeps tiles apart
+        tiles = tiles[:, top:top + height, left:left + width].repeat(factor, axis=1).repeat(factor, axis=2)
+        tiles = np.pad(tiles, ((0, 0), (2, 2), (2, 2), (0, 0)), constant_values=128)
+        print(f"{model.layer(args.layer).name} reads the pixels: each tile is the {height}x{width} pixels that excite "
+              "the filter's middle unit most, enlarged", file=sys.stderr)
     return _stitch(tiles, args, [f"filter {f}" for f in filters])
 
 

@@ -87,6 +87,15 @@ def test_maximize_writes_a_grid_of_the_chosen_filters(tmp_path):
     assert picture.shape[1] == 4 * 28 + 5 * 2  # four 28 px tiles and their padding in one row
 
 
+def test_maximize_on_the_first_conv_shows_the_pixels_its_middle_unit_sees(tmp_path, capsys):
+    out = tmp_path / "first.png"
+    assert main(["maximize", "fashion-cnn", "--layer", "block1_conv1", "--filters", "0-1", "--steps", "8", "--columns", "2", "--scale", "1", "--out", str(out)]) == 0
+    assert "the 3x3 pixels that excite the filter's middle unit most, enlarged" in capsys.readouterr().err
+    picture = np.asarray(Image.open(out))
+    assert picture.shape[1] == 2 * (3 * 20 + 4) + 3 * 2  # two 3x3 windows in blocks of 20 px, framed, and padding
+    assert (picture[2:4, 2:66] == 128).all()  # the gray frame on top of the first tile
+
+
 def test_dream_writes_a_gif_with_every_frame(tmp_path):
     out = tmp_path / "dream.gif"
     assert main(["dream", "fashion-cnn", "--image", "bag", "--layer", "block2_conv1", "--frames", "3", "--octaves", "2", "--steps", "2", "--zoom", "1.2", "--out", str(out)]) == 0

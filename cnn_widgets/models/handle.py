@@ -121,7 +121,7 @@ class Model:
         self._learn_outputs(run.output)
         self._last_stage = run.last_stage
         # Convs that did not run (GoogLeNet's auxiliary heads in eval mode) are not part of inference.
-        return discover_layers(self.module, run.shapes, run.activations)
+        return discover_layers(self.module, run.shapes, run.activations, run.reads_input)
 
     def _learn_outputs(self, output) -> None:
         """The number of classes, from the dry run's output; an ambiguous output is reported

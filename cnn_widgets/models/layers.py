@@ -101,6 +101,8 @@ class LayerInfo:
     output_shape: tuple[int, int, int] | None
     module: nn.Conv2d = field(repr=False, compare=False)
     activation: Activation | None = field(default=None, repr=False, compare=False)
+    # True when the conv's input is the network's input itself: its output is then linear in the pixels.
+    reads_input: bool = field(default=False, repr=False, compare=False)
 
     @property
     def channels(self) -> int:
@@ -155,12 +157,14 @@ def discover_layers(
     module: nn.Module,
     output_shapes: dict[str, tuple[int, int, int]] | None = None,
     activations: dict[str, Activation] | None = None,
+    reads_input: "set[str] | frozenset[str]" = frozenset(),
 ) -> list[LayerInfo]:
     """All ``nn.Conv2d`` layers of ``module`` in registration order, with display names.
 
     With ``output_shapes`` (from a dry run), convs that did not run (GoogLeNet's
     auxiliary heads in eval mode) are left out: they are not part of inference.
-    ``activations`` (also from the dry run) says which activation follows each conv.
+    ``activations`` (also from the dry run) says which activation follows each conv,
+    ``reads_input`` which convs take the network's input itself.
     """
     convs = {path: sub for path, sub in module.named_modules() if isinstance(sub, nn.Conv2d)}
     keras = _keras_names(module, convs)
@@ -181,6 +185,7 @@ def discover_layers(
                 output_shape=output_shapes.get(path) if output_shapes is not None else None,
                 module=conv,
                 activation=(activations or {}).get(path),
+                reads_input=path in reads_input,
             )
         )
     return layers
@@ -284,6 +289,7 @@ class DryRun:
     shapes: dict[str, tuple[int, int, int]]
     activations: dict[str, Activation]
     last_stage: tuple[str, int] | None
+    reads_input: frozenset[str] = frozenset()
 
 
 def dry_run(module: nn.Module, example: torch.Tensor) -> DryRun:
@@ -298,16 +304,21 @@ def dry_run(module: nn.Module, example: torch.Tensor) -> DryRun:
     - the *last spatial stage* is the last tensor with height and width above 1 not made
       by a pooling layer, named by the outermost module that returns it and whose parent
       has other children with spatial outputs (``layer4`` in a ResNet, ``features.18`` in
-      MobileNetV2, the ReLU after the last conv in VGG).
+      MobileNetV2, the ReLU after the last conv in VGG);
+    - the convs that *read the input*: their input is ``example`` itself, unchanged, so
+      their output is linear in the pixels (the first conv of a plain CNN; not one
+      after a normalization or stem inside the network).
 
     Hooks are removed afterwards; call it inside :func:`~cnn_widgets.models.preserved`.
 
     >>> net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(inplace=True), nn.MaxPool2d(2), nn.Flatten())
     >>> run = dry_run(net.eval(), torch.zeros(1, 1, 10, 10))
-    >>> run.shapes["0"], run.activations["0"].path, run.last_stage
-    ((4, 8, 8), '2', ('2', 0))
+    >>> run.shapes["0"], run.activations["0"].path, run.last_stage, run.reads_input
+    ((4, 8, 8), '2', ('2', 0), frozenset({'0'}))
     """
     tokens = _Tokens()
+    network_input = tokens.of(example)
+    reads_input: set[str] = set()
     calls: dict[str, int] = {}
     pending: list[tuple[str, int, object]] = []
     shapes: dict[str, tuple[int, int, int]] = {}
@@ -345,6 +356,8 @@ def dry_run(module: nn.Module, example: torch.Tensor) -> DryRun:
             if call == 0:
                 shapes[path] = tuple(output.shape[1:])
                 chains[value] = path
+                if source == network_input:
+                    reads_input.add(path)
         elif sub in leaves and source in chains:
             conv = chains[source]
             if isinstance(sub, ACTIVATIONS):
@@ -367,7 +380,7 @@ def dry_run(module: nn.Module, example: torch.Tensor) -> DryRun:
     finally:
         for handle in handles:
             handle.remove()
-    return DryRun(output, shapes, activations, _last_stage(spatial, activations))
+    return DryRun(output, shapes, activations, _last_stage(spatial, activations), frozenset(reads_input))
 
 
 def _last_stage(spatial, activations: dict[str, Activation]) -> tuple[str, int] | None:

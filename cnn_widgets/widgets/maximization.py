@@ -24,7 +24,7 @@ from .. import render
 from .._choices import check_int
 from .._bounded import BoundedCache
 from ..engine.activations import weights_version
-from ..engine.optvis import MAX_SIDE, MAX_STEPS, QUALITY_PRESETS, maximize
+from ..engine.optvis import MAX_SIDE, MAX_STEPS, QUALITY_PRESETS, default_objective, maximize, middle_unit_window
 from ..engine.optvis import cost
 from ..models import as_model
 from ..models.layers import parse_filters
@@ -35,6 +35,7 @@ from .worker import RunControls
 
 RESULTS_BYTES = 64_000_000  # optimized images kept per widget (a 128 px image: 49 kB)
 PLACEHOLDER = 200  # light gray for filters not optimized yet
+FRAME_GRAY = 128  # the frame around a first-layer filter's enlarged pixels
 FIRST_RUN_S = 30  # the defaults aim for a first Run of at most about this long
 LONG_RUN_S = 60  # a run expected to take longer says so while it runs
 # Defaults tried in order for models with large inputs: (size, steps, filters); the first whose
@@ -63,7 +64,10 @@ class ActivationMaximization(TileViewer, RunControls):
 
     ``filters``: which filters (or classes) the grid shows, as text (``"0-15"``, ``"3, 7, 12"``);
     ``objective``: ``"channel"`` (a filter's mean activation, the default) or ``"class"`` (the
-    output's score for a class, one image per class with its name); ``variations``: how many
+    output's score for a class, one image per class with its name). Left out, a layer whose
+    conv reads the input (the first layer) maximizes the middle unit of each filter's map
+    instead (:func:`~cnn_widgets.engine.optvis.default_objective` says why), and the view
+    shows the few pixels that unit sees, enlarged. ``variations``: how many
     different images of the selected filter the enlarged view shows (more than 1 adds a
     diversity penalty between them). ``filters``, ``steps`` and ``size`` left out are chosen
     for the model and device so that a first Run takes about 30 s at most.
@@ -94,7 +98,7 @@ class ActivationMaximization(TileViewer, RunControls):
     _GRID_TRAITS = ("layer", "objective", "filters", "steps", "size", "preset", "seed")
 
     def __init__(self, model, layer=None, filters: str | None = None, steps: int | None = None, size: int | None = None,
-                 objective: str = "channel", **kwargs) -> None:
+                 objective: str | None = None, **kwargs) -> None:
         self._results = BoundedCache(max_bytes=RESULTS_BYTES)  # finished images, per _key
         self._previews = BoundedCache(max_bytes=RESULTS_BYTES)  # images of a run in progress
         self._reached: dict[tuple, float] = {}  # the objective each finished image reached
@@ -107,6 +111,8 @@ class ActivationMaximization(TileViewer, RunControls):
         self._requested: tuple | None = None  # what the last move to a filter asked for
         self._draw_seconds = 0.0  # how long the last fresh drawing of the grid took: a run redraws it at each preview
         model = as_model(model)
+        self._objective_given = objective is not None  # else the first layer uses its middle unit
+        objective = "channel" if objective is None else objective
         if objective not in OBJECTIVES:
             raise traitlets.TraitError(f"objective {objective!r} is not one of the valid choices: {', '.join(OBJECTIVES)}")
         info = model.layer(layer if layer is not None else 0)
@@ -120,6 +126,7 @@ class ActivationMaximization(TileViewer, RunControls):
         self.filter_count = self.unit_count()  # the classes, for objective="class"
         self.class_names = list(model.classes or []) if objective == "class" else []
         self.observe(self._on_variations, names=["variations"])
+        self.observe(self._on_objective_chosen, names=["objective"])
         # Drawn once more, timed: a run redraws the grid at each preview, and the first drawing
         # also paid for one-off start-up (imports, the encoder), so it would overstate that cost.
         self._refresh()
@@ -205,7 +212,31 @@ class ActivationMaximization(TileViewer, RunControls):
             self.class_names = list(self.model.classes)  # before the objective, so the view names classes at once
         return value
 
+    def _on_objective_chosen(self, _change) -> None:
+        self._objective_given = True  # a choice in the menu is the person's: respected on every layer
+
     # -- what to compute ----------------------------------------------------------------
+    def used_objective(self) -> str:
+        """The objective a run maximizes: ``objective``, except that when none was given, a
+        layer whose conv reads the input (the first layer) uses its middle unit ("neuron"):
+        its mean over the map would only make flat bright or dark images.
+
+        >>> import cnn_widgets as cw
+        >>> widget = cw.ActivationMaximization(cw.load_model("fashion-cnn"), layer="block1_conv1", filters="0-1", steps=8)
+        >>> widget.used_objective(), widget.objective
+        ('neuron', 'channel')
+        """
+        if self.objective == "channel" and not self._objective_given:
+            return default_objective(self.model, self.layer)
+        return self.objective
+
+    def _window(self) -> "tuple[int, int, int, int] | None":
+        """The pixels the middle unit of a first-layer filter sees, when that unit is maximized:
+        the view shows only them, enlarged (the rest of the image does not reach the unit)."""
+        if self.used_objective() != "neuron":
+            return None
+        return middle_unit_window(self.model, self.layer, self.size)
+
     def chosen_filters(self) -> list[int]:
         """The filters (or classes) the grid shows (parsed from the ``filters`` text)."""
         count = self.unit_count()
@@ -220,7 +251,7 @@ class ActivationMaximization(TileViewer, RunControls):
 
     def _key(self, filter_index: int) -> tuple:
         # The weights' version: images optimized before the weights changed are not shown as current.
-        return (self._where(), filter_index, self.steps, self.size, self.preset, self.seed, weights_version(self.model))
+        return (self._where(), self.used_objective(), filter_index, self.steps, self.size, self.preset, self.seed, weights_version(self.model))
 
     def _variations_key(self, filter_index: int) -> tuple:
         return self._key(filter_index) + ("variations", self.variations)
@@ -294,10 +325,10 @@ class ActivationMaximization(TileViewer, RunControls):
         """One maximize call; returns (last step reached, steps, what it optimized)."""
         variations = kind == "variations"
         keys = [self._variations_key(units[0])] if variations else [self._key(f) for f in units]
-        where, steps, size, objective, preset = self._where(), self.steps, self.size, self.objective, self.preset
+        where, steps, size, objective, preset = self._where(), self.steps, self.size, self.used_objective(), self.preset
         what = (f"{len(units)} variations of {self._unit_name(units[0])}" if variations
                 else ", ".join(self._unit_name(f) for f in units) if len(units) <= 2 else f"{len(units)} {'classes' if objective == 'class' else 'filters'}")
-        if objective == "channel":
+        if objective != "class":
             what += f" of {self.layer}"
         diversity = 0.0
         if variations:
@@ -325,14 +356,14 @@ class ActivationMaximization(TileViewer, RunControls):
                     eta += f" (a {_duration(per_step * steps)[6:]} run: Stop, then fewer filters, steps or a smaller size)"
             else:
                 eta = ""
-            report(step / steps, f"step {step}/{steps}{eta} · mean activation {float(values.mean()):.3g}")
+            report(step / steps, f"step {step}/{steps}{eta} · {_measure(objective)} {float(values.mean()):.3g}")
             if images is not None and not variations:
                 for key, picture in zip(keys, images):
                     self._previews[key] = render.to_uint8_image(picture)
                 self._refresh()
 
         images = maximize(
-            self.model, self.layer if objective == "channel" else None, units, steps=steps, size=size, seed=self.seed,
+            self.model, None if objective == "class" else self.layer, units, steps=steps, size=size, seed=self.seed,
             objective=objective, diversity=diversity, progress=progress, preview_every=_preview_every(steps), cancel=cancel,
             **QUALITY_PRESETS[preset],
         )
@@ -364,14 +395,23 @@ class ActivationMaximization(TileViewer, RunControls):
             units.append(self.filter_index)
         where = "classes" if self.objective == "class" else self.layer
         if not units:
-            return f"{where}: every chosen {'class' if self.objective == 'class' else 'filter'} is computed (choose more, or change steps, size or seed)"
+            return (f"{where}: every chosen {'class' if self.objective == 'class' else 'filter'} is computed "
+                    f"(choose more, or change steps, size or seed){self._first_layer_note()}")
         count = len(units)
         seconds, basis = self._run_seconds(count, self.steps, self.size, basis=True)
         more = self._run_seconds(count, 2 * self.steps, self.size)
         bigger = self._run_seconds(count, self.steps, 2 * self.size)
         size_note = "" if self.objective == "class" else f", at {2 * self.size} px {_duration(bigger)}"
         return (f"{where}: Run optimizes {count} image{'s' if count > 1 else ''} × {self.steps} steps at {self.size} px in "
-                f"{_duration(seconds)} ({basis}; with {2 * self.steps} steps {_duration(more)}{size_note})")
+                f"{_duration(seconds)} ({basis}; with {2 * self.steps} steps {_duration(more)}{size_note}){self._first_layer_note()}")
+
+    def _first_layer_note(self) -> str:
+        """What the first layer's view shows instead of a filter's mean, in plain words ("" elsewhere)."""
+        window = self._window()
+        if window is None:
+            return ""
+        return (f" · first layer: the pixels that excite the middle unit most; a first-layer filter sees only "
+                f"{window[2]}x{window[3]} pixels, so the view shows those, enlarged")
 
     def _run_seconds(self, images: int, steps: int, size: int, basis: bool = False):
         """Seconds a run will take: its steps, measured (a short timing of real steps, or the steps
@@ -503,7 +543,22 @@ class ActivationMaximization(TileViewer, RunControls):
         picture = self.image(filter_index)
         if picture is None or picture.shape[:2] != (self.size, self.size):
             return self._blank()
-        return picture
+        return self._seen(picture)
+
+    def _seen(self, picture: np.ndarray) -> np.ndarray:
+        """The part of an image the maximized unit sees, enlarged to the image's size (blocks of
+        nearest pixels) inside a one-pixel gray frame, so that white or black edge pixels stay
+        apart from the page and the next tile; the whole image when the unit sees more."""
+        window = self._window()
+        if window is None:
+            return picture
+        top, left, height, width = window
+        inner_height, inner_width = picture.shape[0] - 2, picture.shape[1] - 2
+        rows = top + np.arange(inner_height) * height // inner_height
+        columns = left + np.arange(inner_width) * width // inner_width
+        framed = np.full_like(picture, FRAME_GRAY)
+        framed[1:-1, 1:-1] = picture[rows][:, columns]
+        return framed
 
     def _enlarged_name(self, filter_index: int) -> str:
         """What the enlarged view shows: "class 9: Ankle boot (of 10 classes)", "filter 3 of 64"."""
@@ -515,7 +570,10 @@ class ActivationMaximization(TileViewer, RunControls):
         """What the widget shows: the grid and, beside it, the enlarged image with a line naming
         it as the view's caption does ("class 9: Ankle boot (of 10 classes)", "filter 3 of 64")."""
         tile = self._enlarged_picture
-        named = np.concatenate([tile, text_band([self._enlarged_name(self.filter_index)], tile.shape[1])], axis=0)
+        lines = [self._enlarged_name(self.filter_index)]
+        if (window := self._window()) is not None:
+            lines.append(f"middle unit's {window[2]}x{window[3]} pixels, enlarged")
+        named = np.concatenate([tile, text_band(lines, tile.shape[1])], axis=0)
         return render.side_by_side([self._grid_picture, named], gap=16)
 
     def _enlarged(self, filter_index: int):
@@ -523,17 +581,26 @@ class ActivationMaximization(TileViewer, RunControls):
         state = self._state(filter_index) or "finished"
         key = self._key(filter_index)
         if key in self._reached:
-            state += f", {'score' if self.objective == 'class' else 'mean activation'} reached {self._reached[key]:.3g}"
-        shown = picture if picture is not None else self._blank()
+            state += f", {_measure(self.used_objective())} reached {self._reached[key]:.3g}"
+        shown = self._seen(picture) if picture is not None else self._blank()
         caption = f"{self._enlarged_name(filter_index)} · {self.size}x{self.size} px, {self.steps} steps, {self.preset} · {state}"
+        if (window := self._window()) is not None:
+            caption += (f" · first layer: the pixels that excite the middle unit most, bright where the filter's weights are "
+                        f"positive and dark where negative; a first-layer filter sees only {window[2]}x{window[3]} pixels, "
+                        f"so only those are shown, enlarged")
         if self.variations > 1:
             variants = self.variation_images(filter_index)
             if variants:
-                shown = render.grid(np.stack(variants), columns=math.ceil(math.sqrt(len(variants))), padding=2)
+                shown = render.grid(np.stack([self._seen(v) for v in variants]), columns=math.ceil(math.sqrt(len(variants))), padding=2)
                 caption += f" · {len(variants)} variations, made different from each other by a diversity penalty"
             else:
                 caption += f" · {self.variations} variations: {'in progress' if self.running else 'not computed yet'} (the image alone is shown)"
         return enlarge(shown, ENLARGED), caption
+
+
+def _measure(objective: str) -> str:
+    """What the objective's value is, in words."""
+    return {"class": "score", "neuron": "middle unit's activation"}.get(objective, "mean activation")
 
 
 def _seconds_text(seconds: float) -> str:

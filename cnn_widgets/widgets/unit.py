@@ -189,7 +189,9 @@ class UnitView(UnitChoice, BaseWidget):
         scale = min(1.0, 128 / max(height, width))
         size = (max(1, round(height * scale)), max(1, round(width * scale)))
         try:
-            image = maximize(self.model, layer, [filter_index], steps=VISUALIZATION_STEPS, size=size, seed=0, cancel=cancel, **QUALITY_PRESETS["high"])[0]
+            # The mean response, as the atlas stores it (cnn_widgets/atlas.py), on the first conv too.
+            image = maximize(self.model, layer, [filter_index], steps=VISUALIZATION_STEPS, size=size, seed=0, cancel=cancel,
+                             objective="channel", **QUALITY_PRESETS["high"])[0]
         except Cancelled:
             raise
         except Exception as error:  # shown in the widget

@@ -326,3 +326,23 @@ def test_a_long_run_lets_other_computations_on_the_model_in_between_steps(long_r
         worker.join()
     assert next(iter(maps.values())).shape[0] == 8
     assert_unchanged(user_model, before)
+
+
+def test_the_default_objective_is_the_middle_unit_only_where_the_conv_reads_the_pixels(fashion):
+    from cnn_widgets.engine.optvis import default_objective, middle_unit_window
+
+    # Decided from the forward pass: block1_conv1's input is the network's input itself.
+    assert [default_objective(fashion, info.name) for info in fashion.layers] == ["neuron"] + ["channel"] * 5
+    default = maximize(fashion, "block1_conv1", [0, 5], steps=4)
+    assert torch.equal(default, maximize(fashion, "block1_conv1", [0, 5], steps=4, objective="neuron"))
+    asked = maximize(fashion, "block1_conv1", [0, 5], steps=4, objective="channel")  # an explicit choice is kept
+    assert not torch.allclose(default, asked)
+    assert torch.equal(maximize(fashion, "block2_conv1", [0], steps=4), maximize(fashion, "block2_conv1", [0], steps=4, objective="channel"))
+    assert middle_unit_window(fashion, "block1_conv1", (28, 20)) == (13, 9, 3, 3)
+    # A nonlinearity before the first conv: no conv reads the pixels, every layer keeps the mean.
+    squashed = cw.load_model(nn.Sequential(nn.Tanh(), nn.Conv2d(3, 4, 5, padding=2), nn.ReLU(), nn.Conv2d(4, 4, 3)), input_size=(3, 16, 16))
+    assert [default_objective(squashed, info.name) for info in squashed.layers] == ["channel", "channel"]
+    assert middle_unit_window(squashed, 0, 16) is None
+    plain = cw.load_model(nn.Sequential(nn.Conv2d(3, 4, 5, stride=2), nn.ReLU(), nn.Conv2d(4, 4, 3)), input_size=(3, 16, 16))
+    assert [default_objective(plain, info.name) for info in plain.layers] == ["neuron", "channel"]
+    assert middle_unit_window(plain, 0, 16) == (6, 6, 5, 5)  # outputs 6x6, the middle one at 3 starts at 3 * 2

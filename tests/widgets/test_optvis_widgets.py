@@ -232,6 +232,40 @@ def test_class_visualization_shows_one_image_per_class_with_its_name(fashion):
         widget.filter_index = 10
 
 
+def test_the_first_layer_shows_the_pixels_its_middle_unit_sees_enlarged_and_says_so(fashion):
+    widget = ActivationMaximization(fashion, layer="block1_conv1", filters="0-1", steps=8)
+    assert "first layer: the pixels that excite the middle unit most" in widget.status and "3x3 pixels" in widget.status
+    widget.run(wait=True)
+    assert widget.used_objective() == "neuron" and widget.objective == "channel"  # the menu keeps its choice
+    assert "middle unit's activation reached" in widget.tile_caption and "sees only 3x3 pixels" in widget.tile_caption
+    # The tile is the 3x3 window around the middle (rows and columns 13-15 of 28), each pixel a block, in a gray frame.
+    image, tile = widget.image(0), widget._tile(0)
+    assert tile.shape == image.shape
+    assert (tile[0] == maximization_module.FRAME_GRAY).all() and (tile[:, -1] == maximization_module.FRAME_GRAY).all()
+    inside = tile[1:-1, 1:-1, 0]
+    assert np.array_equal(inside[::9, ::9][:3, :3], image[13:16, 13:16, 0])
+    assert np.unique(inside, axis=0).shape[0] <= 3 and np.unique(inside, axis=1).shape[1] <= 3  # blocks
+    from cnn_widgets.render.convolution import text_band
+
+    saved, grid, enlarged = widget.picture(), widget._grid_picture, widget._enlarged_picture
+    band = text_band(["filter 0 of 32", "middle unit's 3x3 pixels, enlarged"], enlarged.shape[1])
+    left = grid.shape[1] + 16
+    assert np.array_equal(saved[enlarged.shape[0]: enlarged.shape[0] + band.shape[0], left: left + enlarged.shape[1]], band)
+    # Other layers keep the filter's mean and the whole image.
+    widget.layer = "block1_conv2"
+    widget.wait()
+    assert widget.used_objective() == "channel" and "first layer" not in widget.status
+    # An objective the person chose is respected at the first layer too.
+    asked = ActivationMaximization(fashion, layer="block1_conv1", filters="0", steps=8, objective="channel")
+    asked.run(wait=True)
+    assert asked.used_objective() == "channel" and "first layer" not in asked.status + asked.tile_caption
+    assert np.array_equal(asked._tile(0), asked.image(0))
+    widget.layer = "block1_conv1"
+    widget.objective = "class"
+    widget.objective = "channel"  # chosen in the menu
+    assert widget.used_objective() == "channel"
+
+
 def test_variations_are_different_images_of_one_filter(maximization):
     maximization.variations = 3
     maximization.wait()

@@ -12,7 +12,7 @@ only as far as needed), ``render`` (the activation-maximization loop) and ``deep
 """
 from . import objectives, param, transform
 from .deepdream import dream
-from .render import MAX_STEPS, OBJECTIVES, maximize
+from .render import MAX_STEPS, OBJECTIVES, default_objective, maximize, middle_unit_window
 from .objectives import Objective, channel, class_logit, diversity, neuron
 from .param import IMAGE_PARAMS, MAX_SIDE
 from .presets import QUALITY_PRESETS
@@ -26,9 +26,11 @@ __all__ = [
     "Objective",
     "channel",
     "class_logit",
+    "default_objective",
     "diversity",
     "dream",
     "maximize",
+    "middle_unit_window",
     "neuron",
     "objectives",
     "param",

@@ -42,7 +42,7 @@ def maximize(
     size: "int | tuple[int, int] | None" = None,
     seed: int = 0,
     param: str = "fourier",
-    objective: "str | Objective" = "channel",
+    objective: "str | Objective | None" = None,
     position: tuple[int, int] | None = None,
     lr: float = 0.05,
     transforms="standard",
@@ -63,12 +63,14 @@ def maximize(
     Image i maximizes ``filters[i]`` (all filters of ``layer`` by default; repeat a
     filter to get several images of it, made different with ``diversity``).
 
-    - ``objective``: "channel" (mean activation over positions, the default),
-      "neuron" (one position: the center, or ``position`` = (y, x) on the layer's
-      output grid for an image of ``size``), "class" (the logit of class
+    - ``objective``: "channel" (mean activation over positions), "neuron" (one
+      position: the center, or ``position`` = (y, x) on the layer's output grid for
+      an image of ``size``), "class" (the logit of class
       ``filters[i]``, by index or name; ``layer`` is not needed), or an
       :class:`~cnn_widgets.engine.optvis.objectives.Objective` of your own
       (``filters`` then only says how many images and labels their random streams).
+      None (the default): :func:`default_objective`, "channel" except at a conv that
+      reads the input, where it is "neuron".
     - ``param``: "fourier" (1/f spectrum, decorrelated colors; the default), "pixel",
       or "maco" (only the spectrum's phase is optimized, its magnitude fixed to 1/f).
     - ``transforms``: "standard" (pad, jitter, scale, rotate, drawn per image, in
@@ -174,6 +176,61 @@ def maximize(
     return _pixels(images, chunk)
 
 
+def default_objective(model, layer=None) -> str:
+    """The objective ``maximize`` uses when none is given: "channel" (a filter's mean
+    output over its whole map), except at a conv that reads the network's input with no
+    nonlinearity before it (the first conv), where it is "neuron" (the middle unit).
+
+    Why: such a conv's output is linear in the pixels, so its mean over the map depends
+    on the image's mean brightness only (times the kernel's sum); its best image is flat,
+    bright or dark, whatever edge the kernel detects, and filters whose kernels sum the
+    same sign get the same image. One unit of it sees only the kernel's window, and the
+    image that excites that unit most (pixels in [0, 1]) is the kernel's own pattern:
+    bright where its weights are positive, dark where they are negative.
+
+    >>> import cnn_widgets as cw
+    >>> model = cw.load_model("fashion-cnn")
+    >>> default_objective(model, "block1_conv1"), default_objective(model, "block2_conv1")
+    ('neuron', 'channel')
+    """
+    model = as_model(model)
+    return "neuron" if model.layer(layer).reads_input else "channel"
+
+
+def middle_unit_window(model, layer, size) -> "tuple[int, int, int, int] | None":
+    """The pixels the middle unit of a conv that reads the input sees, in an image of
+    ``size`` (int or (height, width)): (top, left, height, width), clipped to the image;
+    None for a conv that does not read the input (its units see more than their kernel).
+
+    >>> import cnn_widgets as cw
+    >>> model = cw.load_model("fashion-cnn")
+    >>> middle_unit_window(model, "block1_conv1", 28), middle_unit_window(model, "block2_conv1", 28)
+    ((13, 13, 3, 3), None)
+    """
+    model = as_model(model)
+    info = model.layer(layer)
+    if not info.reads_input:
+        return None
+    conv = info.module
+    window = []
+    for axis, length in enumerate(image_size(size)):
+        kernel, stride, dilation = info.kernel_size[axis], info.stride[axis], conv.dilation[axis]
+        span = dilation * (kernel - 1) + 1
+        padding = conv.padding
+        if padding == "valid":
+            pad = 0
+        elif padding == "same":
+            pad = (span - 1) // 2
+        else:
+            pad = padding[axis]
+        outputs = (length + 2 * pad - span) // stride + 1
+        first = (outputs // 2) * stride - pad
+        start, stop = max(0, first), min(length, first + span)
+        window.append((start, stop - start))
+    (top, height), (left, width) = window
+    return top, left, height, width
+
+
 def _gradient_ascent_step(model: Model, images: ImageParam, transform: Compose, draws: torch.Tensor, goal: Objective,
                           tap: LayerTap, chunk: "_Chunk", cancel) -> torch.Tensor | None:
     """Forward and backward for every chunk of the batch; the gradients add up in the
@@ -259,6 +316,8 @@ def _pixels(images: ImageParam, chunk: "_Chunk") -> torch.Tensor:
 
 def _objective(model: Model, layer, filters, objective, position, visible, diversity: float) -> tuple[list[int], Objective]:
     """The label (filter or class index) of each image, and the objective to maximize."""
+    if objective is None:
+        objective = default_objective(model, layer)
     if isinstance(objective, Objective):
         info = model.layer(layer)
         labels = model.filters(info, filters)
