@@ -109,16 +109,30 @@ export function reportLeaving(model, root) {
     away = false;
     model.send({ type: "entered", view });
   };
+  // While an update of the saved picture may still come (it rebuilds this view), the view
+  // says so: data-saved-picture="owed" (asked while in use; the update comes once the
+  // person leaves) or "asking" (reported; Python's answer, "saved" or the update, to come).
+  const saved = (state) => {
+    if (state) root.dataset.savedPicture = state;
+    else delete root.dataset.savedPicture;
+  };
   const check = () => {
     if (away || (root.isConnected && inUse())) return;
     away = true;
+    saved("asking");
     model.send({ type: "left", view });
   };
   const later = () => { if (!away) setTimeout(check, 0); };  // document.activeElement moves after focusout
   const answer = (content) => {
+    if (content?.type === "saved") {
+      if (root.dataset.savedPicture === "asking") saved(null);
+      return;
+    }
     if (content?.type !== "away?") return;
     if (!away) check();  // taken out of the page (the notebook redrew it, or scrolled it away)
-    if (away) model.send({ type: "away", view });
+    if (!away) { saved("owed"); return; }
+    saved("asking");
+    model.send({ type: "away", view });
   };
   const events = [["pointerover", enter], ["focusin", enter], ["pointerout", later], ["focusout", later]];
   for (const [name, fn] of events) document.addEventListener(name, fn, true);
