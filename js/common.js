@@ -94,7 +94,10 @@ export function numberControl(model, label, trait, attrs = {}, integer = true) {
  *  "entered"}) and when both are elsewhere ({type: "left"}), and answers Python's
  *  {type: "away?"} with {type: "away", view} only if it is still left when the question
  *  arrives. So a "left" that reaches a busy kernel after the person came back is not
- *  taken as the last word: Python asks first, and a view in use does not answer.
+ *  taken as the last word: Python asks first, and a view in use does not answer. Python
+ *  asks after each cell that changed the widget too; a view in use then marks the update
+ *  owed, and its "left" brings it. While an update may still come (and rebuild the view),
+ *  root.dataset.savedPicture says so ("owed", or "asking" until Python answers "saved").
  *  Inside an Explorer (class cw-explorer) "the widget" is the whole Explorer. */
 export function reportLeaving(model, root) {
   const view = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;

@@ -161,9 +161,10 @@ def refresh(*_args, about=None, confirmed: bool = False, asked: set | None = Non
             in_use = any(in_use for source in live for in_use in _views_of(source).values())
             if live and not (confirmed and not in_use):
                 if about is None or not in_use:  # after a cell, a view in use marks the update owed
-                    live[0].send({"type": "away?"})  # updated when a view answers "away"
-                    if asked is not None:
-                        asked.add(id(live[0]))
+                    for source in live:  # every model with views (an Explorer's tab may be gone)
+                        source.send({"type": "away?"})  # updated when a view answers "away"
+                        if asked is not None:
+                            asked.add(id(source))
                 continue
             entry.changed = False
             data, metadata = widget._repr_mimebundle_()
