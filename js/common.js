@@ -94,7 +94,10 @@ export function numberControl(model, label, trait, attrs = {}, integer = true) {
  *  "entered"}) and when both are elsewhere ({type: "left"}), and answers Python's
  *  {type: "away?"} with {type: "away", view} only if it is still left when the question
  *  arrives. So a "left" that reaches a busy kernel after the person came back is not
- *  taken as the last word: Python asks first, and a view in use does not answer.
+ *  taken as the last word: Python asks first, and a view in use does not answer. Python
+ *  asks after each cell that changed the widget too; a view in use then marks the update
+ *  owed, and its "left" brings it. While an update may still come (and rebuild the view),
+ *  root.dataset.savedPicture says so ("owed", or "asking" until Python answers "saved").
  *  Inside an Explorer (class cw-explorer) "the widget" is the whole Explorer. */
 export function reportLeaving(model, root) {
   const view = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
@@ -109,16 +112,30 @@ export function reportLeaving(model, root) {
     away = false;
     model.send({ type: "entered", view });
   };
+  // While an update of the saved picture may still come (it rebuilds this view), the view
+  // says so: data-saved-picture="owed" (asked while in use; the update comes once the
+  // person leaves) or "asking" (reported; Python's answer, "saved" or the update, to come).
+  const saved = (state) => {
+    if (state) root.dataset.savedPicture = state;
+    else delete root.dataset.savedPicture;
+  };
   const check = () => {
     if (away || (root.isConnected && inUse())) return;
     away = true;
+    saved("asking");
     model.send({ type: "left", view });
   };
   const later = () => { if (!away) setTimeout(check, 0); };  // document.activeElement moves after focusout
   const answer = (content) => {
+    if (content?.type === "saved") {
+      if (root.dataset.savedPicture === "asking") saved(null);
+      return;
+    }
     if (content?.type !== "away?") return;
     if (!away) check();  // taken out of the page (the notebook redrew it, or scrolled it away)
-    if (away) model.send({ type: "away", view });
+    if (!away) { saved("owed"); return; }
+    saved("asking");
+    model.send({ type: "away", view });
   };
   const events = [["pointerover", enter], ["focusin", enter], ["pointerout", later], ["focusout", later]];
   for (const [name, fn] of events) document.addEventListener(name, fn, true);

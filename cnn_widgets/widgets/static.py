@@ -11,19 +11,21 @@ saves the last picture of each widget, however many cells changed it later.
 Updates go out after a cell has run, and when the person leaves a widget's view.
 A live JupyterLab or Notebook answers an update by drawing the widget's view anew
 (JupyterLab's widget renderer empties the output and builds a new view: a flash,
-and a view in use loses the keyboard focus and any drag). The views report where
-the person is (``reportLeaving`` in js/common.js): ``shown`` when drawn,
-``entered`` and ``left``. A ``left`` updates only the displays of that widget,
-none whose views the person is in, and only after one of its views has answered
-the question ``{"type": "away?"}`` with ``away``: a view answers only if nobody
-is in it when the question arrives, so a ``left`` that reached a busy kernel
-after the person came back (the view's ``entered`` still queued behind it)
-redraws nothing. After a cell, every changed widget is updated at once, as the
-person is then in the notebook (the cell's messages from the views have not been
-read yet, so the kernel cannot know better; should a view in use be redrawn, it
-keeps the keyboard: ``keepFocusAcrossRedraws``). A widget still computing (a
-background run, a dataset scan) is left for later, so waiting for a picture never
-blocks the kernel.
+and a view in use loses the keyboard focus and any drag), so no update goes to a
+widget whose view the person is in. The views report where the person is
+(``reportLeaving`` in js/common.js): ``shown`` when drawn, ``entered`` and
+``left``. Python does not update a widget with live views (views that reported) on
+its own: it asks them ``{"type": "away?"}``, and a view answers ``away`` only if
+nobody is in it when the question arrives (what Python knows may be stale: the
+views' messages sent during a cell are read after it). On ``away`` the widget's
+displays are updated; a view in use marks the update as owed and, when the person
+leaves it, reports ``left``, which asks again. So after a cell, widgets nobody is in
+are updated one round trip later, the others when they are left; a widget without
+live views (a headless run) is updated at once. Python answers every ``away`` and
+every ``left`` it asks nothing about with ``{"type": "saved"}``: a view shows
+``data-saved-picture`` ("owed" or "asking") while an update may still come, which is
+what browser tests wait on. A widget still computing (a background run, a dataset
+scan) is left for later, so waiting for a picture never blocks the kernel.
 
 After each cell, too, every displayed widget whose model's weights changed in
 place since it last looked (a training step, ``conv.weight.mul_(-1)``, a loaded
@@ -130,14 +132,16 @@ def _hook() -> None:
         _hooked = True
 
 
-def refresh(*_args, about=None, confirmed: bool = False) -> int:
-    """Send the current picture of every displayed widget that changed and is not
-    computing; returns how many displays were updated. Runs after each cell.
+def refresh(*_args, about=None, confirmed: bool = False, asked: set | None = None) -> int:
+    """Bring the saved pictures up to date: every displayed widget that changed and is
+    not computing is updated at once if it has no live views, else its views are asked
+    whether anyone is in them (see the module doc). Returns how many displays were
+    updated. Runs after each cell.
 
     ``about``: a view of this widget reported (see :func:`view_report`): only the displays
-    that show it (itself or, for an Explorer, one of its views), none whose views the
-    person is in, and, unless ``confirmed`` (its views have just said nobody is in them),
-    a widget with live views is asked first (see the module doc)."""
+    that show it (itself or, for an Explorer, one of its views); ``confirmed``: its views
+    have just said nobody is in them, so it is updated unless Python knows one is in use.
+    The widgets asked are added to ``asked``."""
     from IPython.display import update_display
 
     updated = 0
@@ -153,13 +157,15 @@ def refresh(*_args, about=None, confirmed: bool = False) -> int:
             _follow_weights(widget, entry)
             if not entry.changed or widget._picture_pending():
                 continue
-            if about is not None:  # a view's report: only when nobody is in the widget's views
-                live = [source for source in sources if _views_of(source)]
-                if any(in_use for source in live for in_use in _views_of(source).values()):
-                    continue  # the person is in it: when they leave, its view says so
-                if live and not confirmed:
-                    live[0].send({"type": "away?"})  # updated when a view answers "away"
-                    continue
+            live = [source for source in sources if _views_of(source)]
+            in_use = any(in_use for source in live for in_use in _views_of(source).values())
+            if live and not (confirmed and not in_use):
+                if about is None or not in_use:  # after a cell, a view in use marks the update owed
+                    for source in live:  # every model with views (an Explorer's tab may be gone)
+                        source.send({"type": "away?"})  # updated when a view answers "away"
+                        if asked is not None:
+                            asked.add(id(source))
+                continue
             entry.changed = False
             data, metadata = widget._repr_mimebundle_()
             if PNG not in data or data[PNG] == entry.png:
@@ -175,14 +181,28 @@ def refresh(*_args, about=None, confirmed: bool = False) -> int:
 def view_report(widget, kind: str, view: str) -> int:
     """A view of ``widget`` reports where the person is (``kind``: "shown", "entered",
     "left" or "away"; ``view`` names the view); the saved picture follows when it may.
-    Returns how many displays were updated (see :func:`refresh`)."""
+    Returns how many displays were updated (see :func:`refresh`).
+
+    >>> class Widget:
+    ...     sent = []
+    ...     def send(self, content): self.sent.append(content)
+    >>> widget = Widget()
+    >>> view_report(widget, "entered", "view-1"), widget._views_in_use
+    (0, {'view-1': True})
+    >>> view_report(widget, "left", "view-1"), widget.sent  # not displayed: nothing to update
+    (0, [{'type': 'saved'}])
+    """
     views = _views_of(widget)
     if not views:
         views = widget._views_in_use = {}
     views[str(view)] = kind == "entered"
-    if kind in ("left", "away"):
-        return refresh(about=widget, confirmed=kind == "away")
-    return 0
+    if kind not in ("left", "away"):
+        return 0
+    asked: set = set()
+    updated = refresh(about=widget, confirmed=kind == "away", asked=asked)
+    if id(widget) not in asked:
+        widget.send({"type": "saved"})  # nothing more will come of this report: the view may settle
+    return updated
 
 
 def _views_of(widget) -> dict:

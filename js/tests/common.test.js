@@ -300,6 +300,29 @@ describe("reportLeaving", () => {
     expect(kinds(model)).toEqual(["shown", "entered", "left", "entered", "left", "away"]);
   });
 
+  test("while an update of the saved picture may still come, the view says so", () => {
+    const model = recordingModel({});
+    const root = h("div", { tabindex: "0" });
+    const outside = h("button");
+    document.body.append(root, outside);
+    reportLeaving(model, root);
+    const tell = (type) => { for (const fn of model.listeners.get("msg:custom") || []) fn({ type }); };
+    root.focus();
+    vi.runAllTimers();
+    ask(model);  // a cell changed the widget while the person is in it: the update is owed
+    expect(root.dataset.savedPicture).toBe("owed");
+    tell("saved");  // an answer to another view: still owed
+    expect(root.dataset.savedPicture).toBe("owed");
+    outside.focus();
+    vi.runAllTimers();
+    expect(kinds(model)).toEqual(["shown", "entered", "left"]);
+    expect(root.dataset.savedPicture).toBe("asking");
+    ask(model);
+    expect(root.dataset.savedPicture).toBe("asking");
+    tell("saved");  // Python had nothing to update (else the view is drawn anew)
+    expect(root.dataset.savedPicture).toBeUndefined();
+  });
+
   test("a view taken out of the page answers that nobody is in it", () => {
     const model = recordingModel({});
     const root = h("div", { tabindex: "0" });

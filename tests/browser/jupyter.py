@@ -376,6 +376,21 @@ async function widgetsSynced(panel, ms) {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+// After a cell, Python asks the views of each widget the cell changed whether anyone is
+// in them, and updates the widget's saved picture, which draws its views anew, once one
+// answers (cnn_widgets/widgets/static.py). A view shows data-saved-picture="asking" until
+// Python's answer came ("owed": the update waits until the person leaves it). The question
+// reaches the views before the cell's end does, so waiting here after a cell means a test
+// never works on a view about to be replaced. ``states``: the values to wait out.
+async function savedPicturesSettled(ms, states) {
+  const deadline = Date.now() + ms;
+  const selector = states.map((state) => `[data-saved-picture="${state}"]`).join(", ");
+  await new Promise((resolve) => setTimeout(resolve, 0));  // a view's "left" goes out on a timer
+  while (document.querySelector(selector)) {
+    if (Date.now() > deadline) throw new Error(`saved pictures still pending after ${ms} ms: ${selector}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
 // A new code cell at the end of the notebook, selected so "notebook:run-cell" runs it
 // (after the browser's widget changes have reached the kernel).
 async function appendActiveCell(code, ms) {
@@ -420,12 +435,14 @@ _RUN_ALL = _script("""
 const panel = findPanel();
 app.shell.activateById(panel.id);
 const ok = await withTimeout(app.commands.execute("notebook:run-all-cells"), args.timeout, "running all cells");
+await savedPicturesSettled(args.timeout, ["asking"]);
 return { ok, cells: panel.content.widgets.map(describeCell) };
 """)
 
 _RUN_NEW_CELL = _script("""
 const { notebook, index } = await appendActiveCell(args.code, args.timeout);
 const ok = await withTimeout(app.commands.execute("notebook:run-cell"), args.timeout, "running the new cell");
+await savedPicturesSettled(args.timeout, ["asking"]);
 return { ok, cell: describeCell(notebook.widgets[index], index) };
 """)
 
@@ -433,6 +450,11 @@ _START_NEW_CELL = _script("""
 const { index } = await appendActiveCell(args.code, args.timeout);
 app.commands.execute("notebook:run-cell");  // not awaited: the cell keeps running
 return index;
+""")
+
+_LEAVE_WIDGETS = _script("""
+document.activeElement?.blur();
+await savedPicturesSettled(args.timeout, ["asking", "owed"]);
 """)
 
 _CELLS = _script("""
@@ -579,6 +601,18 @@ def start_code(page: Page, code: str, timeout: int = RUN_TIMEOUT_MS) -> int:
     >>> index = start_code(page, "while not stop.exists(): time.sleep(0.1)")  # doctest: +SKIP
     """
     return page.evaluate(_START_NEW_CELL, {"code": code, "timeout": timeout})
+
+
+def leave_widgets(page: Page, timeout: int = RUN_TIMEOUT_MS) -> None:
+    """Take the pointer and the keyboard away from the widgets, as a person leaving them,
+    and wait until the saved pictures owed to them were updated (which draws their views
+    anew, cnn_widgets/widgets/static.py). A test that looks at a view after using it while
+    a cell changed it calls this first, so no update replaces the view under it.
+
+    >>> leave_widgets(page)  # doctest: +SKIP
+    """
+    page.mouse.move(0, 0)
+    page.evaluate(_LEAVE_WIDGETS, {"timeout": timeout})
 
 
 def wait_for_output(page: Page, selector: str, timeout: int = OUTPUT_TIMEOUT_MS) -> Locator:

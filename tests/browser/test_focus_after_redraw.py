@@ -7,12 +7,14 @@ kernel after the person came back redraws nothing. Should a view be redrawn whil
 all the same (an update from elsewhere), the new view takes the keyboard."""
 from __future__ import annotations
 
+import hashlib
 import re
 
 import pytest
 from playwright.sync_api import expect
 
-from .jupyter import open_notebook, run_code, start_code, wait_for_output
+from .jupyter import leave_widgets, open_notebook, run_code, start_code, wait_for_output
+from .test_static_pages_browser import saved_png
 from .test_tile_viewers import focus
 
 CELLS = [
@@ -73,3 +75,26 @@ def test_a_view_in_use_is_not_redrawn_and_keeps_the_keyboard_if_it_is(page, jupy
     page.keyboard.press("ArrowRight")
     expect(redrawn).to_have_attribute("data-filter-index", "5")
     assert run_code(page, "print(maps.filter_index)") == "5"
+
+    # A cell changes the view while the person is in it: the view is not drawn anew (before,
+    # the saved picture was updated at once after the cell), and its saved picture is
+    # brought up to date once the person leaves.
+    leave_widgets(page)
+    before = saved_png(page, 1)
+    viewer = page.locator(".jp-OutputArea-output .cw-feature-maps")
+    expect(viewer).not_to_have_attribute("data-saved-picture", re.compile("."))
+    start_code(page, "time.sleep(2)\nmaps.colormap = 'viridis'")
+    focus(viewer)
+    viewer.evaluate("root => { root.dataset.before = 'cell'; }")
+    # Asked after the cell whether anyone is in it, the view says the update is owed.
+    expect(viewer).to_have_attribute("data-saved-picture", "owed", timeout=60_000)
+    in_use = page.locator(".cw-feature-maps[data-before=cell]")
+    expect(in_use.locator("select[data-trait=colormap]")).to_have_value("viridis")
+    expect(in_use).to_be_focused()
+    page.keyboard.press("ArrowRight")
+    expect(in_use).to_have_attribute("data-filter-index", "6")
+    assert saved_png(page, 1) == before
+    leave_widgets(page)
+    expect(page.locator(".cw-feature-maps[data-before]")).to_have_count(0)  # drawn anew once left
+    shown = run_code(page, "import hashlib\nprint(hashlib.sha256(maps._repr_mimebundle_()[0]['image/png'].encode()).hexdigest())")
+    assert hashlib.sha256(saved_png(page, 1).encode()).hexdigest() == shown

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from .jupyter import open_notebook, run_code, wait_for_output
+from .jupyter import leave_widgets, open_notebook, run_code, wait_for_output
 from .test_tile_viewers import focus, upload_not_a_picture
 
 CELLS = [
@@ -69,7 +69,7 @@ def test_gradcam_in_the_browser(page, jupyter_server, artifact_path, tmp_path):
     expect(widget.locator(".cw-heatmap-a .cw-caption")).to_contain_text(f"Grad-CAM · {name} (")
     src = wait_for_new_overlay(page, widget, src)
     assert run_code(page, "print(cam.target_index, cam.error == '')") == f"{other} True"
-    page.mouse.move(0, 0)  # no hover highlight in the picture
+    leave_widgets(page)  # no hover highlight in the picture, no saved-picture update to rebuild it under the camera
     widget.screenshot(path=artifact_path(f"gradcam-{frontend}.png"))
 
     # The keyboard walks through the predictions.
@@ -98,7 +98,7 @@ def test_gradcam_in_the_browser(page, jupyter_server, artifact_path, tmp_path):
     expect(widget.locator(".cw-heatmap-b .cw-caption")).to_contain_text(f"B · Grad-CAM · {name} (")
     expect(widget.locator(".cw-heatmap-a .cw-caption")).to_contain_text("A · Saliency")
     assert run_code(page, "print(cam.compare, cam.compare_kind, len(cam.compare_png) > 0)") == "gradcam method True"
-    page.mouse.move(0, 0)  # no hover highlight in the picture
+    leave_widgets(page)  # no hover highlight in the picture, no saved-picture update to rebuild it under the camera
     widget.screenshot(path=artifact_path(f"gradcam-compare-{frontend}.png"))
     widget.locator("select[data-trait=compare]").select_option("")
     expect(compare).to_be_hidden()
@@ -106,7 +106,7 @@ def test_gradcam_in_the_browser(page, jupyter_server, artifact_path, tmp_path):
     # A bad upload is a readable message in the widget, which keeps working.
     error = upload_not_a_picture(widget, tmp_path)
     expect(error).to_contain_text("the file 'notes.png' is not an image")
-    page.mouse.move(0, 0)  # no hover highlight in the picture
+    leave_widgets(page)  # no hover highlight in the picture, no saved-picture update to rebuild it under the camera
     widget.screenshot(path=artifact_path(f"gradcam-error-{frontend}.png"))
     widget.locator("select[data-trait=sample]").select_option("trouser")
     expect(error).to_be_hidden()
@@ -250,7 +250,7 @@ def test_compared_classes_share_a_scale_and_the_menus_always_agree_with_the_pict
     strong, faint = widget.evaluate(BRIGHTNESS)
     assert faint < 0.5 * strong, (strong, faint)  # 0.35 on one scale; 0.66 with each map on its own peak
     expect(widget.locator('select[data-trait="scale"]')).to_be_enabled()
-    page.mouse.move(0, 0)  # no hover highlight in the picture
+    leave_widgets(page)  # no hover highlight in the picture, no saved-picture update to rebuild it under the camera
     widget.screenshot(path=artifact_path(f"gradcam-compare-classes-{frontend}.png"))
 
     # Quick menu changes while the model is busy: the old picture is faded and says whose it is.
@@ -267,7 +267,7 @@ def test_compared_classes_share_a_scale_and_the_menus_always_agree_with_the_pict
     expect(widget.locator(".cw-busy-line")).to_contain_text("computing Grad-CAM++ for")
     expect(pending).to_contain_text("being computed")
     assert widget.locator("img.cw-overlay").get_attribute("src") == shown
-    page.mouse.move(0, 0)
+    leave_widgets(page)  # no saved-picture update to rebuild the view under the camera
     widget.screenshot(path=artifact_path(f"gradcam-pending-{frontend}.png"))
     assert run_code(page, "release.set(); cam.wait(); print(cam.method, cam.shown['method'], cam.shown['target_index'] == cam.target_index)") == "gradcam++ gradcam++ True"
     expect(widget).to_have_attribute("data-stale", "false")
@@ -290,5 +290,5 @@ def test_compared_classes_share_a_scale_and_the_menus_always_agree_with_the_pict
     expect(widget.locator("select[data-trait=method]")).to_have_value("gradcam++")
     expect(widget).to_have_attribute("data-stale", "false")
     assert widget.locator("img.cw-overlay").get_attribute("src") == src
-    page.mouse.move(0, 0)
+    leave_widgets(page)  # no saved-picture update to rebuild the view under the camera
     widget.screenshot(path=artifact_path(f"gradcam-stopped-{frontend}.png"))

@@ -9,7 +9,7 @@ import json
 import pytest
 from playwright.sync_api import expect
 
-from .jupyter import VIEWPORT, open_notebook, run_code, wait_for_output
+from .jupyter import VIEWPORT, leave_widgets, open_notebook, run_code, wait_for_output
 
 CELLS = [
     "import cnn_widgets as cw\nmodel = cw.load_model('fashion-cnn')",
@@ -97,7 +97,7 @@ def test_feature_maps_and_filter_weights_in_the_browser(page, jupyter_server, ar
     # The README's picture: a window tall enough for the whole 128-tile grid (on smaller
     # windows the grid scrolls in its column, test_enlarged_in_sight.py).
     page.set_viewport_size({"width": 1400, "height": 1300})
-    page.mouse.move(0, 0)
+    leave_widgets(page)  # no saved-picture update to rebuild the view under the camera
     maps.screenshot(path=artifact_path(f"feature-maps-{jupyter_server.frontend}.png"))
     page.set_viewport_size(VIEWPORT)
 

@@ -158,3 +158,41 @@ def test_a_view_in_use_holds_back_the_update_even_when_another_view_is_away(show
     maps.filter_index = 2
     send_from_view(maps, {"type": "away", "view": "b"})
     assert updates.calls == []
+
+
+def test_after_a_cell_a_widget_with_live_views_is_updated_once_a_view_says_nobody_is_in_it(shown_maps, updates, monkeypatch):
+    """Python's record may be stale after a cell (the views' messages of the cell are read
+    after it), so it asks; a view nobody is in answers at once, and the picture follows."""
+    maps, _ = shown_maps
+    views = SentToViews(maps, monkeypatch)
+    send_from_view(maps, {"type": "shown", "view": "a"})
+    maps.filter_index = 3  # the cell
+    assert static.refresh() == 0 and updates.calls == []
+    assert views.messages == [{"type": "away?"}]
+    send_from_view(maps, {"type": "away", "view": "a"})
+    assert len(updates.calls) == 1 and updates.calls[0][0][PNG] == maps._repr_mimebundle_()[0][PNG]
+    assert views.messages[-1] == {"type": "saved"}  # the view may stop waiting
+
+
+def test_a_cell_that_changes_a_widget_in_use_updates_it_only_after_the_person_leaves(shown_maps, updates, monkeypatch):
+    maps, _ = shown_maps
+    views = SentToViews(maps, monkeypatch)
+    for kind in ("shown", "entered"):
+        send_from_view(maps, {"type": kind, "view": "a"})
+    maps.filter_index = 4  # the cell, while the person is in the view
+    assert static.refresh() == 0 and updates.calls == []
+    assert views.messages == [{"type": "away?"}]  # the view in use marks the update owed
+    send_from_view(maps, {"type": "away", "view": "b"})  # another view: still held back
+    assert updates.calls == [] and views.messages[-1] == {"type": "saved"}
+    send_from_view(maps, {"type": "left", "view": "a"})
+    assert updates.calls == [] and views.messages[-1] == {"type": "away?"}
+    send_from_view(maps, {"type": "away", "view": "a"})
+    assert len(updates.calls) == 1 and updates.calls[0][0][PNG] == maps._repr_mimebundle_()[0][PNG]
+
+
+def test_a_left_with_nothing_to_update_is_answered(shown_maps, updates, monkeypatch):
+    maps, _ = shown_maps
+    views = SentToViews(maps, monkeypatch)
+    for kind in ("shown", "entered", "left"):
+        send_from_view(maps, {"type": kind, "view": "a"})
+    assert updates.calls == [] and views.messages == [{"type": "saved"}]
