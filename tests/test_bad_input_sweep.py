@@ -357,7 +357,8 @@ cases("engine.maximize", "size", [*(case for case in BAD_COUNT if case[0] != "No
 cases("engine.maximize", "seed", [("text", "zero"), ("fraction", 0.5), ("NaN", float("nan")), ("negative", -1), ("list", [0])],
       lambda r, v: engine.maximize(r.fashion, 0, [0], steps=1, size=16, seed=v))
 cases("engine.maximize", "param", BAD_CHOICE, lambda r, v: engine.maximize(r.fashion, 0, [0], steps=1, size=16, param=v))
-cases("engine.maximize", "objective", BAD_CHOICE, lambda r, v: engine.maximize(r.fashion, 0, [0], steps=1, size=16, objective=v))
+cases("engine.maximize", "objective", [case for case in BAD_CHOICE if case[0] != "None"],  # None: the layer's default objective
+      lambda r, v: engine.maximize(r.fashion, 0, [0], steps=1, size=16, objective=v))
 cases("engine.maximize", "transforms", [("unknown", "nope"), ("number", 3), ("a list of texts", ["jitter"]), ("script", HOSTILE[0][1])],
       lambda r, v: engine.maximize(r.fashion, 0, [0], steps=1, size=16, transforms=v))
 cases("engine.maximize", "precision", BAD_CHOICE, lambda r, v: engine.maximize(r.fashion, 0, [0], steps=1, size=16, precision=v))
