@@ -16,6 +16,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import sys
 import warnings
@@ -412,6 +413,204 @@ def _write_json(path: Path, content) -> None:
     os.replace(partial, path)
 
 
+# -- reading a store: files from others are data, checked before use ---------------------------
+#
+# A store is something people download and share. Every file is read as data (JSON and WebP, never a
+# pickle), only from inside the store (no absolute paths, no "..", no symlink out of it), within a size
+# bound, and every field a view uses is checked for its type and range; a bad file raises ValueError
+# naming the file and the field.
+
+MAX_MANIFEST_BYTES = 16 << 20
+MAX_EXAMPLES_BYTES = 512 << 20  # also at most 4 KiB per example the manifest announces
+MAX_PICTURE_PIXELS = 64_000_000  # as an uploaded image (cnn_widgets.images)
+
+
+def _shown(value) -> str:
+    """A value for an error message: its repr, cut short (a hostile file may hold anything)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _field_error(path: Path, field: str, wanted: str, value) -> ValueError:
+    return ValueError(f"the atlas file {path}: {field} must be {wanted}, got {_shown(value)}")
+
+
+def _count(path: Path, field: str, value, low: int = 0, high: "int | None" = None) -> int:
+    """An int (not a bool) in [low, high]."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < low or (high is not None and value > high):
+        wanted = f"an integer from {low}" + (f" to {high}" if high is not None else "")
+        raise _field_error(path, field, wanted, value)
+    return value
+
+
+def _number(path: Path, field: str, value, low: float = -math.inf, high: float = math.inf) -> float:
+    """A finite number (not a bool) in [low, high]."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or not low <= value <= high:
+        raise _field_error(path, field, "a finite number" + (f" from {low} to {high}" if math.isfinite(low) else ""), value)
+    return float(value)
+
+
+def _text(path: Path, field: str, value, optional: bool = False) -> "str | None":
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or (not optional and not value):
+        raise _field_error(path, field, "a text" + (" or null" if optional else " (not empty)"), value)
+    return value
+
+
+def _mapping(path: Path, field: str, value) -> dict:
+    if not isinstance(value, dict):
+        raise _field_error(path, field, "a JSON object", value)
+    return value
+
+
+def _sizes(path: Path, field: str, value, length: int) -> list[int]:
+    if not isinstance(value, list) or len(value) != length:
+        raise _field_error(path, field, f"a list of {length} positive integers", value)
+    return [_count(path, f"{field}[{i}]", size, 1) for i, size in enumerate(value)]
+
+
+def _refuse_constant(constant: str):
+    raise ValueError(f"{constant} is not a JSON number")
+
+
+def _read_json(path: Path, limit: int):
+    """A JSON file of the store, read as data: a regular file of at most ``limit`` bytes, standard
+    JSON only (no NaN or Infinity)."""
+    if not path.is_file():
+        raise ValueError(f"the atlas file {path} must be a regular file in the store, and it is missing or is not one")
+    size = path.stat().st_size
+    if size > limit:
+        raise ValueError(f"the atlas file {path} is {size:,} bytes; at most {limit:,} bytes are read for it")
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"), parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as error:  # JSONDecodeError, UnicodeDecodeError, NaN, a 5,000-digit integer, deep nesting
+        raise ValueError(f"the atlas file {path} must be standard JSON (UTF-8, no NaN or Infinity): {str(error)[:200]}") from None
+
+
+def _inside(folder: Path, path: Path, field: str, relative) -> Path:
+    """``relative`` (a field of ``path``) as a regular file inside the store ``folder``."""
+    text = _text(path, field, relative)
+    if "\\" in text or "\0" in text or text.startswith("/") or re.match(r"^[A-Za-z]:", text) or ".." in text.split("/"):
+        raise _field_error(path, field, "a relative path inside the store (no '..', no absolute path)", text)
+    root = folder.resolve()
+    target = (folder / text).resolve()
+    if not target.is_relative_to(root):
+        raise _field_error(path, field, f"a file inside the store {root} (it leads out of it, through a link)", text)
+    return target
+
+
+def _picture(path: Path, field: str, target: Path, max_height: int, max_width: int, columns: int = 1) -> Image.Image:
+    """A WebP of the store, decoded only once its header says it fits ``max_height`` x ``max_width``
+    (and splits into ``columns`` equal crops): no other image format is opened, so no other decoder
+    runs, and a picture that claims billions of pixels is refused before any is decoded."""
+    if not target.is_file():
+        raise ValueError(f"the atlas picture {target} ({field} of {path}) must be a regular file in the store, and it is missing or is not one")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            picture = Image.open(target, formats=["WEBP"])
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        raise ValueError(f"the atlas picture {target} ({field} of {path}) must be a WebP image: {str(error)[:200]}") from None
+    width, height = picture.size
+    if not (1 <= height <= max_height and 1 <= width <= max_width and width % columns == 0 and width * height <= MAX_PICTURE_PIXELS):
+        picture.close()
+        raise ValueError(f"the atlas picture {target} ({field} of {path}) is {width}x{height} pixels; it must be at most "
+                         f"{max_width}x{max_height}" + (f", {columns} crops of equal width" if columns > 1 else ""))
+    try:
+        picture.load()
+    except (OSError, ValueError) as error:
+        raise ValueError(f"the atlas picture {target} ({field} of {path}) must be a whole WebP image: {str(error)[:200]}") from None
+    return picture
+
+
+def _pattern(path: Path, field: str, value) -> str:
+    text = _text(path, field, value)
+    if text.count("{unit}") != 1 or text.replace("{unit}", "").count("{") or text.replace("{unit}", "").count("}"):
+        raise _field_error(path, field, "a path with '{unit}' once and no other braces", text)
+    return text
+
+
+def _check_manifest(path: Path, manifest) -> dict:
+    """An atlas manifest (read from ``path``), checked field by field; ValueError names the first bad one."""
+    _mapping(path, "the manifest", manifest)
+    if manifest.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a cnn-widgets atlas manifest: its format must be {FORMAT!r}, got {_shown(manifest.get('format'))}")
+    if manifest.get("version") != VERSION or isinstance(manifest.get("version"), bool):
+        raise _field_error(path, "version", f"{VERSION} (the only version this cnn-widgets reads)", manifest.get("version"))
+    model = _mapping(path, "model", manifest.get("model"))
+    _text(path, "model.name", model.get("name"))
+    _text(path, "model.weights", model.get("weights"), optional=True)
+    _text(path, "model.fingerprint", model.get("fingerprint"), optional=True)
+    channels = _sizes(path, "model.input_size", model.get("input_size"), 3)[0]
+    for key in ("mean", "std"):
+        values = model.get(key)
+        if not isinstance(values, list) or len(values) != channels:
+            raise _field_error(path, f"model.{key}", f"a list of {channels} numbers (one per input channel)", values)
+        for i, value in enumerate(values):
+            _number(path, f"model.{key}[{i}]", value)
+    data = _mapping(path, "data", manifest.get("data"))
+    _count(path, "data.images", data.get("images"))
+    _count(path, "k", manifest.get("k"), 1)
+    _count(path, "crop_size", manifest.get("crop_size"), 1)
+    layers = manifest.get("layers")
+    if not isinstance(layers, list) or not layers:
+        raise _field_error(path, "layers", "a list of at least one layer", layers)
+    seen = set()
+    for i, layer in enumerate(layers):
+        where = f"layers[{i}]"
+        _mapping(path, where, layer)
+        for key in ("name", "path"):
+            value = _text(path, f"{where}.{key}", layer.get(key))
+            if value in seen:
+                raise _field_error(path, f"{where}.{key}", "a layer name or module path not used by another layer", value)
+            seen.add(value)
+        _count(path, f"{where}.units", layer.get("units"), 1)  # units = output_shape[0] is checked against the model (check_model)
+        _sizes(path, f"{where}.output_shape", layer.get("output_shape"), 3)
+        _text(path, f"{where}.examples", layer.get("examples"))
+        _pattern(path, f"{where}.crops", layer.get("crops"))
+        if "visualizations" in layer:
+            _pattern(path, f"{where}.visualizations", layer["visualizations"])
+            settings = _mapping(path, "visualization", manifest.get("visualization"))
+            _count(path, "visualization.steps", settings.get("steps"), 1)
+            _sizes(path, "visualization.size", settings.get("size"), 2)
+    return manifest
+
+
+def _check_examples(path: Path, content, entry: dict, manifest: dict) -> list[list[dict]]:
+    """The units of one layer's examples file, each example checked (see docs/atlas.md)."""
+    _mapping(path, "the examples file", content)
+    for key, expected in (("layer", entry["name"]), ("path", entry["path"])):
+        if content.get(key) != expected:
+            raise _field_error(path, key, f"{expected!r}, as in the manifest", content.get(key))
+    units = content.get("units")
+    if not isinstance(units, list) or len(units) != entry["units"]:
+        raise _field_error(path, "units", f"a list of {entry['units']} units (one list of examples per unit, as the manifest says)",
+                           units if not isinstance(units, list) else f"a list of {len(units)}")
+    k, images = manifest["k"], manifest["data"]["images"]
+    height, width = entry["output_shape"][1:]
+    for unit, examples in enumerate(units):
+        if not isinstance(examples, list) or len(examples) > k:
+            raise _field_error(path, f"units[{unit}]", f"a list of at most {k} examples", examples)
+        for rank, example in enumerate(examples):
+            where = f"units[{unit}][{rank}]"
+            _mapping(path, where, example)
+            _count(path, f"{where}.image", example.get("image"), 0, max(images - 1, 0))
+            _text(path, f"{where}.id", example.get("id"), optional=True)
+            _text(path, f"{where}.label", example.get("label"), optional=True)
+            if example.get("value") is not None:
+                _number(path, f"{where}.value", example["value"])
+            _count(path, f"{where}.row", example.get("row"), 0, height - 1)
+            _count(path, f"{where}.column", example.get("column"), 0, width - 1)
+            if "predicted" in example:
+                predicted = example["predicted"]
+                if not isinstance(predicted, list) or len(predicted) != 2:
+                    raise _field_error(path, f"{where}.predicted", "a [class name, probability] pair", predicted)
+                _text(path, f"{where}.predicted[0]", predicted[0])
+                _number(path, f"{where}.predicted[1]", predicted[1], 0.0, 1.0)
+    return units
+
+
 class Atlas:
     """A finished atlas store, read back: the manifest, each unit's examples and crops.
 
@@ -420,7 +619,7 @@ class Atlas:
 
     def __init__(self, folder: Path, manifest: dict) -> None:
         self.folder = folder
-        self.manifest = manifest
+        self.manifest = _check_manifest(folder / MANIFEST, manifest)
         self._layers = {layer["name"]: layer for layer in manifest["layers"]} | {layer["path"]: layer for layer in manifest["layers"]}
         self._units: dict[str, list] = {}
 
@@ -438,10 +637,13 @@ class Atlas:
         crop box and, when the store has it, ``predicted``: the model's (class, probability)
         for the image, as :class:`~cnn_widgets.DatasetExamples` gives for a scanned dataset."""
         entry = self._layer(layer)
-        if not 0 <= unit < entry["units"]:
-            raise ValueError(f"unit must be in 0-{entry['units'] - 1} for {layer}, got {unit}")
+        if not isinstance(unit, int) or isinstance(unit, bool) or not 0 <= unit < entry["units"]:
+            raise ValueError(f"unit must be in 0-{entry['units'] - 1} for {layer}, got {unit!r}")
         if entry["name"] not in self._units:
-            units = json.loads((self.folder / entry["examples"]).read_text())["units"]
+            manifest = self.folder / MANIFEST
+            path = _inside(self.folder, manifest, f"layers[{entry['name']}].examples", entry["examples"])
+            limit = min(MAX_EXAMPLES_BYTES, 65536 + entry["units"] * self.manifest["k"] * 4096)
+            units = _check_examples(path, _read_json(path, limit), entry, self.manifest)
             for example in (example for examples in units for example in examples if "predicted" in example):
                 example["predicted"] = tuple(example["predicted"])  # a JSON pair: (class, probability)
             self._units[entry["name"]] = units
@@ -449,14 +651,22 @@ class Atlas:
 
     def crops(self, layer: str, unit: int) -> Image.Image:
         """The unit's crops side by side (one picture, best first)."""
-        self.examples(layer, unit)  # validates
-        return Image.open(self.folder / self._layer(layer)["crops"].format(unit=unit))
+        count = len(self.examples(layer, unit))  # validates
+        entry, size = self._layer(layer), self.manifest["crop_size"]
+        field = f"layers[{entry['name']}].crops"
+        target = _inside(self.folder, self.folder / MANIFEST, field, entry["crops"].replace("{unit}", str(unit)))
+        return _picture(self.folder / MANIFEST, field, target, size, size * max(count, 1), max(count, 1))
 
     def visualization(self, layer: str, unit: int) -> "Image.Image | None":
         """The unit's feature visualization, or None when the atlas was made without them."""
         self.examples(layer, unit)  # validates
-        pattern = self._layer(layer).get("visualizations")
-        return None if pattern is None else Image.open(self.folder / pattern.format(unit=unit))
+        entry = self._layer(layer)
+        if "visualizations" not in entry:
+            return None
+        field = f"layers[{entry['name']}].visualizations"
+        target = _inside(self.folder, self.folder / MANIFEST, field, entry["visualizations"].replace("{unit}", str(unit)))
+        height, width = self.manifest["visualization"]["size"]
+        return _picture(self.folder / MANIFEST, field, target, height, width)
 
     def check_model(self, model) -> None:
         """Raise ValueError, naming what differs, unless ``model`` is the one the atlas was
@@ -473,7 +683,7 @@ class Atlas:
         >>> open_atlas(Path(store) / "atlas").check_model(cw.load_model("fashion-cnn", weights=None))
         Traceback (most recent call last):
         ...
-        ValueError: the atlas at ... does not match this model: weights: the atlas has fashion-cnn with weights 'shipped' (fingerprint ...), this model has weights 'none' (fingerprint ...)
+        ValueError: the atlas at ... does not match this model: weights: the atlas has fashion-cnn with weights 'shipped' (fingerprint ...), this model has weights 'none' (fingerprint ...). An atlas opens only with the model it was made of (...)
         """
         model = as_model(model)
         made = self.manifest["model"]
@@ -501,7 +711,8 @@ class Atlas:
                 differences.append(f"layer {entry['name']!r}: the atlas has module {theirs[0]}, {theirs[1]} units, output {tuple(theirs[2])}; "
                                    f"this model has module {mine[0]}, {mine[1]} units, output {tuple(mine[2])}")
         if differences:
-            raise ValueError(f"the atlas at {self.folder} does not match this model: " + "; ".join(differences))
+            raise ValueError(f"the atlas at {self.folder} does not match this model: " + "; ".join(differences)
+                             + ". An atlas opens only with the model it was made of (same name, weights, input size, normalization and layers)")
 
 
 def open_atlas(store: "str | os.PathLike") -> Atlas:
@@ -510,7 +721,4 @@ def open_atlas(store: "str | os.PathLike") -> Atlas:
     path = folder / MANIFEST
     if not path.is_file():
         raise FileNotFoundError(f"no finished atlas at {folder} (no {MANIFEST}; a run still going or stopped has only checkpoints)")
-    manifest = json.loads(path.read_text())
-    if manifest.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a cnn-widgets atlas manifest")
-    return Atlas(folder, manifest)
+    return Atlas(folder, _read_json(path, MAX_MANIFEST_BYTES))

@@ -23,9 +23,13 @@ from __future__ import annotations
 import collections
 import copy
 import functools
+import json
 import math
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -184,6 +188,23 @@ class Resources:
         threading.Thread(target=httpd.serve_forever, daemon=True).start()
         return f"http://127.0.0.1:{httpd.server_port}"
 
+    @functools.cached_property
+    def store(self) -> Path:
+        """A small atlas store of fashion-cnn (6 images, block1_conv1, k=2, visualizations of 1 step)."""
+        from PIL import Image
+
+        from cnn_widgets.atlas import atlas
+        from cnn_widgets.models.datasets import load_fashion_mnist
+
+        root = Path(tempfile.mkdtemp(prefix="cnn-widgets-sweep-atlas-"))
+        (root / "images" / "Sneaker").mkdir(parents=True)
+        for i, picture in enumerate(load_fashion_mnist("test")[0][:6].numpy()):
+            Image.fromarray(picture).save(root / "images" / "Sneaker" / f"{i}.png")
+        atlas(self.fashion, root / "images", root / "store", layers=["block1_conv1"], k=2, workers=0, progress=False,
+              visualizations=True, visualization_steps=1, device="cpu")
+        (root / "outside.json").write_text(json.dumps({"layer": "block1_conv1", "path": "features.0", "units": []}))
+        return root / "store"
+
     def widget(self, name: str):
         """One widget of each kind, made once, settled (its background work done)."""
         cache = self.__dict__.setdefault("_widgets", {})
@@ -289,6 +310,154 @@ cases("save_html", "path", [("a directory that does not exist", "/nonexistent/di
 cases("export_notebook_html", "notebook", [("missing file", "/nonexistent/notebook.ipynb"), ("number", 3), ("None", None),
                                            ("not JSON", "NOTJSON"), ("a directory", "/")],
       lambda r, v: cw.export_notebook_html(_not_json() if v == "NOTJSON" else v))
+
+
+# ---------------------------------------------------------------- an atlas store from someone else
+# A store is downloaded and shared: each case edits one file of a good store, then opens it and reads
+# everything a view reads (examples, crops, visualization). The message names the file and the field.
+
+def _open_edited_store(r, edit) -> None:
+    from cnn_widgets.atlas import open_atlas
+
+    folder = Path(tempfile.mkdtemp(prefix="cnn-widgets-sweep-edited-")) / "store"
+    shutil.copytree(r.store, folder, symlinks=True)
+    edit(folder)
+    store = open_atlas(folder)
+    store.check_model(r.fashion)
+    store.examples("block1_conv1", 0), store.crops("block1_conv1", 0), store.visualization("block1_conv1", 0)
+
+
+def _manifest(change):
+    def edit(folder):
+        manifest = json.loads((folder / "atlas.json").read_text())
+        change(manifest)
+        (folder / "atlas.json").write_text(json.dumps(manifest))
+    return edit
+
+
+def _examples(change, name="features.0.json"):
+    def edit(folder):
+        content = json.loads((folder / "layers" / name).read_text())
+        change(content)
+        (folder / "layers" / name).write_text(json.dumps(content))
+    return edit
+
+
+def _first_example(key, value):
+    return _examples(lambda content: content["units"][0][0].__setitem__(key, value))
+
+
+def _write(relative: str, data: "bytes | Callable"):
+    def edit(folder):
+        path = folder / relative
+        path.unlink()
+        path.write_bytes(data() if callable(data) else data)
+    return edit
+
+
+def _link(relative: str, target: str):
+    def edit(folder):
+        (folder / relative).unlink()
+        (folder / relative).symlink_to(folder.parent.parent / target if not target.startswith("/") else target)
+    return edit
+
+
+def _webp_claiming(width: int, height: int) -> bytes:
+    """A 30-byte lossless WebP whose header claims width x height pixels (a decompression bomb's header)."""
+    payload = b"\x2f" + ((width - 1) | ((height - 1) << 14)).to_bytes(4, "little") + b"\x00" * 8
+    chunk = b"VP8L" + len(payload).to_bytes(4, "little") + payload
+    return b"RIFF" + (4 + len(chunk)).to_bytes(4, "little") + b"WEBP" + chunk
+
+
+def _picture_bytes(size, kind: str) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("L", size, 128).save(buffer, kind)
+    return buffer.getvalue()
+
+
+def _nested(depth: int) -> bytes:
+    return b'{"format": "cnn-widgets-atlas", "version": 1, "model": ' + b"[" * depth + b"]" * depth + b"}"
+
+
+def _setitem(path: str, value):
+    """An edit of the manifest: the value at a dotted path (numbers index lists)."""
+    *parents, last = [int(part) if part.isdigit() else part for part in path.split(".")]
+
+    def change(manifest):
+        node = manifest
+        for part in parents:
+            node = node[part]
+        node[last] = value
+    return change
+
+
+ATLAS_MANIFEST = [  # (label, edit, the message's file and field)
+    ("not JSON", _write("atlas.json", b"{not json"), r"atlas\.json.*standard JSON"),
+    ("NaN in the mean", lambda f: (f / "atlas.json").write_text((f / "atlas.json").read_text().replace('"mean": [', '"mean": [NaN, ', 1)),
+     r"atlas\.json.*standard JSON.*NaN"),
+    ("1e999 as the std", lambda f: (f / "atlas.json").write_text(re.sub(r'"std": \[[^]]*\]', '"std": [1e999]', (f / "atlas.json").read_text())),
+     r"atlas\.json: model\.std\[0\] must be a finite number"),
+    ("nested 100,000 deep", _write("atlas.json", lambda: _nested(100_000)), r"atlas\.json.*standard JSON"),
+    ("17 MB", _write("atlas.json", lambda: b"{" + b" " * (17 << 20) + b"}"), r"atlas\.json is .* bytes; at most"),
+    ("a list", _write("atlas.json", b"[1, 2]"), r"atlas\.json: the manifest must be a JSON object"),
+    ("a directory", lambda f: ((f / "atlas.json").unlink(), (f / "atlas.json").mkdir()), r"no finished atlas"),
+    ("version 2", _manifest(_setitem("version", 2)), r"atlas\.json: version must be 1"),
+    ("k negative", _manifest(_setitem("k", -3)), r"atlas\.json: k must be an integer from 1"),
+    ("k as text", _manifest(_setitem("k", "9")), r"atlas\.json: k must be"),
+    ("images negative", _manifest(_setitem("data.images", -1)), r"atlas\.json: data\.images must be"),
+    ("no layers", _manifest(_setitem("layers", [])), r"atlas\.json: layers must be a list of at least one"),
+    ("units as text", _manifest(_setitem("layers.0.units", "32")), r"atlas\.json: layers\[0\]\.units must be"),
+    ("units 0", _manifest(_setitem("layers.0.units", 0)), r"atlas\.json: layers\[0\]\.units must be"),
+    ("output shape of NaNs", lambda f: (f / "atlas.json").write_text(re.sub(r'"output_shape": \[[^]]*\]', '"output_shape": [32, NaN, 28]',
+                                                                             (f / "atlas.json").read_text())), r"atlas\.json.*standard JSON"),
+    ("input size negative", _manifest(_setitem("model.input_size", [1, -28, 28])), r"atlas\.json: model\.input_size\[1\] must be"),
+    ("mean of another length", _manifest(_setitem("model.mean", [0.1, 0.2])), r"atlas\.json: model\.mean must be a list of 1"),
+    ("name as a number", _manifest(_setitem("model.name", 3)), r"atlas\.json: model\.name must be a text"),
+    ("layer name twice", _manifest(lambda m: m["layers"].append(dict(m["layers"][0]))), r"atlas\.json: layers\[1\]\.name must be .* not used"),
+    ("layer name of another model", _manifest(_setitem("layers.0.name", "<b>conv</b>")), r"layer '<b>conv</b>'.*not a conv layer of this model"),
+    ("examples at an absolute path", _manifest(_setitem("layers.0.examples", "/etc/passwd")), r"atlas\.json: layers\[block1_conv1\]\.examples must be a relative path"),
+    ("examples up and out", _manifest(_setitem("layers.0.examples", "../outside.json")), r"layers\[block1_conv1\]\.examples must be a relative path"),
+    ("examples through a link out", _link("layers/features.0.json", "outside.json"), r"layers\[block1_conv1\]\.examples must be a file inside the store"),
+    ("examples a link to /dev/zero", _link("layers/features.0.json", "/dev/zero"), r"layers\[block1_conv1\]\.examples must be a file inside the store"),
+    ("examples a directory", _manifest(_setitem("layers.0.examples", "crops")), r"the atlas file .*crops must be a regular file"),
+    ("crops pattern reading attributes", _manifest(_setitem("layers.0.crops", "crops/{unit.__class__}/{unit}.webp")),
+     r"atlas\.json: layers\[0\]\.crops must be a path with '\{unit\}' once"),
+    ("crops up and out", _manifest(_setitem("layers.0.crops", "../../{unit}.webp")), r"layers\[block1_conv1\]\.crops must be a relative path"),
+    ("visualizations without their settings", _manifest(lambda m: m.pop("visualization")), r"atlas\.json: visualization must be a JSON object"),
+]
+ATLAS_FILES = [
+    ("image index negative", _first_example("image", -1), r"features\.0\.json: units\[0\]\[0\]\.image must be an integer from 0 to 5"),
+    ("image index past the data", _first_example("image", 6), r"features\.0\.json: units\[0\]\[0\]\.image must be an integer from 0 to 5"),
+    ("image index as text", _first_example("image", "0"), r"features\.0\.json: units\[0\]\[0\]\.image must be"),
+    ("row past the grid", _first_example("row", 28), r"features\.0\.json: units\[0\]\[0\]\.row must be an integer from 0 to 27"),
+    ("column negative", _first_example("column", -1), r"features\.0\.json: units\[0\]\[0\]\.column must be"),
+    ("value as text", _first_example("value", "<b>9</b>"), r"features\.0\.json: units\[0\]\[0\]\.value must be a finite number"),
+    ("value NaN", lambda f: (f / "layers" / "features.0.json").write_text(
+        re.sub(r'"value": [-0-9.e]+', '"value": NaN', (f / "layers" / "features.0.json").read_text(), count=1)), r"features\.0\.json.*standard JSON"),
+    ("label a number", _first_example("label", 7), r"features\.0\.json: units\[0\]\[0\]\.label must be a text or null"),
+    ("probability 3", _first_example("predicted", ["Sneaker", 3]), r"units\[0\]\[0\]\.predicted\[1\] must be a finite number from 0"),
+    ("prediction not a pair", _first_example("predicted", "Sneaker"), r"units\[0\]\[0\]\.predicted must be a \[class name, probability\] pair"),
+    ("an example a list", _examples(lambda c: c["units"][0].__setitem__(0, [1, 2])), r"features\.0\.json: units\[0\]\[0\] must be a JSON object"),
+    ("too many examples", _examples(lambda c: c["units"][0].extend(c["units"][0])), r"features\.0\.json: units\[0\] must be a list of at most 2"),
+    ("a unit missing", _examples(lambda c: c["units"].pop()), r"features\.0\.json: units must be a list of 32 units"),
+    ("another layer's file", _examples(lambda c: c.__setitem__("layer", "block2_conv1")), r"features\.0\.json: layer must be 'block1_conv1'"),
+    ("400 KB of spaces", _write("layers/features.0.json", lambda: b"{" + b" " * 400_000 + b"}"), r"features\.0\.json is .* bytes; at most"),
+    ("crops a PNG", _write("crops/features.0/0.webp", lambda: _picture_bytes((18, 9), "PNG")), r"0\.webp \(layers\[block1_conv1\]\.crops.*must be a WebP"),
+    ("crops claiming 16383x16383", _write("crops/features.0/0.webp", lambda: _webp_claiming(16383, 16383)), r"0\.webp \(layers\[block1_conv1\]\.crops"),
+    ("crops 4000x300", _write("crops/features.0/0.webp", lambda: _picture_bytes((4000, 300), "WEBP")),
+     r"0\.webp \(layers\[block1_conv1\]\.crops.* is 4000x300 pixels; it must be at most 256x128"),
+    ("crops 9 wide for 2 crops", _write("crops/features.0/0.webp", lambda: _picture_bytes((9, 9), "WEBP")), r"0\.webp .* 2 crops of equal width"),
+    ("crops through a link out", _link("crops/features.0/0.webp", "outside.json"), r"layers\[block1_conv1\]\.crops must be a file inside the store"),
+    ("crops truncated", lambda f: (f / "crops/features.0/0.webp").write_bytes((f / "crops/features.0/0.webp").read_bytes()[:40]), r"0\.webp \(layers\[block1_conv1\]\.crops"),
+    ("visualization 29x28", _write("visualizations/features.0/0.webp", lambda: _picture_bytes((29, 28), "WEBP")),
+     r"0\.webp \(layers\[block1_conv1\]\.visualizations.* must be at most 28x28"),
+]
+for _label, _edit, _message in ATLAS_MANIFEST + ATLAS_FILES:
+    cases("open_atlas", _message, [(_label, _edit)], _open_edited_store)
 
 
 def _not_json() -> str:
