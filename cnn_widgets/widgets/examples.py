@@ -164,8 +164,11 @@ class DatasetExamples(UnitChoice, BaseWidget):
         try:
             picture, text = self.render(self.layer, self.filter_index)
             lines = self._details(self.layer, self.filter_index)
-        except Exception as error:  # shown in the widget
-            self._show_error(error)
+        except Exception as error:  # shown in the widget, with nothing of the filter shown before (a bad atlas file)
+            with self.hold_sync():
+                self.examples_png, self.example_lines = b"", []
+                self.caption = f"{self.layer}, filter {self.filter_index}: nothing to show (see the error below)"
+                self._show_error(error)
             return
         with self.hold_sync():  # one message: picture, caption and lines of the same filter
             self.examples_png = picture if picture is not None else b""

@@ -164,3 +164,28 @@ def test_the_unit_view_shows_the_filter_its_visualization_examples_and_map(fashi
     unit.wait()
     assert (("block1_conv2", 4) in unit._visualizations) and (("block1_conv2", 5) in unit._visualizations)
     assert not np.array_equal(unit._visualizations[("block1_conv2", 4)], unit._visualizations[("block1_conv2", 5)])
+
+
+def test_a_bad_file_in_a_shared_store_shows_its_error_and_nothing_of_the_filter_before(fashion, store, tmp_path):
+    # A store is downloaded and shared: its texts are shown as text, and a bad layer file is named with its
+    # bad field while the view shows nothing of the layer it showed before (tests/test_bad_input_sweep.py
+    # has every kind of bad file; this is what the widget does with one).
+    shared = tmp_path / "shared"
+    shutil.copytree(store, shared)
+    paths = {layer["name"]: shared / layer["examples"] for layer in json.loads((shared / "atlas.json").read_text())["layers"]}
+    good = json.loads(paths["block1_conv2"].read_text())
+    good["units"][0][0]["label"] = '<img src=x onerror=alert("label")>'
+    paths["block1_conv2"].write_text(json.dumps(good))
+    bad = json.loads(paths["block2_conv1"].read_text())
+    bad["units"][0][0]["row"] = -1
+    paths["block2_conv1"].write_text(json.dumps(bad))
+
+    view = cw.DatasetExamples(fashion, atlas=shared, layer="block1_conv2")
+    assert view.error == "" and view.examples_png
+    assert 'true: <img src=x onerror=alert("label")> · ' in view.example_lines[0], "the label as it is, for the page to set as text"
+    view.layer = "block2_conv1"
+    assert f"the atlas file {paths['block2_conv1']}: units[0][0].row must be an integer from 0 to 13, got -1" in view.error
+    assert view.examples_png == b"" and view.example_lines == [], "nothing of block1_conv2's filter is left on show"
+    assert view.caption.startswith("block2_conv1, filter 0: nothing to show")
+    view.layer = "block1_conv2"
+    assert view.error == "" and view.examples_png and view.example_lines
