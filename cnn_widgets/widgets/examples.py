@@ -32,7 +32,23 @@ from .worker import Worker
 
 EXAMPLE_SIZE = 112  # pixels per example in the picture
 RESPONSE = ("the filter's strongest response in that image: the conv layer's own output before its activation "
-            "(the feature maps' \"before\" choice), in the layer's activation units, at the boxed place")
+            "(the feature maps' \"before\" choice), at the boxed place")
+
+
+def _never_fires(values, count: int) -> str:
+    """A caption's note when no image makes the filter's own output positive: the examples are then
+    the images that come closest, not ones that excite it (a ReLU would pass on 0 for all of them).
+
+    >>> _never_fires([-0.31, -0.4], 2000)
+    ' None of the 2,000 images makes its output positive anywhere (its strongest response is -0.31): these come closest; a ReLU right after the conv passes on 0 for every one of them.'
+    >>> _never_fires([1.2, -0.4], 2000)
+    ''
+    """
+    best = max((value for value in values if value is not None), default=None)
+    if best is None or best > 0:
+        return ""
+    return (f" None of the {count:,} images makes its output positive anywhere (its strongest response is {best:.3g}): "
+            "these come closest; a ReLU right after the conv passes on 0 for every one of them.")
 
 
 class DatasetExamples(UnitChoice, BaseWidget):
@@ -223,7 +239,8 @@ class DatasetExamples(UnitChoice, BaseWidget):
             return picture, (
                 f"{name}, filter {filter_index}: the {len(top)} of {images:,} images that excite it most, from the atlas "
                 f"{self.atlas.folder}; each shows the part of the image its strongest response sees (its receptive field)."
-                f"\nUnder each: its true label and {RESPONSE.replace(', at the boxed place', '')}."
+                + _never_fires([example["value"] for example in top], images)
+                + f"\nUnder each: its true label and {RESPONSE.replace(', at the boxed place', '')}."
             )
         return self._remembered("render", info.name, filter_index, lambda: self._scanned_picture(info, filter_index))
 
@@ -237,7 +254,8 @@ class DatasetExamples(UnitChoice, BaseWidget):
         caption = (
             f"{info.name}, filter {filter_index}: the {len(top)} of {len(self._examples.pixels):,} images that excite it most "
             "(strongest response boxed; its activation map in color)"
-            f"\nUnder each: {under}{RESPONSE}."
+            + _never_fires([value for _, value, _ in top], len(self._examples.pixels))
+            + f"\nUnder each: {under}{RESPONSE}."
         )
         return picture, caption
 

@@ -148,9 +148,11 @@ class UnitView(UnitChoice, BaseWidget):
         if picture is None:
             self._show(2, None, f"{self.layer} is not in the atlas")
             return
-        values = ", ".join(f"{example['value']:.3g}" for example in top if example["value"] is not None)
+        numbers = [example["value"] for example in top if example["value"] is not None]
+        values = ", ".join(f"{value:.3g}" for value in numbers)
+        never = "; none is above 0: it does not fire on any of them, these come closest" if numbers and max(numbers) <= 0 else ""
         self._show(2, picture, f"the {len(top)} images that excite it most, with their true label and strongest response "
-                               f"(the conv's output before its activation): {values}")
+                               f"(the conv's output before its activation): {values}{never}")
 
     def _draw_map(self) -> None:
         info = self.model.layer(self.layer)

@@ -99,3 +99,30 @@ def test_the_examples_view_draws_one_tile_per_example(fashion, test_images):
     picture = view.picture()
     assert picture.ndim == 3 and picture.shape[2] == 3
     assert "filter 5: the 4 of 300 images" in view.caption
+
+
+def test_the_conv_output_ranks_as_after_the_relu_and_a_filter_that_never_fires_says_so(fashion, test_images):
+    # The scan ranks by the conv's own output (before its ReLU), while a layer name elsewhere means after it.
+    # On a conv followed directly by a ReLU (the shipped model, VGG) that gives the order and the numbers after
+    # the ReLU wherever they are above 0; a filter whose best is <= 0 is all zeros after the ReLU (no order at
+    # all), so the view says it never fires instead of calling its images the ones that excite it most.
+    images, _ = test_images
+    examples = dataset_examples(fashion, images, layers=["block2_conv2"], k=4, cache=False)
+    with torch.no_grad():  # by hand, through block2_conv2 (features.7) and its ReLU (features.8)
+        peaks = fashion.module.features[:9](fashion.normalize(examples.pixels)).flatten(2).amax(2)
+    fired = [f for f in range(64) if examples.top("block2_conv2", f)[-1][1] > 0]
+    dead = [f for f in range(64) if examples.top("block2_conv2", f)[0][1] <= 0]
+    assert len(fired) > 50 and dead
+    for f in fired:
+        expected = peaks[:, f].topk(4)
+        assert examples.indices["block2_conv2"][f].tolist() == expected.indices.tolist()
+        assert torch.allclose(examples.values["block2_conv2"][f], expected.values, atol=1e-5)
+    assert bool((peaks[:, dead] == 0).all()), "after the ReLU a filter that never fires is 0 on every image"
+
+    view = cw.DatasetExamples(fashion, images, layer="block2_conv2", k=4)
+    view.wait()
+    view.filter_index = dead[0]
+    best = examples.top("block2_conv2", dead[0])[0][1]
+    assert f"None of the 300 images makes its output positive anywhere (its strongest response is {best:.3g})" in view.caption
+    view.filter_index = fired[0]
+    assert "None of the" not in view.caption and "that excite it most" in view.caption
