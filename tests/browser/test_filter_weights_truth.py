@@ -37,6 +37,16 @@ def test_filter_weights_say_what_they_show_with_numbers(page, jupyter_server, ar
     labels, values = ticks.all_text_contents(), [float(v) for v in ticks.evaluate_all("ts => ts.map(t => t.dataset.value)")]
     assert labels[0] == f"{-largest:.3g}" and labels[-1] == f"{largest:.3g}" and "0" in labels, labels
     assert values[0] == pytest.approx(-largest) and values[-1] == pytest.approx(largest)
+    # No two numbers shown run together ("-0.422-0.25"): the bar hides those that would, keeping both ends and
+    # zero, also when it gets narrower (here 150 px, where all five would overlap).
+    bar.evaluate("node => { node.style.maxWidth = '150px'; }")
+    page.wait_for_function("bar => [...bar.querySelectorAll('.cw-colorbar-tick')].some(t => t.style.visibility === 'hidden')",
+                           arg=bar.element_handle())  # the resize is measured on the next frame
+    shown = ticks.evaluate_all("ts => ts.filter(t => t.style.visibility !== 'hidden').map(t => { const r = t.getBoundingClientRect(); "
+                               "return [t.textContent, r.left, r.right]; })")
+    assert [label for label, _, _ in shown][:: len(shown) - 1] == [labels[0], labels[-1]] and "0" in [label for label, _, _ in shown], shown
+    assert all(right + 6 <= left for (_, _, right), (_, left, _) in zip(shown, shown[1:])), shown
+    bar.evaluate("node => { node.style.maxWidth = ''; }")
     expect(bar.locator(".cw-colorbar-zero")).to_be_visible()
     expect(bar.locator(".cw-colorbar-note")).to_contain_text("blue negative, white 0, red positive")
 
