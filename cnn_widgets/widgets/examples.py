@@ -253,7 +253,7 @@ class DatasetExamples(UnitChoice, BaseWidget):
         under = "its true label and " if self.labels is not None else "its image number and "
         caption = (
             f"{info.name}, filter {filter_index}: the {len(top)} of {len(self._examples.pixels):,} images that excite it most "
-            "(strongest response boxed; its activation map in color)"
+            "(strongest response boxed; in color where its output is above 0, on one scale for all of them)"
             + _never_fires([value for _, value, _ in top], len(self._examples.pixels))
             + f"\nUnder each: {under}{RESPONSE}."
         )

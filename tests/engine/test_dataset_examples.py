@@ -99,6 +99,7 @@ def test_the_examples_view_draws_one_tile_per_example(fashion, test_images):
     picture = view.picture()
     assert picture.ndim == 3 and picture.shape[2] == 3
     assert "filter 5: the 4 of 300 images" in view.caption
+    assert "in color where its output is above 0, on one scale for all of them" in view.caption, "the overlay's scale is said"
 
 
 def test_the_conv_output_ranks_as_after_the_relu_and_a_filter_that_never_fires_says_so(fashion, test_images):
