@@ -132,9 +132,14 @@ class UnitView(UnitChoice, BaseWidget):
         tiles, _ = render.weight_tiles(weights, view="auto", normalization="tile")
         channels, height, width = weights.shape[1:]
         low, high = float(weights.min()), float(weights.max())
-        what = ("its RGB kernel (the color each position responds to)" if channels == 3
-                else f"its kernel's mean over its {channels} input channels; red positive, blue negative, white zero")
-        self._show(0, render.enlarge(tiles[0], PANEL_SIZE), f"{height}×{width} weights, {what}; from {low:.3g} to {high:.3g}")
+        if channels == 3:
+            what = f"its RGB kernel (the color each position responds to); from {low:.3g} to {high:.3g}"
+        else:  # the numbers of what is drawn (the mean), then of the weights themselves: a mean all below 0 shows no red
+            mean = weights[0].mean(0)
+            what = (f"its kernel's mean over its {channels} input channels; red positive, blue negative, white zero; "
+                    f"the mean from {float(mean.min()):.3g} to {float(mean.max()):.3g}"
+                    + (f" (the weights themselves from {low:.3g} to {high:.3g})" if channels > 1 else ""))
+        self._show(0, render.enlarge(tiles[0], PANEL_SIZE), f"{height}×{width} weights, {what}")
 
     def _draw_examples(self) -> None:
         if self.examples is None:

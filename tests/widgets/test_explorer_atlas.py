@@ -154,6 +154,11 @@ def test_the_unit_view_shows_the_filter_its_visualization_examples_and_map(fashi
     assert all(picture is not None for picture in unit._shown)
     assert unit.heading.startswith("block1_conv2, filter 4 of 32")
     assert "3×3 weights, its kernel's mean over its 32 input channels" in unit.captions[0]
+    # The numbers said are those of the picture (the mean over the input channels), then those of the weights.
+    weights = cw.engine.filter_weights(fashion, "block1_conv2")[4]
+    mean = weights.mean(0)
+    assert (f"the mean from {float(mean.min()):.3g} to {float(mean.max()):.3g} "
+            f"(the weights themselves from {float(weights.min()):.3g} to {float(weights.max()):.3g})") in unit.captions[0]
     assert "activation maximization, 128 steps" in unit.captions[1]
     assert unit.captions[2].startswith("the 9 images that excite it most")
     maps = cw.engine.feature_maps(fashion, cw.sample_image("sneaker"), "block1_conv2")["block1_conv2"][4]
