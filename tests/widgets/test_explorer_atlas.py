@@ -194,3 +194,22 @@ def test_a_bad_file_in_a_shared_store_shows_its_error_and_nothing_of_the_filter_
     assert view.caption.startswith("block2_conv1, filter 0: nothing to show")
     view.layer = "block1_conv2"
     assert view.error == "" and view.examples_png and view.example_lines
+
+
+def test_a_filter_that_never_fires_on_the_stored_images_says_so(fashion, store, tmp_path):
+    # A filter whose strongest response is below 0 on every stored image: its examples are the images that come
+    # closest, not ones that excite it, and the examples' and the unit view's captions say so.
+    edited = tmp_path / "edited"
+    shutil.copytree(store, edited)
+    path = edited / "layers" / "features.5.json"
+    content = json.loads(path.read_text())
+    for rank, example in enumerate(content["units"][3]):
+        example["value"] = -0.25 - rank / 10
+    path.write_text(json.dumps(content))
+    explorer = cw.Explorer(fashion, "sneaker", atlas=edited, layer="block2_conv1")
+    explorer.filter_index = 3
+    assert "None of the 48 images makes its output positive anywhere (its strongest response is -0.25)" in explorer.examples.caption
+    explorer.selected_index = explorer.titles.index("Unit")
+    assert explorer.unit.captions[2].endswith("-0.25, -0.35, -0.45, -0.55; none is above 0: it does not fire on any of them, these come closest")
+    explorer.filter_index = 2
+    assert "None of the" not in explorer.examples.caption and "none is above 0" not in explorer.unit.captions[2]
