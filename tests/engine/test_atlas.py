@@ -260,3 +260,16 @@ def test_a_new_run_replaces_a_finished_store(tmp_path, folder):
     atlas(model, folder, tmp_path / "atlas", layers=["block1_conv1"], **OPTIONS)
     assert sorted(p.name for p in (tmp_path / "atlas" / "layers").iterdir()) == ["features.0.json"]
     assert sorted(p.name for p in (tmp_path / "atlas" / "crops").iterdir()) == ["features.0"]
+
+
+def test_the_default_decoding_workers_count_the_cpus_this_process_may_use_shared_by_the_ranks(monkeypatch):
+    # A batch job given 4 cores of a 128-core GPU node: os.cpu_count() says 128, the affinity mask 4.
+    from cnn_widgets.atlas import decoding_workers
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 128)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(4)), raising=False)
+    assert [decoding_workers(world) for world in (1, 2, 4, 8)] == [4, 2, 1, 1]
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    assert [decoding_workers(world) for world in (1, 8, 16)] == [8, 8, 4]
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)  # macOS, Windows: no affinity mask
+    assert decoding_workers(1) == 8 and decoding_workers(32) == 4
