@@ -720,7 +720,8 @@ def atlas_on_ranks(run: Run, model: cw.Model, data: Path, folder: Path, ranks: i
     timings = folder / f"timings-{ranks}"
     timings.mkdir()
     spec = {"model": model.name, "input_size": list(model.input_size), "data": str(data), "out": str(folder / f"atlas-{ranks}"),
-            "timings": str(timings), "batch_size": batch_size, "device": run.device.type, "threads": 1 if run.dry else torch.get_num_threads()}
+            "timings": str(timings), "batch_size": batch_size, "device": run.device.type,
+            "threads": 1 if run.dry else max(1, usable_cpus()[0] // ranks)}  # the ranks share the CPUs
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={ranks}",
                str(Path(__file__).resolve()), "--atlas-rank", json.dumps(spec)]
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPOSITORY), os.environ.get("PYTHONPATH")]))}
