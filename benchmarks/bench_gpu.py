@@ -437,7 +437,7 @@ def throughput(run: Run, model: cw.Model) -> None:
     seconds = median_seconds(run, lambda: engine.cam(model, batch, target=0), plan.repeats)
     rows.append(f"| Grad-CAM, {model.name}, a batch of {plan.cam_batch} {size} images | {plan.cam_batch} | {plan.cam_batch / seconds:.1f} | {seconds * 1000:.1f} ms |")
     for name, count in plan.examples:
-        other = model if name == model.name else cw.load_model(name, weights=None if name != "fashion-cnn" else "default", device=run.device)
+        other = cw.load_model(name, weights=None if name != "fashion-cnn" else "default", device=run.device)  # a fresh copy, the dry run's too
         pixels, what = dataset_images(other, count)
         seconds = median_seconds(run, lambda: engine.dataset_examples(other, pixels, k=9, cache=False), max(1, plan.repeats // 4))
         filters = sum(info.out_channels for info in other.layers)
