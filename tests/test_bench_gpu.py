@@ -162,3 +162,10 @@ def test_the_memory_cap_is_set_for_the_block_and_lifted_after_it_also_after_an_e
             model.module(torch.zeros(bench_gpu.DRY_PLAN.oom_simulated_fit + 1, 1, 28, 28))
     assert calls.memory_fractions == [0.0, 1.0]
     model.module(torch.zeros(8, 1, 28, 28))  # the simulated refusal is gone with the cap
+
+
+def test_the_atlas_figures_name_the_part_that_sets_the_pace():
+    bottleneck = load_bench_gpu().bottleneck
+    assert bottleneck(3000, 1200, 1250).startswith("so the decoders are the bottleneck: ImageNet-sized JPEGs decode at 1,250 images/s")
+    assert bottleneck(3000, 1200, 9000).startswith("so neither the device nor the decoders alone")
+    assert bottleneck(3000, 2950, 9000) == "so the device is the bottleneck"
