@@ -657,11 +657,21 @@ def atlas_scan_rate(run: Run, model: cw.Model, batch_size: int) -> tuple[float, 
     return count * batch_size / seconds, count, checkpoint * 1000
 
 
-def atlas_through_scan(model: cw.Model, data: Path, out: Path, device: torch.device, sync, **options) -> dict:
-    """The real ``atlas()`` call over ``data`` (files decoded by its DataLoader workers), stopped
-    by its progress callback once the last batch has been scanned (``sync`` waits for the device
-    first). Returns the images scanned, the seconds from the call to the first batch, and the
-    rate from the first batch to the last (so worker start-up is not in it)."""
+def steady_rate(stamps: list[tuple[float, int]], in_flight: int) -> tuple[float, int]:
+    """Images/s from (time, images done so far) after each batch, leaving out the first
+    ``in_flight`` batches (at most half): a DataLoader's workers decode that many ahead
+    (2 per worker) before the first batch is taken, and counting them would flatter the rate.
+    Returns the rate and the batches it covers."""
+    start = min(max(0, in_flight - 1), (len(stamps) - 1) // 2)  # the interval after stamp i covers batches i + 1 onwards
+    (first, first_done), (last, done) = stamps[start], stamps[-1]
+    return (done - first_done) / (last - first), len(stamps) - 1 - start
+
+
+def atlas_through_scan(model: cw.Model, data: Path, out: Path, device: torch.device, sync, workers: int, **options) -> dict:
+    """The real ``atlas()`` call over ``data`` (files decoded by its ``workers`` DataLoader
+    processes), stopped by its progress callback once the last batch has been scanned (``sync``
+    waits for the device first). Returns the images scanned, the seconds from the call to the
+    first batch, and the steady rate after the batches decoded ahead (:func:`steady_rate`)."""
     from cnn_widgets.atlas import atlas
 
     stamps: list[tuple[float, int]] = []
@@ -675,28 +685,31 @@ def atlas_through_scan(model: cw.Model, data: Path, out: Path, device: torch.dev
 
     start = time.perf_counter()
     try:
-        atlas(model, data, out, progress=progress, device=device, **options)
+        atlas(model, data, out, progress=progress, device=device, workers=workers, **options)
     except ScanFinished:
         pass
     else:
         raise RuntimeError("atlas() finished without reporting its last batch to the progress callback")
     if len(stamps) < 2:
         raise ValueError(f"the atlas scanned {len(stamps)} batch(es): at least two are needed for a rate")
-    (first, first_done), (last, done) = stamps[0], stamps[-1]
-    return {"start": start, "first": first, "last": last, "images": done, "first_images": first_done,
-            "startup": first - start, "rate": (done - first_done) / (last - first)}
+    rate, batches = steady_rate(stamps, 2 * workers)
+    return {"start": start, "first": stamps[0][0], "last": stamps[-1][0], "images": stamps[-1][1],
+            "startup": stamps[0][0] - start, "rate": rate, "batches": batches}
 
 
 def decode_rate(data: Path, input_size, batch_size: int, workers: int, pin_memory: bool) -> float:
     """Images/s of the atlas's decoding alone: its dataset (``ImageFiles``: read, decode,
     convert, resize to the model's input) through a DataLoader with ``workers`` processes,
-    from the first batch to the last."""
+    in the steady state (:func:`steady_rate`)."""
     from cnn_widgets.engine.image_files import ImageFiles
 
     dataset = ImageFiles(data, input_size[0], tuple(input_size[1:]))
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=workers, pin_memory=pin_memory)
-    stamps = [(time.perf_counter(), len(pixels)) for _, pixels in loader]
-    return sum(count for _, count in stamps[1:]) / (stamps[-1][0] - stamps[0][0])
+    stamps, done = [], 0
+    for _, pixels in loader:
+        done += len(pixels)
+        stamps.append((time.perf_counter(), done))
+    return steady_rate(stamps, 2 * workers)[0]
 
 
 def atlas_rank(spec: str) -> None:
@@ -708,7 +721,10 @@ def atlas_rank(spec: str) -> None:
     device = torch.device("cuda", local) if cuda else torch.device("cpu")
     model = cw.load_model(spec["model"], weights=None, input_size=spec["input_size"], device=device)
     calls = CudaCalls() if cuda else DryCalls()
-    timing = atlas_through_scan(model, Path(spec["data"]), Path(spec["out"]), device, lambda: calls.synchronize(device), batch_size=spec["batch_size"])
+    from cnn_widgets.atlas import decoding_workers
+
+    timing = atlas_through_scan(model, Path(spec["data"]), Path(spec["out"]), device, lambda: calls.synchronize(device),
+                                workers=decoding_workers(int(os.environ["WORLD_SIZE"])), batch_size=spec["batch_size"])
     Path(spec["timings"], f"rank{rank}.json").write_text(json.dumps(timing))
 
 
@@ -716,7 +732,7 @@ def atlas_on_ranks(run: Run, model: cw.Model, data: Path, folder: Path, ranks: i
     """``torchrun --standalone --nproc_per_node=ranks``, each rank ``atlas()`` on its share
     (NCCL on GPUs, gloo on the CPU: the atlas picks), stopped after the scan. Returns the
     images of all ranks, the slowest rank's time from the launch to its last batch, and the
-    sum of the ranks' rates from their first batch to their last."""
+    sum of the ranks' steady rates (:func:`steady_rate`)."""
     timings = folder / f"timings-{ranks}"
     timings.mkdir()
     spec = {"model": model.name, "input_size": list(model.input_size), "data": str(data), "out": str(folder / f"atlas-{ranks}"),
@@ -762,8 +778,7 @@ def atlas_figures(run: Run) -> None:
     picked = decoding_workers(1)
     worker_counts = sorted({picked, cpus})
     pin = run.device.type == "cuda"
-    rows, rates = [], {}
-    model_rates = {}
+    rows, model_rates = [], {}
     for batch in (default_batch, plan.atlas_larger_batch):
         rate, count, checkpoint_ms = atlas_scan_rate(run, model, batch)
         model_rates[batch] = rate
@@ -772,7 +787,7 @@ def atlas_figures(run: Run) -> None:
     model_rate = model_rates[default_batch]
     with tempfile.TemporaryDirectory(prefix="cnn-widgets-gpu-atlas-") as name:
         folder = Path(name)
-        small, large = folder / "jpeg-224", folder / "jpeg-imagenet-size"
+        small, large = folder / "jpeg-input-size", folder / "jpeg-imagenet-size"
         start = time.perf_counter()
         small_bytes = write_jpegs(small, plan.atlas_images, size, size)
         large_count, large_width, large_height = plan.atlas_imagenet_like
@@ -816,13 +831,14 @@ def atlas_figures(run: Run) -> None:
         f"top {k} per unit kept on the device, default batch {default_batch}. CPUs: {cpus} usable ({cpu_words}); "
         f"the atlas's default decoding workers per process: {picked}. JPEGs written for the run: {plan.atlas_images:,} at "
         f"{size} px ({small_bytes / plan.atlas_images / 1024:.0f} KiB each) and {large_count:,} at {large_width}x{large_height} "
-        f"({large_bytes / large_count / 1024:.0f} KiB each, about ImageNet's typical size), random crops of the sample photos, in {written:.1f} s.",
+        f"({large_bytes / large_count / 1024:.0f} KiB each; ImageNet's training JPEGs average about 400x350 px and 110 KB), random crops of the sample photos, in {written:.1f} s.",
         "",
         f"| what | images/s (measured) | ImageNet train ({IMAGENET_TRAIN:,} images) at this rate on 1 device (projected) |",
         "| --- | ---: | ---: |",
         *rows,
         "",
-        f"End to end, the rate is from the first batch to the last; before the first batch `atlas()` took "
+        f"Rates from files leave out the first 2 batches per worker (decoded ahead, before the first batch is taken: counting them "
+        f"would flatter the rate) and run to the last batch. Before its first batch `atlas()` took "
         f"{through[picked]['startup']:.1f} s (listing the files, hashing the weights for the checkpoint key, starting the workers). "
         f"A checkpoint of every unit's top-{k} costs {checkpoint_ms:.0f} ms, every {defaults['checkpoint_every']} batches. "
         f"After the scan, `atlas()` merges the ranks, probes the receptive fields, reads each layer's example images again for the "
@@ -844,7 +860,7 @@ def atlas_figures(run: Run) -> None:
             f"On {ranks} devices of this machine: `torchrun --standalone --nproc_per_node={ranks}`, each rank `atlas()` on its share of "
             f"the {plan.atlas_images:,} JPEGs of {size} px ({'NCCL' if run.device.type == 'cuda' else 'gloo'}; "
             f"{plural(decoding_workers(ranks), 'decoding worker')} per rank): **measured {on_ranks['rate']:,.0f} images/s** in all (the sum of the "
-            f"ranks' rates from their first batch to their last), {on_ranks['images']:,} images; the slowest rank scanned "
+            f"ranks' steady rates), {on_ranks['images']:,} images; the slowest rank scanned "
             f"{on_ranks['slowest']:.1f} s after its call, {on_ranks['wall']:.1f} s after the launch.",
             "",
             "| devices | projected images/s (N x the model-side rate, at most the decoding rate of ImageNet-sized JPEGs with all CPUs) "

@@ -71,7 +71,7 @@ def check_atlas_section(atlas: str) -> None:
     assert re.search(r"on 2 layers \(block1_conv1, block2_conv1; 96 units\) that took \*\*[\d.]+ s, [\d.]+ ms per unit\*\*, "
                      r"so about \*\*[\d.]+ min projected for all 448 units\*\*", atlas), atlas
     # the dry run's pretend second device: two gloo ranks under torchrun scanned all 256 images between them
-    assert re.search(r"`torchrun --standalone --nproc_per_node=2`.*\(gloo; 1 decoding worker per rank\): \*\*measured [\d,]+ images/s\*\* in all.*, 256 images;", atlas), atlas
+    assert re.search(r"`torchrun --standalone --nproc_per_node=2`.*\(gloo; \d+ decoding workers? per rank\): \*\*measured [\d,]+ images/s\*\* in all.*, 256 images;", atlas), atlas
     assert [name for name in rows if name[0].isdigit()] == ["2", "4", "8"]
 
 
@@ -169,3 +169,12 @@ def test_the_atlas_figures_name_the_part_that_sets_the_pace():
     assert bottleneck(3000, 1200, 1250).startswith("so the decoders are the bottleneck: ImageNet-sized JPEGs decode at 1,250 images/s")
     assert bottleneck(3000, 1200, 9000).startswith("so neither the device nor the decoders alone")
     assert bottleneck(3000, 2950, 9000) == "so the device is the bottleneck"
+
+
+def test_a_rate_from_files_leaves_out_the_batches_decoded_ahead():
+    steady_rate = load_bench_gpu().steady_rate
+    # 2 workers decoded 4 batches ahead: they arrive at once, then one batch of 64 every 0.1 s
+    stamps = [(0.0, 64), (0.001, 128), (0.002, 192), (0.003, 256)] + [(0.003 + 0.1 * i, 256 + 64 * i) for i in range(1, 9)]
+    rate, batches = steady_rate(stamps, in_flight=4)
+    assert batches == 8 and abs(rate - 640) < 1e-6
+    assert steady_rate(stamps[:3], in_flight=4) == ((192 - 128) / 0.001, 1)  # at most half of a short run is left out
