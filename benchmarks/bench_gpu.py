@@ -557,6 +557,7 @@ def agreement(run: Run, model: cw.Model) -> bool:
 # -- 6. atlas: ResNet-50 images/s per GPU and the projected time for ImageNet (issue 18) --------
 
 IMAGENET_TRAIN = 1_281_167  # images in ImageNet-1k's training set
+MOST_WORKERS = 32  # decoding workers tried at most ("all usable CPUs" on a large node)
 ATLAS_PHOTOS = ("cat", "astronaut", "coffee", "rocket")  # the sample photos the JPEGs are cut from
 
 
@@ -776,7 +777,8 @@ def atlas_figures(run: Run) -> None:
     from cnn_widgets.atlas import atlas, decoding_workers
 
     picked = decoding_workers(1)
-    worker_counts = sorted({picked, cpus})
+    many = min(cpus, MOST_WORKERS)  # all usable CPUs, within reason: 8,192 JPEGs are 128 batches
+    worker_counts = sorted({picked, many})
     pin = run.device.type == "cuda"
     rows, model_rates = [], {}
     for batch in (default_batch, plan.atlas_larger_batch):
@@ -855,7 +857,7 @@ def atlas_figures(run: Run) -> None:
         "",
     ]
     if on_ranks is not None:
-        projected = [(n, min(n * model_rate, decode[("large", cpus)])) for n in sorted({2**i for i in range(1, 4)} | {ranks})]
+        projected = [(n, min(n * model_rate, decode[("large", many)])) for n in sorted({2**i for i in range(1, 4)} | {ranks})]
         lines += [
             f"On {ranks} devices of this machine: `torchrun --standalone --nproc_per_node={ranks}`, each rank `atlas()` on its share of "
             f"the {plan.atlas_images:,} JPEGs of {size} px ({'NCCL' if run.device.type == 'cuda' else 'gloo'}; "
@@ -863,7 +865,7 @@ def atlas_figures(run: Run) -> None:
             f"ranks' steady rates), {on_ranks['images']:,} images; the slowest rank scanned "
             f"{on_ranks['slowest']:.1f} s after its call, {on_ranks['wall']:.1f} s after the launch.",
             "",
-            "| devices | projected images/s (N x the model-side rate, at most the decoding rate of ImageNet-sized JPEGs with all CPUs) "
+            f"| devices | projected images/s (N x the model-side rate, at most the decoding rate of ImageNet-sized JPEGs with {plural(many, 'worker')}) "
             f"| projected ImageNet train |",
             "| ---: | ---: | ---: |",
             *[f"| {n} | {rate:,.0f} | {IMAGENET_TRAIN / rate / 60:,.1f} min |" for n, rate in projected],
