@@ -142,8 +142,11 @@ class CudaCalls:
     def total_memory(self, device: torch.device) -> int:
         return torch.cuda.get_device_properties(device).total_memory
 
-    def set_memory_fraction(self, fraction: float, device: torch.device) -> None:
-        torch.cuda.set_per_process_memory_fraction(fraction, device)
+    def index(self, device: torch.device) -> int:
+        return device.index if device.index is not None else torch.cuda.current_device()
+
+    def set_memory_fraction(self, fraction: float, index: int) -> None:
+        torch.cuda.set_per_process_memory_fraction(fraction, index)  # a torch.device("cuda") without an index is refused
 
     def device_count(self) -> int:
         return torch.cuda.device_count()
@@ -176,8 +179,17 @@ class DryCalls:
     def total_memory(self, device: torch.device) -> int:
         return self.TOTAL_MEMORY
 
-    def set_memory_fraction(self, fraction: float, device: torch.device) -> None:
-        if not isinstance(fraction, float) or not 0 <= fraction <= 1:  # as torch.cuda.set_per_process_memory_fraction
+    def index(self, device: torch.device) -> int:
+        return 0
+
+    def set_memory_fraction(self, fraction: float, index: int) -> None:
+        # As torch.cuda.set_per_process_memory_fraction checks: a fraction in [0, 1], and a device index
+        # (it refuses torch.device("cuda"), which has none: "Expected a torch.device with a specified index").
+        if not isinstance(index, int) or isinstance(index, bool):
+            raise ValueError(f"Expected a torch.device with a specified index or an integer, but got:{index}")
+        if not isinstance(fraction, float):
+            raise TypeError("Invalid type for fraction argument, must be `float`")
+        if not 0 <= fraction <= 1:
             raise ValueError(f"Invalid fraction value: {fraction}. Allowed range: 0~1")
         self.memory_fractions.append(fraction)
 
@@ -354,7 +366,7 @@ def small_memory(run: Run, model: cw.Model):
     calls.empty_cache()
     total = calls.total_memory(run.device)
     fraction = min(run.plan.oom_cap_bytes / total, 0.5)
-    calls.set_memory_fraction(fraction, run.device)
+    calls.set_memory_fraction(fraction, calls.index(run.device))
     how = f"the process capped at {fraction * total / 2**30:.1f} GiB of the GPU's {total / 2**30:.0f} GiB (`torch.cuda.set_per_process_memory_fraction`)"
     handle = None
     if run.dry:  # a cap on the CPU refuses nothing: the error is simulated
@@ -369,7 +381,7 @@ def small_memory(run: Run, model: cw.Model):
     finally:
         if handle is not None:
             handle.remove()
-        calls.set_memory_fraction(1.0, run.device)
+        calls.set_memory_fraction(1.0, calls.index(run.device))
         calls.empty_cache()
 
 

@@ -117,7 +117,7 @@ def test_every_torch_cuda_call_is_a_real_torch_function_and_the_dry_run_swaps_ea
         stand_in = getattr(bench_gpu.DryCalls, name, None)
         assert stand_in is not None and inspect.signature(stand_in) == inspect.signature(method), name
     # the real calls' arguments bind to torch's own signatures
-    inspect.signature(torch.cuda.set_per_process_memory_fraction).bind(0.5, torch.device("cuda"))
+    inspect.signature(torch.cuda.set_per_process_memory_fraction).bind(0.5, 0)
     inspect.signature(torch.cuda.synchronize).bind(torch.device("cuda"))
     inspect.signature(torch.cuda.get_device_properties).bind(torch.device("cuda"))
 
@@ -162,6 +162,10 @@ def test_the_memory_cap_is_set_for_the_block_and_lifted_after_it_also_after_an_e
             model.module(torch.zeros(bench_gpu.DRY_PLAN.oom_simulated_fit + 1, 1, 28, 28))
     assert calls.memory_fractions == [0.0, 1.0]
     model.module(torch.zeros(8, 1, 28, 28))  # the simulated refusal is gone with the cap
+    # as torch.cuda: a device without an index is refused (the first version of this script passed torch.device("cuda"))
+    with pytest.raises(ValueError, match="specified index"):
+        calls.set_memory_fraction(0.5, torch.device("cuda"))
+    assert bench_gpu.CudaCalls().index(torch.device("cuda", 3)) == 3
 
 
 def test_the_atlas_figures_name_the_part_that_sets_the_pace():
