@@ -69,7 +69,7 @@ def atlas(
     image (class and probability; when the model has class scores). ``data``: an image folder (class
     = folder name) or WebDataset tar shards (see
     :class:`~cnn_widgets.engine.image_files.ImageFiles`), decoded by ``workers``
-    DataLoader processes (default: the CPUs per process, up to 8).
+    DataLoader processes (default: :func:`decoding_workers`, the CPUs per process, up to 8).
 
     Run under ``torchrun`` (or inside an initialized process group), each process
     scans its share and the results are merged; every ``checkpoint_every`` batches
@@ -114,7 +114,7 @@ def atlas(
         rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
         compute = _rank_device(model, device)
         if workers is None:
-            workers = max(1, min(8, (os.cpu_count() or 2) // world))
+            workers = decoding_workers(world)
         batches = math.ceil(count / batch_size)
         mine = range(rank * batches // world, (rank + 1) * batches // world)
         run = _run_key(model, dataset, chosen, k, batch_size, world)
@@ -176,6 +176,21 @@ def atlas(
 
 
 # -- processes and devices ---------------------------------------------------------------
+
+
+def decoding_workers(world: int = 1) -> int:
+    """The atlas's default number of DataLoader decoding processes per rank: the CPUs this
+    process may run on, shared among the ``world`` ranks of the machine, at least 1 and at
+    most 8. The CPUs are those of the process's affinity mask where the platform has one
+    (a batch job or container given 16 cores of a 128-core GPU node gets 16), else
+    ``os.cpu_count()``.
+
+    >>> 1 <= decoding_workers() <= 8
+    True
+    """
+    affinity = getattr(os, "sched_getaffinity", None)
+    cpus = len(affinity(0)) if affinity is not None else (os.cpu_count() or 2)
+    return max(1, min(8, cpus // max(1, world)))
 
 
 def _join_process_group(model, device) -> bool:

@@ -6,6 +6,7 @@ and the preprocessing (``transforms()``: crop size, mean and std).
 """
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from torch import nn
@@ -14,12 +15,17 @@ from . import zoo
 
 
 def is_weights_enum(value: Any) -> bool:
-    """Whether ``value`` is a torchvision weights enum member (``ResNet50_Weights.IMAGENET1K_V2``)."""
-    try:
-        from torchvision.models import WeightsEnum
-    except ImportError:  # pragma: no cover - torchvision is a dependency
-        return False
-    return isinstance(value, WeightsEnum)
+    """Whether ``value`` is a torchvision weights enum member (``ResNet50_Weights.IMAGENET1K_V2``).
+
+    Without importing torchvision (seconds of start-up, torch's compiler included): a member
+    exists only once torchvision's models are imported, so until then nothing is one.
+
+    >>> is_weights_enum("imagenet")
+    False
+    """
+    models = sys.modules.get("torchvision.models")
+    enum = getattr(models, "WeightsEnum", None)
+    return enum is not None and isinstance(value, enum)
 
 
 def architecture(weights) -> str:

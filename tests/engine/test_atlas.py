@@ -143,7 +143,7 @@ def test_receptive_fields_follow_the_module_graph():
     assert fields["head"] == ReceptiveField((21, 21), (4, 4), (-9, -9))
 
 
-def test_a_run_killed_midway_resumes_to_the_same_store(tmp_path, folder, reference):
+def test_a_run_killed_midway_resumes_to_the_same_store_also_when_torchrun_restarts_the_dead_rank(tmp_path, folder, reference):
     out = tmp_path / "killed"
     died = run_ranks(folder, out, world=2, die_after=48)
     assert died.returncode != 0 and "exitcode  : 3" in died.stderr, died.stderr[-3000:]
@@ -151,16 +151,11 @@ def test_a_run_killed_midway_resumes_to_the_same_store(tmp_path, folder, referen
     saved = torch.load(out / "checkpoints" / "rank1-of-2.pt", weights_only=True)
     share = COUNT // 16 // 2 * 16  # rank 1 scans the second half of the batches
     assert share <= saved["next_batch"] * 16 < share + 48, "rank 1 checkpointed part of its share before it died"
-    done = run_ranks(folder, out, world=2)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert store_files(out) == store_files(reference)
-
-
-def test_torchrun_restarts_a_dead_rank_and_the_store_is_the_same(tmp_path, folder, reference):
-    out = tmp_path / "restarted"
+    # The rerun resumes from the checkpoints; rank 1 dies once more before it has finished its share, and
+    # torchrun restarts both ranks (a new process group), which resume again and finish.
     done = run_ranks(folder, out, world=2, die_after=48, restarts=1)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "failed (exitcode: 3)" in done.stderr, "rank 1 died once"
+    assert "failed (exitcode: 3)" in done.stderr, "rank 1 died once in the rerun"
     assert store_files(out) == store_files(reference)
 
 
@@ -190,7 +185,7 @@ def test_webdataset_shards_give_the_same_examples_as_the_folder(tmp_path, folder
 
 def test_torchrun_runs_the_command_line_on_two_processes_and_writes_the_same_store_as_one(tmp_path, folder, reference):
     """Two processes (gloo) through the command line: the same bytes as the one-process store.
-    (The kill/resume and restart tests below also end in two-process stores equal to it.)"""
+    (The kill/resume test, whose rerun torchrun also restarts, ends in a two-process store equal to it too.)"""
     out = tmp_path / "cli"
     env = {**os.environ, "PYTHONPATH": str(REPOSITORY)}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "cnn_widgets.cli", "atlas", "fashion-cnn",
@@ -260,3 +255,16 @@ def test_a_new_run_replaces_a_finished_store(tmp_path, folder):
     atlas(model, folder, tmp_path / "atlas", layers=["block1_conv1"], **OPTIONS)
     assert sorted(p.name for p in (tmp_path / "atlas" / "layers").iterdir()) == ["features.0.json"]
     assert sorted(p.name for p in (tmp_path / "atlas" / "crops").iterdir()) == ["features.0"]
+
+
+def test_the_default_decoding_workers_count_the_cpus_this_process_may_use_shared_by_the_ranks(monkeypatch):
+    # A batch job given 4 cores of a 128-core GPU node: os.cpu_count() says 128, the affinity mask 4.
+    from cnn_widgets.atlas import decoding_workers
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 128)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(4)), raising=False)
+    assert [decoding_workers(world) for world in (1, 2, 4, 8)] == [4, 2, 1, 1]
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    assert [decoding_workers(world) for world in (1, 8, 16)] == [8, 8, 4]
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)  # macOS, Windows: no affinity mask
+    assert decoding_workers(1) == 8 and decoding_workers(32) == 4
