@@ -88,7 +88,7 @@ def _conv_relu_conv(inplace: bool = True, between: nn.Module | None = None) -> n
     return nn.Sequential(*layers, nn.Conv2d(16, 8, 3, padding=1), nn.ReLU(inplace=True), nn.Flatten(), nn.LazyLinear(2))
 
 
-@pytest.mark.parametrize("case", ["fused", "relu not in place", "pool between", "two layers read"])
+@pytest.mark.parametrize("case", ["fused", "relu not in place", "pool between", "two layers read", "whole target layer"])
 def test_a_cut_network_gives_the_plain_networks_values_and_gradients(case):
     """The cut before the ReLU that feeds the target conv (fused into it, from the second run on)
     gives what the whole network gives; where that ReLU does not feed the target conv, or is not
@@ -119,7 +119,9 @@ def test_a_cut_network_gives_the_plain_networks_values_and_gradients(case):
         net(image)
         for hook in hooks:
             hook.remove()
-        value = acts[layers[-1].path][torch.arange(2), index].square().mean() + sum(acts[info.path].mean() for info in layers[:-1])
+        target = acts[layers[-1].path]
+        value = target[:, 3].square().mean() if case == "whole target layer" else target[torch.arange(2), index].square().mean()
+        value = value + sum(acts[info.path].mean() for info in layers[:-1])
         return value, torch.autograd.grad(value, image)[0]
 
     expected, expected_gradient = plain()
@@ -128,10 +130,14 @@ def test_a_cut_network_gives_the_plain_networks_values_and_gradients(case):
             relu_calls.clear()
             image = images.clone().requires_grad_()
             recording = tap.run(image.contiguous(memory_format=torch.channels_last))
-            value = recording.channels(layers[-1].name, index).square().mean()
+            if case == "whole target layer":  # the whole conv output, then one channel of it
+                value = recording.activation(layers[-1].name)[:, 3].square().mean()
+                assert recording.channels(layers[-1].name, index).shape == (2, size, size)
+            else:
+                value = recording.channels(layers[-1].name, index).square().mean()
             value = value + sum(recording.activation(info.name).mean() for info in layers[:-1])
             (gradient,) = torch.autograd.grad(value, image)
             torch.testing.assert_close(value, expected, atol=1e-5, rtol=1e-5)
             torch.testing.assert_close(gradient, expected_gradient, atol=1e-6, rtol=1e-4)
-            fused = case in ("fused", "two layers read") and run > 0
+            fused = case in ("fused", "two layers read", "whole target layer") and run > 0
             assert len(relu_calls) == (0 if fused else 1), "from the second run on the network stops before the ReLU"
