@@ -61,7 +61,12 @@ class _SelectedChannel(torch.autograd.Function):
     """Image i (C, H, W) convolved with filter i (C, kh, kw): (N, OH, OW)."""
 
     @staticmethod
-    def forward(ctx, inputs, weight, bias, pads, stride, dilation):
+    def forward(ctx, inputs, weight, bias, pads, stride, dilation, relu):
+        ctx.relu = relu
+        if relu:  # the in-place ReLU before the conv; its gradient mask is applied in backward
+            inputs.relu_()
+            ctx.mark_dirty(inputs)
+            ctx.set_materialize_grads(False)
         count, channels, height, width = inputs.shape
         kernel = tuple(weight.shape[-2:])
         taps = weight.to(inputs.dtype).reshape(count, channels, -1).transpose(1, 2)  # (N, k*k, C)
@@ -74,14 +79,17 @@ class _SelectedChannel(torch.autograd.Function):
         result = planes.new_zeros(count, *out) if bias is None else bias.to(planes.dtype).view(count, 1, 1).expand(count, *out).clone()
         for tap in range(planes.shape[1]):
             result += planes[(slice(None), tap, *_tap_window(tap, kernel, out, stride, dilation))]
-        ctx.save_for_backward(taps)
+        ctx.save_for_backward(taps, inputs if relu else None)
         ctx.shape, ctx.geometry = (height, width, kernel), (pads, stride, dilation)
         ctx.layout = torch.channels_last if inputs.dim() == 4 and inputs.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
-        return result
+        # With the ReLU, its output (``inputs``, changed in place) is an output of this function too.
+        return (result, inputs) if relu else result
 
     @staticmethod
-    def backward(ctx, grad):
-        (taps,) = ctx.saved_tensors
+    def backward(ctx, grad, grad_rectified=None):
+        taps, rectified = ctx.saved_tensors
+        if grad is None:  # only the rectified input was used further on
+            return torch.ops.aten.threshold_backward(grad_rectified, rectified, 0), None, None, None, None, None, None
         height, width, kernel = ctx.shape
         pads, stride, dilation = ctx.geometry
         top, bottom, left, right = pads
@@ -93,14 +101,21 @@ class _SelectedChannel(torch.autograd.Function):
         inside = planes[:, :, top:top + height, left:left + width].reshape(count, taps.shape[1], height * width)
         rows = torch.bmm(inside.transpose(1, 2), taps.to(grad.dtype))  # (N, H*W, C)
         gradient = rows.view(count, height, width, -1).permute(0, 3, 1, 2)  # channels_last
-        return gradient.contiguous(memory_format=ctx.layout), None, None, None, None, None
+        if ctx.relu:
+            if grad_rectified is not None:
+                gradient += grad_rectified
+            # The ReLU's backward, written in place: no new image-sized tensor.
+            torch.ops.aten.threshold_backward.grad_input(gradient, rectified, 0, grad_input=gradient)
+        return gradient.contiguous(memory_format=ctx.layout), None, None, None, None, None, None
 
 
 def selected_channels(inputs: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                      padding: tuple[int, int, int, int], stride=(1, 1), dilation=(1, 1)) -> torch.Tensor:
+                      padding: tuple[int, int, int, int], stride=(1, 1), dilation=(1, 1), relu: bool = False) -> torch.Tensor:
     """Input i (C, H, W) convolved with ``weight[i]`` (C, kh, kw) plus ``bias[i]``: (N, OH, OW).
     ``padding``: (top, bottom, left, right) zeros (see :func:`zero_padding`). Differentiable with
-    respect to ``inputs`` (not the weights).
+    respect to ``inputs`` (not the weights). ``relu=True``: of ``relu(inputs)``, applied to
+    ``inputs`` in place like an in-place ``nn.ReLU``; the backward masks its own gradient in
+    place (one image-sized tensor less than autograd's ReLU backward).
 
     >>> conv = nn.Conv2d(4, 6, 3, padding=1)
     >>> x, index = torch.randn(2, 4, 5, 5), torch.tensor([5, 1])
@@ -109,7 +124,8 @@ def selected_channels(inputs: torch.Tensor, weight: torch.Tensor, bias: torch.Te
     True
     """
     bias = None if bias is None else bias.detach()
-    return _SelectedChannel.apply(inputs, weight.detach(), bias, tuple(padding), tuple(stride), tuple(dilation))
+    result = _SelectedChannel.apply(inputs, weight.detach(), bias, tuple(padding), tuple(stride), tuple(dilation), relu)
+    return result[0] if relu else result
 
 
 class _InputGradient(torch.autograd.Function):

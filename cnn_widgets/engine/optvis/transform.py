@@ -204,12 +204,32 @@ class Compose:
         to_canvas = torch.diag(torch.tensor([canvas[1] / 2, canvas[0] / 2, 1.0], device=images.device))
         to_source = torch.diag(torch.tensor([2 / width, 2 / height, 1.0], device=images.device))
         theta = (to_source @ inverse @ to_canvas)[:, :2]
-        grid = F.affine_grid(theta, [count, channels, *out], align_corners=False)
+        grid = _affine_grid(theta, out)
         fill = next((t.fill for t in group if t.grow), 0.5)
         return F.grid_sample(images - fill, grid.to(images.dtype), mode="bilinear", padding_mode="zeros", align_corners=False) + fill
 
     def __repr__(self) -> str:
         return f"compose({self.transforms!r})"
+
+
+def _affine_grid(theta: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``F.affine_grid(theta, (N, C, *size), align_corners=False)`` by broadcasting: each
+    coordinate is a*x + b*y + t over the pixel centers, without affine_grid's (N, H*W, 3) x (3, 2)
+    product (16 images on a 152 px canvas: 4.2 -> 0.2 ms on one core). Equal up to float rounding.
+
+    >>> theta = torch.tensor([[[0.9, 0.1, 0.2], [-0.1, 0.9, 0.0]]])
+    >>> torch.allclose(_affine_grid(theta, (5, 7)), F.affine_grid(theta, [1, 1, 5, 7], align_corners=False), atol=1e-6)
+    True
+    """
+    height, width = size
+
+    def centers(count: int) -> torch.Tensor:  # the pixel centers in [-1, 1], as ATen's affine_grid computes them
+        return torch.linspace(-1, 1, count, device=theta.device, dtype=theta.dtype) * (count - 1) / count
+
+    a, b, t = (theta[:, :, column, None, None] for column in range(3))  # (N, 2, 1, 1) each
+    # In the product's order of sums: the same grid to the last bit where measured (152 px canvas).
+    coordinates = a * centers(width).view(1, 1, 1, width) + b * centers(height).view(1, 1, height, 1) + t  # (N, 2, H, W)
+    return torch.stack((coordinates[:, 0], coordinates[:, 1]), -1)
 
 
 def compose(transforms: Sequence, output_size: tuple[int, int] | None = None) -> Compose:
