@@ -30,7 +30,7 @@ from ..models import as_model
 from ..models.layers import parse_filters
 from ..frontend import bundled
 from ..render.convolution import text_band
-from .tile_viewer import ENLARGED, TileViewer, enlarge
+from .tile_viewer import ENLARGED, TileViewer, enlarge, fit_tiles
 from .worker import RunControls
 
 RESULTS_BYTES = 64_000_000  # optimized images kept per widget (a 128 px image: 49 kB)
@@ -105,7 +105,7 @@ class ActivationMaximization(TileViewer, RunControls):
         self._previews = BoundedCache(max_bytes=RESULTS_BYTES)  # images of a run in progress
         self._reached: dict[tuple, float] = {}  # the objective each finished image reached
         self._version = 0
-        self._history: list[tuple[list[int], np.ndarray]] = []  # the grid's filters and tiles at each preview of the last run
+        self._history: list[tuple[list[int], np.ndarray]] = []  # the grid's filters and tiles at each preview of the last run (see _keep_frame)
         self._stopped_at: dict[tuple, int] = {}  # filters whose run was stopped: the last step reached
         self._computing: set[tuple] = set()  # keys the running job optimizes
         self._grid_run = False  # the running job was started by Run (not by moving to a filter)
@@ -364,8 +364,7 @@ class ActivationMaximization(TileViewer, RunControls):
             if images is not None and not variations:
                 for key, picture in zip(keys, images):
                     self._previews[key] = render.to_uint8_image(picture)
-                order = self.chosen_filters()
-                self._history.append((order, self._tiles(order, settings)))  # every preview, for the GIF
+                self._keep_frame(settings)
             # The view hears of the run at most every STATUS_EVERY_S (and of its last step) and is
             # redrawn at most every PREVIEW_EVERY_S (and once the run ends, below): a fast run's steps
             # come faster than a person or the browser follows, and a drawing costs more than a small
@@ -410,8 +409,7 @@ class ActivationMaximization(TileViewer, RunControls):
             for key, picture in zip(keys, pictures):
                 self._previews[key] = picture
                 self._stopped_at[key] = reached_step
-            order = self.chosen_filters()
-            self._history.append((order, self._tiles(order, settings)))  # the GIF ends where the run stopped
+            self._keep_frame(settings)  # the GIF ends where the run stopped
         self._computing = set()
         self._refresh()
         return reached_step, steps, what
@@ -514,6 +512,12 @@ class ActivationMaximization(TileViewer, RunControls):
     def _refresh(self) -> None:
         self._version += 1
         self._redraw_grid()
+
+    def _keep_frame(self, settings: tuple) -> None:
+        """Keep the grid as it is now for the GIF: its filters and its tiles at the size the grid
+        draws them (stitched when saved; every preview is kept, drawn or not)."""
+        order = self.chosen_filters()
+        self._history.append((order, fit_tiles(self._tiles(order, settings), self._columns())))
 
     def save_gif(self, path, duration_ms: int = 150) -> None:
         """Write the optimization of the last run as an animated GIF: the grid at every preview.
