@@ -30,7 +30,7 @@ from ..models import as_model
 from ..models.layers import parse_filters
 from ..frontend import bundled
 from ..render.convolution import text_band
-from .tile_viewer import ENLARGED, TileViewer, enlarge
+from .tile_viewer import ENLARGED, TileViewer, enlarge, fit_tiles
 from .worker import RunControls
 
 RESULTS_BYTES = 64_000_000  # optimized images kept per widget (a 128 px image: 49 kB)
@@ -38,6 +38,8 @@ PLACEHOLDER = 200  # light gray for filters not optimized yet
 FRAME_GRAY = 128  # the frame around a first-layer filter's enlarged pixels
 FIRST_RUN_S = 30  # the defaults aim for a first Run of at most about this long
 LONG_RUN_S = 60  # a run expected to take longer says so while it runs
+STATUS_EVERY_S = 0.1  # a run's progress and status reach the view at most this often
+PREVIEW_EVERY_S = 0.25  # and its images are drawn at most this often (and at the end)
 # Defaults tried in order for models with large inputs: (size, steps, filters); the first whose
 # estimate fits FIRST_RUN_S wins (the last one otherwise). Small inputs run at their own size.
 DEFAULT_CANDIDATES = ((128, 128, 16), (96, 96, 16), (64, 64, 16), (64, 64, 8), (64, 48, 8), (48, 32, 8))
@@ -103,7 +105,7 @@ class ActivationMaximization(TileViewer, RunControls):
         self._previews = BoundedCache(max_bytes=RESULTS_BYTES)  # images of a run in progress
         self._reached: dict[tuple, float] = {}  # the objective each finished image reached
         self._version = 0
-        self._history: list[np.ndarray] = []  # the grid at each preview of the last run
+        self._history: list[tuple[list[int], np.ndarray]] = []  # the grid's filters and tiles at each preview of the last run (see _keep_frame)
         self._stopped_at: dict[tuple, int] = {}  # filters whose run was stopped: the last step reached
         self._computing: set[tuple] = set()  # keys the running job optimizes
         self._grid_run = False  # the running job was started by Run (not by moving to a filter)
@@ -249,16 +251,24 @@ class ActivationMaximization(TileViewer, RunControls):
         """What the units belong to: the layer's module path, or "class" for the output's classes."""
         return "class" if self.objective == "class" else self.model.layer(self.layer).path
 
-    def _key(self, filter_index: int) -> tuple:
-        # The weights' version: images optimized before the weights changed are not shown as current.
-        return (self._where(), self.used_objective(), filter_index, self.steps, self.size, self.preset, self.seed, weights_version(self.model))
+    def _settings_key(self) -> tuple:
+        """What an image depends on besides its filter: the settings and the weights' version
+        (images optimized before the weights changed are not shown as current). Work over many
+        filters (a drawing, a plan) computes it once and passes it to :meth:`_key`:
+        ``weights_version`` reads every parameter of the model."""
+        return (self._where(), self.used_objective(), self.steps, self.size, self.preset, self.seed, weights_version(self.model))
+
+    def _key(self, filter_index: int, settings: tuple | None = None) -> tuple:
+        return (settings or self._settings_key()) + (filter_index,)
 
     def _variations_key(self, filter_index: int) -> tuple:
         return self._key(filter_index) + ("variations", self.variations)
 
     def image(self, filter_index: int) -> np.ndarray | None:
         """The optimized image (H, W, 3) uint8 of a filter with the current settings, if computed."""
-        key = self._key(filter_index)
+        return self._image(self._key(filter_index))
+
+    def _image(self, key: tuple) -> np.ndarray | None:
         return self._results.get(key, self._previews.get(key))
 
     def variation_images(self, filter_index: int) -> list[np.ndarray]:
@@ -274,9 +284,9 @@ class ActivationMaximization(TileViewer, RunControls):
     def _missing(self, grid: bool) -> tuple[str, list[int]] | None:
         """The next batch to optimize: the grid's filters without a finished image (with Run),
         and the selected one; then the selected filter's variations. None when all are there."""
-        selected = self.filter_index
-        units = [f for f in self.chosen_filters() if self._key(f) not in self._results] if grid else []
-        if self._key(selected) not in self._results and selected not in units:
+        selected, settings = self.filter_index, self._settings_key()
+        units = [f for f in self.chosen_filters() if self._key(f, settings) not in self._results] if grid else []
+        if self._key(selected, settings) not in self._results and selected not in units:
             units.append(selected)
         if units:
             return "images", units
@@ -324,7 +334,8 @@ class ActivationMaximization(TileViewer, RunControls):
     def _optimize(self, kind: str, units: list[int], cancel, report) -> tuple[int, int, str]:
         """One maximize call; returns (last step reached, steps, what it optimized)."""
         variations = kind == "variations"
-        keys = [self._variations_key(units[0])] if variations else [self._key(f) for f in units]
+        settings = self._settings_key()
+        keys = [self._variations_key(units[0])] if variations else [self._key(f, settings) for f in units]
         where, steps, size, objective, preset = self._where(), self.steps, self.size, self.used_objective(), self.preset
         what = (f"{len(units)} variations of {self._unit_name(units[0])}" if variations
                 else ", ".join(self._unit_name(f) for f in units) if len(units) <= 2 else f"{len(units)} {'classes' if objective == 'class' else 'filters'}")
@@ -332,7 +343,7 @@ class ActivationMaximization(TileViewer, RunControls):
             what += f" of {self.layer}"
         diversity = 0.0
         if variations:
-            reached = self._reached.get(self._key(units[0]), 1.0)
+            reached = self._reached.get(self._key(units[0], settings), 1.0)
             diversity = DIVERSITY_SHARE * max(abs(reached), 1e-3)
         self._computing = set(keys)
         self._history = [] if not variations else self._history
@@ -343,11 +354,25 @@ class ActivationMaximization(TileViewer, RunControls):
         times: list[float] = []
         reached_step = 0
         last_values = None
+        reported = drawn = -math.inf  # when the status and the view last heard of the run
 
         def progress(step, values, images):
-            nonlocal reached_step, last_values
+            nonlocal reached_step, last_values, reported, drawn
             reached_step, last_values = step, values
-            times.append(time.monotonic())
+            now = time.monotonic()
+            times.append(now)
+            if images is not None and not variations:
+                for key, picture in zip(keys, images):
+                    self._previews[key] = render.to_uint8_image(picture)
+                self._keep_frame(settings)
+            # The view hears of the run at most every STATUS_EVERY_S (and of its last step) and is
+            # redrawn at most every PREVIEW_EVERY_S (and once the run ends, below): a fast run's steps
+            # come faster than a person or the browser follows, and a drawing costs more than a small
+            # model's step.
+            draw = images is not None and not variations and now - drawn >= PREVIEW_EVERY_S
+            if not (draw or step == steps or now - reported >= STATUS_EVERY_S):
+                return
+            reported = now
             if len(times) >= 3:  # the first step pays for warming up: measure from the second
                 per_step = (times[-1] - times[0]) / (len(times) - 1)
                 left = per_step * (steps - step)
@@ -357,9 +382,8 @@ class ActivationMaximization(TileViewer, RunControls):
             else:
                 eta = ""
             report(step / steps, f"step {step}/{steps}{eta} · {_measure(objective)} {float(values.mean()):.3g}")
-            if images is not None and not variations:
-                for key, picture in zip(keys, images):
-                    self._previews[key] = render.to_uint8_image(picture)
+            if draw:
+                drawn = now
                 self._refresh()
 
         images = maximize(
@@ -367,6 +391,7 @@ class ActivationMaximization(TileViewer, RunControls):
             objective=objective, diversity=diversity, progress=progress, preview_every=_preview_every(steps), cancel=cancel,
             **QUALITY_PRESETS[preset],
         )
+        report(reached_step / steps)  # a run stopped between two reports: the progress says where it stopped
         if len(times) >= 3:
             per_step = (times[-1] - times[0]) / (len(times) - 1)
             _measured[(self.model.name, where, size, len(units), preset)] = per_step
@@ -384,14 +409,16 @@ class ActivationMaximization(TileViewer, RunControls):
             for key, picture in zip(keys, pictures):
                 self._previews[key] = picture
                 self._stopped_at[key] = reached_step
+            self._keep_frame(settings)  # the GIF ends where the run stopped
         self._computing = set()
         self._refresh()
         return reached_step, steps, what
 
     def _plan(self) -> str:
         """What a Run would do and cost now, and what twice the steps or the size would cost."""
-        units = [f for f in self.chosen_filters() if self._key(f) not in self._results]
-        if self._key(self.filter_index) not in self._results and self.filter_index not in units:
+        settings = self._settings_key()
+        units = [f for f in self.chosen_filters() if self._key(f, settings) not in self._results]
+        if self._key(self.filter_index, settings) not in self._results and self.filter_index not in units:
             units.append(self.filter_index)
         where = "classes" if self.objective == "class" else self.layer
         if not units:
@@ -426,8 +453,8 @@ class ActivationMaximization(TileViewer, RunControls):
                 per_step = _step_seconds(self.model, self.layer, self.objective, images, size, self.preset, self.steps)
             else:  # a size not timed: the timed size's step scaled by the arithmetic of both
                 per_step = _scaled_estimate(self.model, self.layer, self.objective, images, 1, size, (self.size, images), self.preset, self.steps)
-            previews = steps // _preview_every(steps) + 1
-            seconds = per_step * steps + previews * self._draw_seconds
+            drawn = min(steps // _preview_every(steps) + 1, 1 + math.floor(per_step * steps / PREVIEW_EVERY_S))
+            seconds = per_step * steps + drawn * self._draw_seconds
             said = f"measured: {_seconds_text(per_step)} s per step, {_seconds_text(self._draw_seconds)} s per preview"
         return (seconds, said) if basis else seconds
 
@@ -485,9 +512,12 @@ class ActivationMaximization(TileViewer, RunControls):
     def _refresh(self) -> None:
         self._version += 1
         self._redraw_grid()
-        cached = self._grid_cache.get(self._grid_key())
-        if self.running and cached is not None:
-            self._history.append(cached[4])
+
+    def _keep_frame(self, settings: tuple) -> None:
+        """Keep the grid as it is now for the GIF: its filters and its tiles at the size the grid
+        draws them (stitched when saved; every preview is kept, drawn or not)."""
+        order = self.chosen_filters()
+        self._history.append((order, fit_tiles(self._tiles(order, settings), self._columns())))
 
     def save_gif(self, path, duration_ms: int = 150) -> None:
         """Write the optimization of the last run as an animated GIF: the grid at every preview.
@@ -500,7 +530,8 @@ class ActivationMaximization(TileViewer, RunControls):
         """
         if not self._history:
             raise RuntimeError("nothing to animate yet: press Run (or call run()) first")
-        render.save_gif(self._history, path, duration_ms=duration_ms)
+        frames = [self._stitch(tiles, self._columns(), [f"#{f}" for f in order])[0] for order, tiles in self._history]
+        render.save_gif(frames, path, duration_ms=duration_ms)
 
     # -- drawing --------------------------------------------------------------------------
     def _grid_key(self) -> tuple:
@@ -512,9 +543,18 @@ class ActivationMaximization(TileViewer, RunControls):
     def _grid_tiles(self):
         self._grid_cache.clear()  # results change underneath; keep only the current picture
         order = self.chosen_filters()
-        tiles = np.stack([self._tile(f) for f in order])
-        titles = [self._unit_name(f) + (f" · {state}" if (state := self._state(f)) else "") for f in order]
+        settings = self._settings_key()
+        tiles = self._tiles(order, settings)
+        titles = [self._unit_name(f) + (f" · {state}" if (state := self._state(f, settings)) else "") for f in order]
         return tiles, titles, order
+
+    def _tiles(self, order: list[int], settings: tuple) -> np.ndarray:
+        """The grid's tiles (N, size, size, 3): each filter's image as far as it is, or a blank."""
+        window, tiles = self._window(), []
+        for f in order:
+            picture = self._image(self._key(f, settings))
+            tiles.append(self._blank() if picture is None or picture.shape[:2] != (self.size, self.size) else self._seen(picture, window))
+        return np.stack(tiles)
 
     def _stitch(self, tiles, columns=None, labels=None):
         if labels is not None and self.objective == "class":
@@ -526,9 +566,9 @@ class ActivationMaximization(TileViewer, RunControls):
             return f"{self.model.label} · the output's classes · {len(self.model.classes)} classes: the input each class score likes most"
         return super()._title()
 
-    def _state(self, filter_index: int) -> str:
+    def _state(self, filter_index: int, settings: tuple | None = None) -> str:
         """How far the filter's image is: "" when finished, else in progress, stopped or not computed yet."""
-        key = self._key(filter_index)
+        key = self._key(filter_index, settings)
         if key in self._results:
             return ""
         if key in self._computing:
@@ -540,16 +580,15 @@ class ActivationMaximization(TileViewer, RunControls):
         return "not computed yet: select it or press Run"
 
     def _tile(self, filter_index: int) -> np.ndarray:
-        picture = self.image(filter_index)
-        if picture is None or picture.shape[:2] != (self.size, self.size):
-            return self._blank()
-        return self._seen(picture)
+        """The filter's tile in the grid."""
+        return self._tiles([filter_index], self._settings_key())[0]
 
-    def _seen(self, picture: np.ndarray) -> np.ndarray:
-        """The part of an image the maximized unit sees, enlarged to the image's size (blocks of
-        nearest pixels) inside a one-pixel gray frame, so that white or black edge pixels stay
-        apart from the page and the next tile; the whole image when the unit sees more."""
-        window = self._window()
+    @staticmethod
+    def _seen(picture: np.ndarray, window: "tuple[int, int, int, int] | None") -> np.ndarray:
+        """The part of an image the maximized unit sees (``window``, from :meth:`_window`), enlarged
+        to the image's size (blocks of nearest pixels) inside a one-pixel gray frame, so that white
+        or black edge pixels stay apart from the page and the next tile; the whole image when the
+        unit sees more (``window`` None)."""
         if window is None:
             return picture
         top, left, height, width = window
@@ -577,21 +616,22 @@ class ActivationMaximization(TileViewer, RunControls):
         return render.side_by_side([self._grid_picture, named], gap=16)
 
     def _enlarged(self, filter_index: int):
-        picture = self.image(filter_index)
-        state = self._state(filter_index) or "finished"
-        key = self._key(filter_index)
+        settings, window = self._settings_key(), self._window()
+        key = self._key(filter_index, settings)
+        picture = self._image(key)
+        state = self._state(filter_index, settings) or "finished"
         if key in self._reached:
             state += f", {_measure(self.used_objective())} reached {self._reached[key]:.3g}"
-        shown = self._seen(picture) if picture is not None else self._blank()
+        shown = self._seen(picture, window) if picture is not None else self._blank()
         caption = f"{self._enlarged_name(filter_index)} · {self.size}x{self.size} px, {self.steps} steps, {self.preset} · {state}"
-        if (window := self._window()) is not None:
+        if window is not None:
             caption += (f" · first layer: the pixels that excite the middle unit most, bright where the filter's weights are "
                         f"positive and dark where negative; a first-layer filter sees only {window[2]}x{window[3]} pixels, "
                         f"so only those are shown, enlarged")
         if self.variations > 1:
             variants = self.variation_images(filter_index)
             if variants:
-                shown = render.grid(np.stack([self._seen(v) for v in variants]), columns=math.ceil(math.sqrt(len(variants))), padding=2)
+                shown = render.grid(np.stack([self._seen(v, window) for v in variants]), columns=math.ceil(math.sqrt(len(variants))), padding=2)
                 caption += f" · {len(variants)} variations, made different from each other by a diversity penalty"
             else:
                 caption += f" · {self.variations} variations: {'in progress' if self.running else 'not computed yet'} (the image alone is shown)"

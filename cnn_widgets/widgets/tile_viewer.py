@@ -170,14 +170,11 @@ class TileViewer(LayerChoice, BaseWidget):
     def _stitch(tiles: np.ndarray, columns: int | None = None, labels: list[str] | None = None) -> tuple[np.ndarray, dict]:
         """Tiles (N, h, w, 3) to a grid about GRID_WIDTH wide; tiles are resized to fit.
         Tiles wide enough to read get their filter number under them."""
-        count, height, width = tiles.shape[:3]
+        count = tiles.shape[0]
         columns = columns or int(np.ceil(np.sqrt(count)))
-        target = int(np.clip(GRID_WIDTH // columns - 1, MIN_TILE, MAX_TILE))
-        if max(height, width) > target:
-            tiles = shrink(tiles, target)
-            scale = 1
-        else:
-            scale = max(1, target // max(height, width))
+        target = _tile_side(columns)
+        tiles = fit_tiles(tiles, columns)
+        scale = max(1, target // max(tiles.shape[1:3]))  # 1 for tiles fit_tiles shrank
         if labels is not None and (count > 256 or tiles.shape[2] * scale < LABEL_MIN_WIDTH):
             labels = None
         layout = render.grid_layout(count, tiles.shape[1], tiles.shape[2], columns=columns, padding=1, scale=scale, labels=labels is not None)
@@ -220,6 +217,22 @@ class TileViewer(LayerChoice, BaseWidget):
     def save_png(self, path) -> None:
         """Write what the widget shows (grid and enlarged tile) to a PNG file."""
         render.save_png(self.picture(), path)
+
+
+def _tile_side(columns: int) -> int:
+    """The longer side, in pixels, of a tile in a grid of ``columns`` about GRID_WIDTH wide."""
+    return int(np.clip(GRID_WIDTH // columns - 1, MIN_TILE, MAX_TILE))
+
+
+def fit_tiles(tiles: np.ndarray, columns: int | None = None) -> np.ndarray:
+    """Tiles (N, h, w, 3) no larger than a grid of ``columns`` (default: square-ish) draws them:
+    area-downscaled when larger, as they are otherwise. Stitching them gives the same grid.
+
+    >>> fit_tiles(np.zeros((4, 224, 224, 3), np.uint8)).shape, fit_tiles(np.zeros((4, 28, 28, 3), np.uint8)).shape
+    ((4, 96, 96, 3), (4, 28, 28, 3))
+    """
+    target = _tile_side(columns or int(np.ceil(np.sqrt(tiles.shape[0]))))
+    return shrink(tiles, target) if max(tiles.shape[1:3]) > target else tiles
 
 
 def shrink(tiles: np.ndarray, target: int) -> np.ndarray:

@@ -72,7 +72,8 @@ def test_maximization_run_fills_the_grid_with_progress_to_the_end(maximization):
     maximization.observe(lambda change: progress.append(change["new"]), names="progress")
     maximization.run(wait=True)
     assert maximization.status.startswith("done") and not maximization.running and maximization.error == ""
-    assert progress[-1] == 1.0 and len(progress) > 2 and progress == sorted(progress)
+    # From the first step to the last (the steps between reach the view at most every 0.1 s).
+    assert progress[0] == 1 / 16 and progress[-1] == 1.0 and progress == sorted(progress)
     assert maximization.tile_titles == [f"filter {f}" for f in range(4)]
     assert maximization.grid_png != empty_grid
     pictures = [maximization.image(f) for f in range(4)]
@@ -553,6 +554,25 @@ def test_maximization_progress_is_saved_as_a_gif(tmp_path):
     widget.run(wait=True)
     widget.save_gif(tmp_path / "progress.gif")
     assert Image.open(tmp_path / "progress.gif").n_frames >= 2
+
+
+def test_a_fast_run_tells_the_view_only_as_often_as_it_can_follow_and_the_gif_keeps_every_preview(fashion, tmp_path):
+    # 128 steps of a few ms each: progress reached the view at every step and the grid was
+    # redrawn and encoded at each of 16 previews, costing more than the steps between them.
+    widget = ActivationMaximization(fashion, layer="block2_conv1", filters="0-3", steps=128, size=28)
+    progress, grids = [], []
+    widget.observe(lambda change: progress.append(change["new"]), names="progress")
+    widget.observe(lambda change: grids.append(change["new"]), names="grid_png")
+    started = time.monotonic()
+    widget.run(wait=True)
+    elapsed = time.monotonic() - started  # the bounds grow with it: a slow machine cannot fail them
+    assert progress[-1] == 1.0 and progress == sorted(progress)
+    assert len(progress) <= 3 + elapsed / maximization_module.STATUS_EVERY_S, (len(progress), elapsed)
+    assert 1 <= len(grids) <= 2 + elapsed / maximization_module.PREVIEW_EVERY_S, (len(grids), elapsed)
+    assert widget.status.startswith("done") and all(widget.image(f) is not None for f in range(4))
+    widget.save_gif(tmp_path / "run.gif")
+    with Image.open(tmp_path / "run.gif") as gif:
+        assert gif.n_frames == 128 // maximization_module._preview_every(128)  # every preview, drawn or not
 
 
 def test_other_views_of_the_model_answer_while_a_long_run_goes_on(fashion):
