@@ -666,11 +666,14 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
         key = (layer.removesuffix(RAW), tuple(self.model.input_size))
         if key not in fields:
             try:
-                self.model.layer(key[0])
+                name = self.model.layer(key[0]).name
             except (ValueError, KeyError, TypeError):
                 fields[key] = None  # a module path (a ResNet's "layer4"): its size is still told
             else:
-                fields[key] = engine.receptive_fields(self.model, [key[0]])[self.model.layer(key[0]).name]
+                try:
+                    fields[key] = engine.receptive_fields(self.model, [name])[name]
+                except Exception:  # noqa: BLE001  the note is a courtesy: the map is shown without its window
+                    fields[key] = None
         return fields[key]
 
     def _layer_note(self, layer: str | None) -> str:
