@@ -692,12 +692,14 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
         cell = "is one pixel" if (rows, cols) == (height, width) else f"covers {size(height / rows, width / cols)} pixels"
         text = f"{layer} is a {rows} x {cols} map: each cell {cell} of the {height} x {width} picture"
         field = self._layer_field(layer)
-        if field is None or field.size is None:
-            return text if field is None else text + ", and is computed from the whole picture (its receptive field)"
+        if field is None:
+            return text
+        anywhere = "so a bright cell on the background can stand for evidence anywhere in the picture"
+        if field.size is None:  # the probe found every pixel in every cell's field
+            return f"{text} but is computed from the whole picture (its receptive field), {anywhere}"
         window = size(*field.size)
         if field.size[0] >= height and field.size[1] >= width:
-            return (f"{text} but is computed from a {window} window around it (its receptive field), more than the whole "
-                    "picture, so a bright cell on the background can stand for evidence anywhere in the picture")
+            return f"{text} but is computed from a {window} window around it (its receptive field), more than the whole picture, {anywhere}"
         return f"{text} and is computed from the {window} window around it (its receptive field)"
 
     # -- saving -----------------------------------------------------------------------------
