@@ -70,6 +70,14 @@ function render({ model, el }) {
   const thumbnail = h("img", { class: "cw-input-image", alt: "input image" });
   const picker = imagePicker(model, "explain an image of your own");
   cleanups.push(picker.cleanup);
+  // The sample menu is as wide as the column allows (CSS); its full label, which may be long
+  // ("cat (a color photo: not like fashion-cnn's pictures)"), is its tooltip and in the open list.
+  const sampleSelect = picker.sample.querySelector("select");
+  const syncSampleTitle = () => {
+    const chosen = sampleSelect.selectedOptions[0];
+    sampleSelect.title = chosen ? `image: ${chosen.textContent}` : "image";
+  };
+  sampleSelect.addEventListener("change", syncSampleTitle);
   const imageSection = h("div", { class: "cw-image-picker" }, [
     thumbnail,
     h("div", { class: "cw-image-controls" }, [picker.sample, picker.upload]),
@@ -132,7 +140,9 @@ function render({ model, el }) {
   stop.addEventListener("click", () => model.send({ type: "stop" }));
   const status = h("div", { class: "cw-status cw-busy-line" }, [statusText, stop]);
   const heatmaps = h("div", { class: "cw-heatmaps" }, [first.node, secondFigure.node]);
-  const main = h("div", { class: "cw-main" }, [compareLine, status, pending, notice, heatmaps, sharedBar]);
+  // What a cell of the layer is in the picture (its pixels, its receptive field), under the maps.
+  const layerNote = h("div", { class: "cw-layer-note" });
+  const main = h("div", { class: "cw-main" }, [compareLine, status, pending, notice, heatmaps, sharedBar, layerNote]);
 
   const trust = trustPanel(model);
   cleanups.push(trust.cleanup);
@@ -231,6 +241,7 @@ function render({ model, el }) {
   }
   const syncNotice = () => { notice.textContent = model.get("notice"); notice.hidden = !notice.textContent; syncStale(); };
   const syncTitle = () => { title.textContent = model.get("title"); };
+  const syncLayerNote = () => { layerNote.textContent = model.get("layer_note"); layerNote.hidden = !layerNote.textContent; };
   const syncBusy = () => {
     const busy = model.get("busy");
     root.dataset.busy = String(busy);
@@ -251,6 +262,9 @@ function render({ model, el }) {
   for (const trait of ["overlay_caption", "compare_caption", "compare_png"]) on(`change:${trait}`, syncCaptions);
   on("change:opacity", syncOpacity);
   on("change:title", syncTitle);
+  on("change:layer_note", syncLayerNote);
+  // After the picker's own listeners have set the menu's value.
+  for (const trait of ["sample", "sample_options", "image_name"]) on(`change:${trait}`, () => queueMicrotask(syncSampleTitle));
   on("change:busy", syncBusy);
   on("change:status", syncBusy);
 
@@ -264,6 +278,8 @@ function render({ model, el }) {
   syncColorbars();
   syncNotice();
   syncTitle();
+  syncLayerNote();
+  syncSampleTitle();
   syncBusy();
 
   // Up and down walk through the predictions.

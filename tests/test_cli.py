@@ -107,8 +107,10 @@ def test_dream_writes_a_gif_with_every_frame(tmp_path):
 def test_cam_writes_the_same_picture_the_gradcam_widget_shows(tmp_path, method, target):
     """One heatmap overlay (render.heatmap_overlay) on one scale rule (render.class_map_scale)
     for both: the same image, class, method, colormap and opacity give the same pixels, to the
-    last bit, for the top class and for another one (drawn on the top class's scale)."""
+    last bit, for the top class and for another one (drawn on the top class's scale). The
+    widget's saved picture also lists the top predictions and the captions around them."""
     import cnn_widgets as cw
+    from picture_search import position_of
 
     out = tmp_path / "cam.png"
     assert main(["cam", "fashion-cnn", "--image", "sneaker", "--class", target, "--method", method,
@@ -116,8 +118,7 @@ def test_cam_writes_the_same_picture_the_gradcam_widget_shows(tmp_path, method, 
     widget = cw.GradCAM(cw.load_model("fashion-cnn"), "sneaker", method=method, target=target, colormap="viridis", opacity=0.6)
     shown = widget.picture()
     written = np.asarray(Image.open(out).convert("RGB"))
-    assert written.shape == shown.shape
-    assert np.array_equal(written, shown)
+    assert position_of(written, shown) is not None
 
 
 def test_features_stage_picks_after_or_before_the_relu(tmp_path):

@@ -40,6 +40,10 @@ def _lesson_6(out: str) -> None:
     lowest = min((value, row, col) for row, values in grid.items() for col, value in zip(range(4, 28, 4), values))
     assert lowest[1] <= 12 and lowest[2] >= 20, lowest  # covering the empty area above the heel hurts most
     assert _numbers(r"covering the brightest point of the Grad-CAM map: (\d\.\d\d)", out)[0] > 0.9
+    # "when the shoe moves 4 pixels down, the brightest point moves 4 rows down with it"; "32 x 32"
+    row, col = map(int, re.search(r"brightest point of the Sneaker map: row (\d+), column (\d+)", out).groups())
+    assert re.search(rf"moved 4 pixels down: brightest point at row {row + 4}, column {col}\b", out), out
+    assert "computed from 32 x 32 pixels around it" in out
     first_rho = dict(re.findall(r"^(\w+) +correlation .*?classifier\.5: (-?\d\.\d\d)", out, re.MULTILINE))
     assert float(first_rho["gradcam"]) < 0.5 and float(first_rho["guided_backprop"]) >= 0.9, first_rho
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import difflib
 import math
 import threading
+import weakref
 from collections import OrderedDict
 from typing import NamedTuple
 
@@ -91,8 +92,8 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
     >>> widget = cw.GradCAM(cw.load_model("fashion-cnn"), "sneaker", compare="saliency")
     >>> len(widget.predictions), widget.method, widget.layer, widget.error
     (5, 'gradcam', 'block3_conv2', '')
-    >>> widget.picture().shape[1], len(widget.colorbars)  # two methods: two numbered scales, in their units
-    (520, 2)
+    >>> len(widget.colorbars)  # two methods: two numbered scales, in their units
+    2
     >>> widget.compare = "Bag"; widget.wait()
     >>> widget.colorbars[0]["note"]  # two classes: one scale, so the colours compare
     'A and B on one scale · Grad-CAM: logit per position: activation times mean gradient'
@@ -131,6 +132,9 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
     compare_png = Picture().tag(sync=True)  # b"" when not comparing
     compare_caption = traitlets.Unicode("").tag(sync=True)
     colorbars = traitlets.List().tag(sync=True)  # render.colorbar_scale dicts: one shared, or one per map
+    # What one cell of the layer's map is in the picture: the pixels it covers and the window it is
+    # computed from (its receptive field); "" for the methods that explain pixels directly.
+    layer_note = traitlets.Unicode("").tag(sync=True)
     # The view the picture shows (the menus' values when it was painted, and each map's class and
     # probability); the page marks the picture as the previous choice while it differs from the menus.
     shown = traitlets.Dict({}).tag(sync=True)
@@ -499,6 +503,7 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
         takes over once that map is done (it stays cached) or, if the new view does not
         need it, at once. Stop ends the map being computed (:meth:`_stopped_by_request`)."""
         while True:
+            self._layer_field(self._panel(self.method, self.target_index).layer)  # once per layer, before the lock
             with self._lock:
                 if cancel.superseded:  # the newer request paints the view
                     return ""
@@ -592,6 +597,7 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
             self.compare_png = pictures[1] if len(pictures) > 1 else b""
             self.compare_caption = captions[1] if len(captions) > 1 else ""
             self.colorbars = scales
+            self.layer_note = self._layer_note(panels[0].layer)
             self.shown = {
                 "image_name": self.image_name,
                 **{trait: getattr(self, trait) for trait in self._VIEW_TRAITS},
@@ -650,24 +656,96 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
             text += " · flat map: the score does not depend on these pixels"
         return text
 
-    # -- saving -----------------------------------------------------------------------------
-    def picture(self) -> np.ndarray:
-        """What the widget shows (uint8 RGB): the overlay, or both overlays side by side when
-        comparing, with the numbered colorbar under them (one shared, or one under each).
+    def _layer_field(self, layer: str | None):
+        """The receptive field of ``layer`` (:func:`engine.receptive_fields`, a probe of a
+        fraction of a second on fashion-cnn, seconds on VGG16), kept per network and layer;
+        None for the pixel methods and for module paths that are not conv layers."""
+        if layer is None:
+            return None
+        fields = _FIELDS.setdefault(self.model.module, {})
+        key = (layer.removesuffix(RAW), tuple(self.model.input_size))
+        if key not in fields:
+            try:
+                name = self.model.layer(key[0]).name
+            except (ValueError, KeyError, TypeError):
+                fields[key] = None  # a module path (a ResNet's "layer4"): its size is still told
+            else:
+                try:
+                    fields[key] = engine.receptive_fields(self.model, [name])[name]
+                except Exception:  # noqa: BLE001  the note is a courtesy: the map is shown without its window
+                    fields[key] = None
+        return fields[key]
+
+    def _layer_note(self, layer: str | None) -> str:
+        """What a cell of ``layer``'s map is in the picture, in pixels (see :attr:`layer_note`).
 
         >>> import cnn_widgets as cw
-        >>> cw.GradCAM(cw.load_model("fashion-cnn"), "sandal").picture().shape[1]
-        252
+        >>> print(cw.GradCAM(cw.load_model("fashion-cnn"), "sneaker").layer_note)
+        block3_conv2 is a 7 x 7 map: each cell covers 4 x 4 pixels of the 28 x 28 picture but is computed from a 32 x 32 window around it (its receptive field), more than the whole picture, so a bright cell on the background can stand for evidence anywhere in the picture
+        """
+        if layer is None or self._inputs is None:
+            return ""
+        shape = self.model.output_shape(self.model.layer_output(layer).path)  # (C, h, w), kept by the model
+        height, width = (int(n) for n in self._inputs.shape[-2:])
+        rows, cols = shape[1], shape[2]
+        size = lambda a, b: f"{a:.3g} x {b:.3g}"  # noqa: E731  (x, not ×: the saved picture's font has no ×)
+        cell = "is one pixel" if (rows, cols) == (height, width) else f"covers {size(height / rows, width / cols)} pixels"
+        text = f"{layer} is a {rows} x {cols} map: each cell {cell} of the {height} x {width} picture"
+        field = self._layer_field(layer)
+        if field is None:
+            return text
+        anywhere = "so a bright cell on the background can stand for evidence anywhere in the picture"
+        if field.size is None:  # the probe found every pixel in every cell's field
+            return f"{text} but is computed from the whole picture (its receptive field), {anywhere}"
+        window = size(*field.size)
+        if field.size[0] >= height and field.size[1] >= width:
+            return f"{text} but is computed from a {window} window around it (its receptive field), more than the whole picture, {anywhere}"
+        return f"{text} and is computed from the {window} window around it (its receptive field)"
+
+    # -- saving -----------------------------------------------------------------------------
+    def picture(self) -> np.ndarray:
+        """What the widget shows, saying what the live view says (uint8 RGB): the title; the
+        top predictions with their probabilities in %; beside them the overlay, or both
+        overlays side by side when comparing, with the numbered colorbar under them (one
+        shared, or one under each), each map's caption and what a cell of the layer is.
+
+        >>> import cnn_widgets as cw
+        >>> picture = cw.GradCAM(cw.load_model("fashion-cnn"), "sandal").picture()
+        >>> picture.shape[1] > 252 + PREDICTIONS_WIDTH
+        True
         """
         self.wait()
         with self._lock:
             if not self._shown:
                 raise RuntimeError(f"the widget has no heatmap to show yet: {self.error or 'nothing was computed'}")
             pictures, scales, colormap = list(self._shown), list(self._shown_scales), self.colormap
+            shown, title, note = dict(self.shown), self.title, self.layer_note
+            captions = [self.overlay_caption] + ([self.compare_caption] if len(pictures) > 1 else [])
         if len(scales) == len(pictures):
             pictures = [render.with_colorbar(picture, scale, colormap) for picture, scale in zip(pictures, scales)]
-            return pictures[0] if len(pictures) == 1 else render.side_by_side(pictures, gap=GAP)
-        return render.with_colorbar(render.side_by_side(pictures, gap=GAP), scales[0], colormap)
+            maps = pictures[0] if len(pictures) == 1 else render.side_by_side(pictures, gap=GAP)
+        else:
+            maps = render.with_colorbar(render.side_by_side(pictures, gap=GAP), scales[0], colormap)
+        if len(captions) > 1:
+            captions = [f"{letter} · {text}" for letter, text in zip("AB", captions)]
+        width = max(maps.shape[1], 252)
+        maps_column = render.stacked([maps, *(render.caption(text, width) for text in captions), render.caption(note, width)])
+        views = render.side_by_side([self._predictions_picture(shown), maps_column], gap=GAP)
+        return render.stacked([render.caption(title, views.shape[1], ink=(0, 0, 0)), views], gap=8)
+
+    def _predictions_picture(self, shown: dict) -> np.ndarray:
+        """The top predictions as the live view lists them, in %, the explained classes marked."""
+        panels = shown.get("panels", [])
+        marks = {}
+        for letter, panel in zip("AB" if len(panels) > 1 else ["shown"], panels):
+            marks.setdefault(panel["class_name"], []).append(f"map {letter}" if len(panels) > 1 else letter)
+        lines = ["Top predictions (probability, %)"]
+        for rank, p in enumerate(self.predictions, 1):
+            mark = f"  ({', '.join(marks[p['name']])})" if p["name"] in marks else ""
+            lines.append(f"{rank}. {p['name']}: {percent(p['probability'])}{mark}")
+        heading, *rows = lines
+        return render.stacked([render.caption(heading, PREDICTIONS_WIDTH, ink=(0, 0, 0)),
+                               *(render.caption(line, PREDICTIONS_WIDTH) for line in rows)], gap=2)
 
     def save_png(self, path) -> None:
         """Write what the widget shows (the overlay, or both overlays when comparing) to a PNG file.
@@ -734,6 +812,19 @@ class GradCAM(ImageInput, LayerChoice, BaseWidget):
 
 
 TRUST_STEPS = 4  # layers randomized, from the output down, by the widget's sanity check
+PREDICTIONS_WIDTH = 220  # the saved picture's column of top predictions, in pixels
+# Receptive fields depend on the architecture only: kept per network, shared by its widgets.
+_FIELDS: "weakref.WeakKeyDictionary[torch.nn.Module, dict]" = weakref.WeakKeyDictionary()
+
+
+def percent(probability: float) -> str:
+    """A probability as the live view writes it (``percent`` in js/gradcam.js): one decimal,
+    none at 99.5 % and above or under 0.05 %.
+
+    >>> percent(0.9762), percent(0.0123), percent(0.9999), percent(0.0001)
+    ('97.6%', '1.2%', '100%', '0%')
+    """
+    return f"{100 * probability:.{0 if probability >= 0.995 or probability < 0.0005 else 1}f}%"
 
 
 def _finite(value: float) -> float | None:

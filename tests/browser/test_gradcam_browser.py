@@ -113,6 +113,24 @@ def test_gradcam_in_the_browser(page, jupyter_server, artifact_path, tmp_path):
     wait_for_new_overlay(page, widget, src)
     assert run_code(page, "print(cam.image_name.split('#')[0], cam.target_index == cam.predictions[0]['index'], repr(cam.error))") == "trouser True ''"
 
+    # On a 1280x720 window, the longest sample label (a photo, "not like fashion-cnn's pictures")
+    # does not widen the left column (it made it about 395 px): the closed menu is cut to the
+    # column and its full label is its tooltip. Under the maps, what a cell of the layer is.
+    page.set_viewport_size({"width": 1280, "height": 720})
+    widget.locator("select[data-trait=method]").select_option("gradcam")  # a layer method: the note is about its layer
+    expect(widget).to_have_attribute("data-method", "gradcam")
+    sample = widget.locator("select[data-trait=sample]")
+    longest = max(sample.locator("option").all_text_contents(), key=len)
+    assert "not like fashion-cnn's pictures" in longest
+    sample.select_option(label=longest)
+    src = wait_for_new_overlay(page, widget, src)
+    expect(sample).to_have_attribute("title", f"image: {longest}")
+    side = widget.locator(".cw-side").evaluate("side => side.getBoundingClientRect().width")
+    assert side <= 262, f"the left column is {side} px wide"
+    expect(widget.locator(".cw-layer-note")).to_contain_text("block3_conv2 is a 7 x 7 map: each cell covers 4 x 4 pixels")
+    leave_widgets(page)
+    widget.screenshot(path=artifact_path(f"gradcam-1280-{frontend}.png"))
+
 
 @pytest.mark.browser
 @pytest.mark.parametrize("frontend", ["lab"])

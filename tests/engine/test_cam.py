@@ -213,6 +213,46 @@ def test_gradcam_on_the_shipped_model_equals_captum():
                 assert pearson(ours[i], theirs[i]) > 0.999
 
 
+def test_upsampling_puts_each_cell_over_the_pixels_it_covers():
+    """A 7x7 map enlarged to 28x28: cell (2, 5) covers rows 8-11 and columns 20-23, so its heat
+    is centred on row 9.5 and column 21.5, symmetric about them. A half-pixel offset
+    (align_corners=True centres it on row 9, column 22.5), a flip or a transposed map fails."""
+    from cnn_widgets.engine.cam.core import resize
+
+    low = torch.zeros(1, 7, 7)
+    low[0, 2, 5] = 1.0
+    heat = resize(low, (28, 28))[0]
+    rows, cols = torch.arange(28.0), torch.arange(28.0)
+    total = heat.sum()
+    assert float((heat.sum(1) * rows).sum() / total) == pytest.approx(9.5, abs=1e-5)
+    assert float((heat.sum(0) * cols).sum() / total) == pytest.approx(21.5, abs=1e-5)
+    assert torch.allclose(heat[8:12, 20:24], heat[8:12, 20:24].flip(0).flip(1))
+    assert float(heat[8:12, 20:24].min()) > float(heat.max()) / 2  # the covered pixels are the hottest
+
+
+def test_gradcam_on_the_shipped_model_equals_pytorch_grad_cam_pixel_for_pixel():
+    """On the shipped model's default layer (7x7, each cell 4x4 pixels), our map equals
+    pytorch-grad-cam's (which upsamples with OpenCV, an independent implementation) at every
+    pixel, peak included: the sneaker's and ankle boot's peaks on the background are not an
+    offset, flip or scale of ours (BENCHMARKS.md, "Where fashion-cnn's Grad-CAM peaks")."""
+    if not WEIGHTS_FILE.exists():
+        pytest.skip("the shipped fashion-cnn weights are not trained yet")
+    from pytorch_grad_cam import GradCAM
+
+    model = cw.load_model("fashion-cnn", device="cpu")
+    twin = peer_copy(model.module)
+    layer = model.last_stage
+    assert layer.name == "block3_conv2"
+    for name in ("sneaker", "ankle_boot", "bag"):
+        x = model.preprocess(cw.sample_image(name))
+        result = cam_result(model, cw.sample_image(name))
+        with GradCAM(model=twin, target_layers=[twin.get_submodule(layer.path)]) as peer:
+            theirs = torch.as_tensor(peer(input_tensor=x.clone(), targets=[lambda out, c=result.class_index: out[c]])[0])
+        ours = normalize(result.map.numpy())  # pytorch-grad-cam scales each map to [0, 1]
+        assert np.abs(ours - theirs.numpy()).max() < 1e-4, name
+        assert int(result.map.argmax()) == int(theirs.argmax()), name
+
+
 @pytest.mark.parametrize("method", ["gradcam", "gradcam++", "layercam", "hirescam", "xgradcam"])
 def test_layer_methods_equal_pytorch_grad_cam_where_no_inplace_relu_follows(resnet18, method):
     from pytorch_grad_cam import GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, XGradCAM

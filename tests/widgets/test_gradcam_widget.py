@@ -18,6 +18,7 @@ from cnn_widgets.models.state import model_lock
 from cnn_widgets.widgets import gradcam as gradcam_module
 from cnn_widgets.widgets.gradcam import GradCAM
 from model_state import assert_unchanged, make_user_model, snapshot
+from picture_search import position_of
 from view_messages import send_from_view
 
 
@@ -252,21 +253,66 @@ def test_comparing_two_methods_or_two_classes_shows_two_overlays(widget):
 
 def test_save_png_writes_what_is_shown(widget, tmp_path):
     """The saved picture is the page's: the overlays, and under them their numbered colorbars
-    (the file used to have no scale at all: issue 13)."""
+    (the file used to have no scale at all: issue 13), beside the top predictions."""
     single = tmp_path / "single.png"
     widget.save_png(single)
     saved = decode(single.read_bytes())
-    assert np.array_equal(saved[:252], decode(widget.overlay_png))
+    top, left = position_of(decode(widget.overlay_png), saved)
     bar = render.with_colorbar(np.zeros((252, 252, 3), np.uint8), widget.colorbars[0], widget.colormap)[252:]
-    assert saved.shape[0] == 252 + bar.shape[0] and np.array_equal(saved[252:], bar)
+    assert np.array_equal(saved[top + 252:top + 252 + bar.shape[0], left:left + 252], bar)
     widget.compare = "layercam"
     pair = tmp_path / "pair.png"
     widget.save_png(pair)  # waits for the second map by itself
     saved = decode(pair.read_bytes())
     first, second = decode(widget.overlay_png), decode(widget.compare_png)
-    assert saved.shape[1] == 252 + gradcam_module.GAP + 252 and len(widget.colorbars) == 2  # two methods, two scales
-    assert np.array_equal(saved[:252, :252], first) and np.array_equal(saved[:252, -252:], second)
-    assert (saved[:, 252:252 + gradcam_module.GAP] == 255).all()
+    assert len(widget.colorbars) == 2  # two methods, two scales
+    top, left = position_of(first, saved)
+    assert position_of(second, saved) == (top, left + 252 + gradcam_module.GAP)
+    assert (saved[top:top + 252, left + 252:left + 252 + gradcam_module.GAP] == 255).all()
+
+
+def test_the_saved_picture_says_what_the_live_view_says(fashion):
+    """A notebook whose kernel is gone shows the saved picture: it lists the top five classes
+    with their probabilities in %, as the live view's left column does (the explained class
+    marked), the title, each map's caption and what a cell of the layer is in pixels."""
+    widget = ready(GradCAM(fashion, "sneaker"))
+    saved = widget.picture()
+    column = gradcam_module.PREDICTIONS_WIDTH
+    lines = [render.caption("Top predictions (probability, %)", column, ink=(0, 0, 0))]
+    for rank, p in enumerate(widget.predictions, 1):
+        mark = "  (shown)" if p["index"] == widget.target_index else ""
+        lines.append(render.caption(f"{rank}. {p['name']}: {gradcam_module.percent(p['probability'])}{mark}", column))
+    assert len(lines) == 6
+    width = decode(widget.overlay_png).shape[1]
+    parts = [("title", render.caption(widget.title, saved.shape[1], ink=(0, 0, 0))),
+             ("caption", render.caption(widget.overlay_caption, width)),
+             ("layer note", render.caption(widget.layer_note, width)),
+             *((f"prediction line {i}", line) for i, line in enumerate(lines))]
+    for name, part in parts:
+        assert part.shape[0] > 0 and position_of(part, saved) is not None, f"the saved picture lacks the {name}"
+    assert widget.layer_note.startswith(f"{widget.layer} is a 7 x 7 map: each cell covers 4 x 4 pixels")
+    widget.compare = widget.predictions[1]["name"]  # a second class: both marked, as A and B
+    widget.wait()
+    saved = widget.picture()
+    for rank, letter in ((1, "A"), (2, "B")):
+        p = widget.predictions[rank - 1]
+        line = render.caption(f"{rank}. {p['name']}: {gradcam_module.percent(p['probability'])}  (map {letter})", column)
+        assert position_of(line, saved) is not None, f"the saved picture does not mark map {letter}"
+
+
+def test_the_layer_note_says_how_much_of_the_picture_a_cell_sees(fashion):
+    """block3_conv2's cells are computed from 32 x 32 pixels, more than the 28 x 28 picture:
+    the note says so, so a bright cell on the background is not read as 'the network looks at
+    the background'; an earlier layer's cells see a window; the pixel methods need no note."""
+    widget = ready(GradCAM(fashion, "sneaker"))
+    assert "computed from a 32 x 32 window" in widget.layer_note and "more than the whole picture" in widget.layer_note
+    widget.layer = "block2_conv2"
+    widget.wait()
+    assert widget.layer_note == ("block2_conv2 is a 14 x 14 map: each cell covers 2 x 2 pixels of the 28 x 28 picture "
+                                 "and is computed from the 14 x 14 window around it (its receptive field)")
+    widget.method = "saliency"
+    widget.wait()
+    assert widget.layer_note == ""
 
 
 def test_a_color_model_of_the_user_comes_back_unchanged():

@@ -12,6 +12,7 @@ from PIL import Image
 
 import cnn_widgets as cw
 from cnn_widgets import render
+from picture_search import position_of
 from view_messages import send_from_view
 
 
@@ -101,20 +102,6 @@ def test_save_png_writes_grid_and_enlarged_tile(maps_widget, tmp_path):
     assert saved.shape[1] > grid.shape[1] and saved.shape[0] >= grid.shape[0]
     assert position_of(grid, saved) is not None
     assert position_of(render.caption(maps_widget.title, saved.shape[1], ink=(0, 0, 0)), saved) == (0, 0)
-
-
-def position_of(part: np.ndarray, picture: np.ndarray) -> tuple[int, int] | None:
-    """Where ``part`` sits in ``picture``, pixel for pixel, as (row, column); None if nowhere."""
-    height, width = part.shape[:2]
-    first = part[0].tobytes()
-    for y in range(picture.shape[0] - height + 1):
-        row = picture[y].tobytes()
-        at = row.find(first)
-        while at >= 0:
-            if at % 3 == 0 and np.array_equal(picture[y : y + height, at // 3 : at // 3 + width], part):
-                return y, at // 3
-            at = row.find(first, at + 1)
-    return None
 
 
 def test_a_saved_picture_says_what_the_live_view_says(fashion):
