@@ -1,11 +1,12 @@
 """What ``atlas()`` costs after its scan (merge, receptive fields, reading the example
 images again, the model's predictions, crops, WebP strips, JSON), on this CPU, one process:
 fashion-cnn over the 10,000 Fashion-MNIST test images (PNGs) with all its layers, and
-ResNet-18 (random weights) at 224 px over JPEGs with two layers. The time from the
+ResNet-18 (random weights; ``--resnet resnet50``) at 224 px over JPEGs with two layers
+(``--resnet-layers``). The time from the
 scan's last batch to the call's return, less the receptive-field probe (timed on its
 own: it is the same before and after this stage's changes).
 
-    PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_atlas_store.py [--resnet-images 256]
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_atlas_store.py [--resnet resnet50 --resnet-layers conv1 layer4.0.conv1 --skip-fashion]
 """
 from __future__ import annotations
 
@@ -54,16 +55,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fashion-images", type=int, default=10_000)
     parser.add_argument("--resnet-images", type=int, default=256)
+    parser.add_argument("--resnet", default="resnet18", help="the 224 px model (random weights), e.g. resnet50")
+    parser.add_argument("--resnet-layers", nargs="+", default=["conv1", "layer4.1.conv2"])
+    parser.add_argument("--skip-fashion", action="store_true")
     arguments = parser.parse_args()
     import cnn_widgets as cw
 
     with tempfile.TemporaryDirectory(prefix="cnn-widgets-atlas-store-") as name:
         root = Path(name)
         fashion, large = write_folders(root, arguments.fashion_images, arguments.resnet_images)
-        runs = [
-            (cw.load_model("fashion-cnn", device="cpu"), fashion, None, f"fashion-cnn, {arguments.fashion_images:,} PNGs, every layer"),
-            (cw.load_model("resnet18", weights=None, device="cpu"), large, ["conv1", "layer4.1.conv2"], f"ResNet-18 (random weights), {arguments.resnet_images:,} JPEGs at 224 px, conv1 and layer4.1.conv2"),
-        ]
+        runs = [] if arguments.skip_fashion else [
+            (cw.load_model("fashion-cnn", device="cpu"), fashion, None, f"fashion-cnn, {arguments.fashion_images:,} PNGs, every layer")]
+        runs.append((cw.load_model(arguments.resnet, weights=None, device="cpu"), large, arguments.resnet_layers,
+                     f"{arguments.resnet} (random weights), {arguments.resnet_images:,} JPEGs at 224 px, {' and '.join(arguments.resnet_layers)}"))
         for model, data, layers, what in runs:
             seconds, probe, units = after_scan(model, data, root / "out", layers)
             print(f"{what}: {units} units, after the scan {seconds:.2f} s without the receptive-field probe ({probe:.2f} s), "
