@@ -20,6 +20,7 @@ import re
 import shutil
 import sys
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -157,11 +158,11 @@ def atlas(
         examples = {info.name: _unit_examples(top, info.name, widths[info.name], dataset, fields[info.name], (height, width)) for info in chosen}
         predicts = _predicts(model)
         # Each rank writes the layers dealt to it (crops, predictions, examples), then rank 0 the manifest.
-        for position, info in enumerate(chosen):
-            if position % world == rank:
-                _write_layer(out, model, info, examples[info.name], dataset, crop_size, workers, compute if predicts else None)
-                if visualizations:
-                    _write_visualizations(out, model, info, visualization_steps, compute)
+        dealt = [info for position, info in enumerate(chosen) if position % world == rank]
+        _write_layers(out, model, dealt, examples, dataset, crop_size, workers, compute if predicts else None, rank, world)
+        if visualizations:
+            for info in dealt:
+                _write_visualizations(out, model, info, visualization_steps, compute)
         if world > 1:
             dist.barrier()
         if rank == 0:
@@ -329,46 +330,141 @@ def _predicts(model) -> bool:
         return False
 
 
-def _write_layer(out: Path, model, info, units: list[list[dict]], dataset: ImageFiles, crop_size: int, workers: int,
-                 device: torch.device | None) -> None:
-    """A layer's part of the store: one WebP per unit, its k crops side by side, best first,
-    each at the field's size (scaled down to at most ``crop_size`` pixels on its longer
-    side); with a ``device``, each example's ``predicted`` [class, probability] (the model on
-    the whole image); then the layer's examples file.
+_PREDICTION_BATCH = 64  # images per forward pass of the predictions
+_TILE_BUDGET = 1 << 30  # bytes of crops a rank holds at once before it writes their strips
 
-    The images are read, and the predictions made, in batches of 64 of the layer's images
-    in index order, whichever process writes the layer: the same bits from every run."""
-    folder = out / "crops" / info.path
-    folder.mkdir(parents=True, exist_ok=True)
-    wanted = sorted({example["image"] for unit in units for example in unit})
-    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, wanted), batch_size=64, num_workers=min(workers, max(1, len(wanted) // 64)))
-    pixels, predicted = {}, {}
+
+def _write_layers(out: Path, model, dealt: list, examples: dict[str, list[list[dict]]], dataset: ImageFiles, crop_size: int,
+                  workers: int, device: torch.device | None, rank: int, world: int) -> None:
+    """The store's part of the layers ``dealt`` to this rank: per unit one WebP, its k crops
+    side by side, best first, each at the field's size (scaled down to at most ``crop_size``
+    pixels on its longer side); with a ``device``, each example's ``predicted`` [class,
+    probability] (the model on the whole image); then each layer's examples file.
+
+    Each distinct image is read once (by ``workers`` DataLoader processes, which also cut its
+    crops) for all the dealt layers whose crops fit in memory together (``_TILE_BUDGET``; more
+    layers take more passes), and its prediction is made once for the whole atlas: the
+    distinct images of every layer, in index order, in batches of ``_PREDICTION_BATCH`` dealt
+    round-robin to the ranks and shared between them. The batches are the same whichever
+    ranks there are, so the store has the same bits from every run. The strips are encoded
+    by a pool of threads (Pillow lets go of the GIL while it encodes)."""
+    every_image = sorted({example["image"] for units in examples.values() for unit in units for example in unit})
+    batches = [every_image[i : i + _PREDICTION_BATCH] for i in range(0, len(every_image), _PREDICTION_BATCH)] if device is not None else []
+    predicting = batches[rank::world]
+    groups, group, held = [], [], 0
+    for info in dealt:
+        size = sum(_tile_bytes(example["crop"], crop_size, dataset.channels) for unit in examples[info.name] for example in unit)
+        if group and held + size > _TILE_BUDGET:
+            groups.append(group)
+            group, held = [], 0
+        group.append(info)
+        held += size
+    groups.append(group)  # the first pass also reads the images this rank predicts, even with no layers dealt
+    classes = torch.full((len(every_image),), -1, dtype=torch.long)
+    probabilities = torch.zeros(len(every_image), dtype=torch.float32)
+    place = {image: position for position, image in enumerate(every_image)}
     with contextlib.ExitStack() as stack:
         if device is not None:
             stack.enter_context(preserved(model.module, device))
             stack.enter_context(torch.no_grad())
-        for indices, batch in loader:
-            pixels.update(zip(indices.tolist(), batch.permute(0, 2, 3, 1).numpy()))
+        encoders = stack.enter_context(ThreadPoolExecutor(max(1, workers)))
+        for number, group in enumerate(groups):
+            cuts: dict[int, list] = {}  # image -> [(layer, unit, slot, crop box)]
+            for info in group:
+                for unit, unit_examples in enumerate(examples[info.name]):
+                    for slot, example in enumerate(unit_examples):
+                        cuts.setdefault(example["image"], []).append((info.name, unit, slot, tuple(example["crop"])))
+            jobs = [(images, True) for images in predicting] if number == 0 else []
+            seen = {image for images, _ in jobs for image in images}
+            left = sorted(set(cuts) - seen)
+            jobs += [(left[i : i + _PREDICTION_BATCH], False) for i in range(0, len(left), _PREDICTION_BATCH)]
+            tiles: dict[tuple, np.ndarray] = {}
+            if jobs:
+                cutter = _Cutter(dataset, jobs, cuts, crop_size)
+                loader = torch.utils.data.DataLoader(cutter, batch_size=None, collate_fn=_as_is, num_workers=min(workers, len(jobs)),
+                                                     pin_memory=device is not None and device.type == "cuda")
+                for images, pixels, cut in loader:
+                    tiles.update(cut)
+                    if pixels is not None:
+                        scores = model.logits(model.normalize(pixels.to(device, non_blocking=True).float().div_(255))).softmax(dim=1)
+                        best = scores.max(dim=1)
+                        positions = torch.tensor([place[image] for image in images])
+                        classes[positions], probabilities[positions] = best.indices.cpu(), best.values.float().cpu()
+            if number == 0 and device is not None and world > 1:
+                # Each image's prediction was made by one rank (the others hold -1 and 0): the sum is exact.
+                shared = torch.stack([classes.double() + 1, probabilities.double()]).to(device)
+                dist.all_reduce(shared)
+                classes, probabilities = (shared[0] - 1).long().cpu(), shared[1].float().cpu()
+            for info in group:
+                folder = out / "crops" / info.path
+                folder.mkdir(parents=True, exist_ok=True)
+                strips = [[tiles[info.name, unit, slot] for slot in range(len(unit_examples))] for unit, unit_examples in enumerate(examples[info.name])]
+                for unit, picture in enumerate(encoders.map(_strip_webp, strips)):
+                    (folder / f"{unit}.webp").write_bytes(picture)
+            del tiles
+        for info in dealt:
+            units = examples[info.name]
             if device is not None:
-                probabilities = model.logits(model.normalize(batch.to(device).float().div_(255))).softmax(dim=1).cpu()
-                best = probabilities.max(dim=1)
-                predicted.update((index, [str(model.classes[int(c)]), float(p)]) for index, p, c in zip(indices.tolist(), best.values, best.indices))
-    for example in (example for examples in units for example in examples if device is not None):
-        example["predicted"] = predicted[example["image"]]
-    for unit, examples in enumerate(units):
-        tiles = []
-        for example in examples:
-            top, left, height, width = example["crop"]
-            tile = pixels[example["image"]][top : top + height, left : left + width]
-            scale = min(1.0, crop_size / max(height, width))
-            if scale < 1.0:
-                picture = Image.fromarray(tile.squeeze(-1) if tile.shape[-1] == 1 else tile)
-                tile = np.asarray(picture.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.BOX))
-                tile = tile[..., None] if tile.ndim == 2 else tile
-            tiles.append(tile)
-        strip = np.concatenate(tiles, axis=1)
-        (folder / f"{unit}.webp").write_bytes(encode(strip.squeeze(-1) if strip.shape[-1] == 1 else strip, "webp", quality=90))
-    _write_json(out / "layers" / f"{info.path}.json", {"layer": info.name, "path": info.path, "units": units})
+                for example in (example for unit in units for example in unit):
+                    position = place[example["image"]]
+                    example["predicted"] = [str(model.classes[int(classes[position])]), float(probabilities[position])]
+            _write_json(out / "layers" / f"{info.path}.json", {"layer": info.name, "path": info.path, "units": units})
+
+
+def _scaled(height: int, width: int, crop_size: int) -> tuple[int, int]:
+    """A crop's size in its strip: at most ``crop_size`` pixels on its longer side."""
+    scale = min(1.0, crop_size / max(height, width))
+    return (height, width) if scale >= 1.0 else (max(1, round(height * scale)), max(1, round(width * scale)))
+
+
+def _tile_bytes(crop, crop_size: int, channels: int) -> int:
+    height, width = _scaled(crop[2], crop[3], crop_size)
+    return height * width * channels
+
+
+def _tile(pixels: np.ndarray, crop, crop_size: int) -> np.ndarray:
+    """The (H, W, C) uint8 crop ``crop`` = (top, left, height, width) of ``pixels``, scaled down to fit ``crop_size``."""
+    top, left, height, width = crop
+    tile = pixels[top : top + height, left : left + width]
+    if _scaled(height, width, crop_size) != (height, width):
+        small_height, small_width = _scaled(height, width, crop_size)
+        picture = Image.fromarray(tile.squeeze(-1) if tile.shape[-1] == 1 else tile)
+        tile = np.asarray(picture.resize((small_width, small_height), Image.BOX))
+        tile = tile[..., None] if tile.ndim == 2 else tile
+    return np.ascontiguousarray(tile)
+
+
+def _strip_webp(tiles: list[np.ndarray]) -> bytes:
+    strip = np.concatenate(tiles, axis=1)
+    return encode(strip.squeeze(-1) if strip.shape[-1] == 1 else strip, "webp", quality=90)
+
+
+def _as_is(item):
+    return item
+
+
+class _Cutter(torch.utils.data.Dataset):
+    """The after-scan reading, one job per item, in DataLoader workers: a job's images
+    decoded, the crops ``cuts`` asks of them cut and scaled, and (for a prediction job) the
+    images themselves, stacked, for the model."""
+
+    def __init__(self, dataset: ImageFiles, jobs: list[tuple[list[int], bool]], cuts: dict[int, list], crop_size: int) -> None:
+        self.dataset, self.jobs, self.cuts, self.crop_size = dataset, jobs, cuts, crop_size
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+    def __getitem__(self, job: int):
+        images, predict = self.jobs[job]
+        pixels, tiles = [], {}
+        for image in images:
+            tensor = self.dataset[image][1]
+            if predict:
+                pixels.append(tensor)
+            array = tensor.permute(1, 2, 0).numpy()
+            for layer, unit, slot, crop in self.cuts.get(image, ()):
+                tiles[layer, unit, slot] = _tile(array, crop, self.crop_size)
+        return images, torch.stack(pixels) if predict else None, tiles
 
 
 def _visualization_size(model) -> tuple[int, int]:

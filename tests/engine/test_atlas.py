@@ -268,3 +268,27 @@ def test_the_default_decoding_workers_count_the_cpus_this_process_may_use_shared
     assert [decoding_workers(world) for world in (1, 8, 16)] == [8, 8, 4]
     monkeypatch.delattr(os, "sched_getaffinity", raising=False)  # macOS, Windows: no affinity mask
     assert decoding_workers(1) == 8 and decoding_workers(32) == 4
+
+
+def test_after_the_scan_each_example_image_is_read_once_for_all_layers_and_the_store_is_the_same_in_several_passes(tmp_path, folder, reference, monkeypatch):
+    # Images shared by units and layers are read (and predicted) once; crops too many to hold together
+    # are written in several passes (here one per layer), with the same bytes.
+    import cnn_widgets.atlas as module
+    from cnn_widgets.engine.image_files import ImageFiles
+
+    model = cw.load_model("fashion-cnn", device="cpu")
+    reads = []
+    read = ImageFiles.__getitem__
+    monkeypatch.setattr(ImageFiles, "__getitem__", lambda self, index: reads.append(index) or read(self, index))
+    atlas(model, folder, tmp_path / "once", **{**OPTIONS, "workers": 0})  # no worker processes: the reads are counted here
+    assert store_files(tmp_path / "once") == store_files(reference)
+    layers = [json.loads(path.read_text()) for path in (tmp_path / "once" / "layers").rglob("*.json")]
+    examples = {example["image"] for layer in layers for unit in layer["units"] for example in unit}
+    assert len(layers) == 6 and len(examples) < sum(len(unit) for layer in layers for unit in layer["units"]) / 10
+    after_scan = reads[COUNT:]
+    assert sorted(reads[:COUNT]) == list(range(COUNT)), "the scan reads every image once"
+    assert sorted(after_scan) == sorted(examples), "then each example image once, whatever the number of its units and layers"
+
+    monkeypatch.setattr(module, "_TILE_BUDGET", 1)
+    atlas(model, folder, tmp_path / "passes", **OPTIONS)
+    assert store_files(tmp_path / "passes") == store_files(reference)
