@@ -855,11 +855,12 @@ def atlas_figures(run: Run) -> None:
         f"would flatter the rate) and run to the last batch. Before its first batch `atlas()` took "
         f"{through[picked]['startup']:.1f} s (listing the files, hashing the weights for the checkpoint key, starting the workers). "
         f"A checkpoint of every unit's top-{k} costs {checkpoint_ms:.0f} ms, every {defaults['checkpoint_every']} batches. "
-        f"After the scan, `atlas()` merges the ranks, probes the receptive fields, reads each layer's example images again for the "
-        f"crops and the model's predictions, and writes the store: on {len(plan.atlas_fixed_layers)} layers "
+        f"After the scan, `atlas()` merges the ranks, probes the receptive fields, reads each distinct example image once (in "
+        f"its decoding workers, which also cut the crops), predicts each once, encodes the crops in a thread pool, and writes the store: on {len(plan.atlas_fixed_layers)} layers "
         f"({', '.join(plan.atlas_fixed_layers)}; {fixed_units:,} units) that took **{after_scan:.1f} s, {per_unit * 1000:.1f} ms per unit**, "
         f"so about **{per_unit * units / 60:.1f} min projected for all {units:,} units** (on one process; each rank writes the layers dealt to it). "
-        f"At ImageNet's scale this part does not grow: each layer reads at most k x units images.",
+        f"An upper bound: images shared between layers are read once per pass (a pass holds up to 1 GiB of crops), and two layers "
+        f"share fewer images than many do. At ImageNet's scale this part does not grow: each layer reads at most k x units images.",
         "",
         f"**Projected time for ImageNet train on 1 device: {IMAGENET_TRAIN / one_device / 60:,.1f} min** of scanning at "
         f"{one_device:,.0f} images/s (the lower of the measured end-to-end rate and the measured decoding rate of ImageNet-sized "

@@ -122,7 +122,7 @@ def atlas(
         checkpoint = out / CHECKPOINTS / f"rank{rank}-of-{world}.pt"
         if rank == 0 and (out / MANIFEST).exists():  # a finished store is replaced, not mixed with the new one
             for part in ("layers", "crops", "visualizations"):
-                shutil.rmtree(out / part, ignore_errors=True)
+                _remove(out / part)
             (out / MANIFEST).unlink()  # the manifest is written last: it marks a finished store
         top = RunningTopK({info.name: info.out_channels for info in chosen}, k, compute)
         next_batch = _resume(checkpoint, run, top, mine)
@@ -274,6 +274,16 @@ def _resume(checkpoint: Path, run: str, top: RunningTopK, mine: range) -> int:
         return mine.start
     top.load_state(state["top"])
     return int(state["next_batch"])
+
+
+def _remove(path: Path) -> None:
+    """Remove a part of an old store: a link is removed itself, never followed (what it
+    points to is not the store's), a folder with all it holds; a failure raises rather than
+    leave old and new files mixed."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path)
 
 
 def _save(path: Path, state: dict) -> None:

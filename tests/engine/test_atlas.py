@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -255,6 +256,21 @@ def test_a_new_run_replaces_a_finished_store(tmp_path, folder):
     atlas(model, folder, tmp_path / "atlas", layers=["block1_conv1"], **OPTIONS)
     assert sorted(p.name for p in (tmp_path / "atlas" / "layers").iterdir()) == ["features.0.json"]
     assert sorted(p.name for p in (tmp_path / "atlas" / "crops").iterdir()) == ["features.0"]
+
+
+def test_replacing_a_store_removes_a_link_in_it_and_leaves_what_the_link_points_to(tmp_path, folder):
+    model = cw.load_model("fashion-cnn", device="cpu")
+    out = tmp_path / "atlas"
+    atlas(model, folder, out, layers=["block1_conv1"], **OPTIONS)
+    elsewhere = tmp_path / "someone-elses-folder"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("mine")
+    shutil.rmtree(out / "layers")
+    (out / "layers").symlink_to(elsewhere, target_is_directory=True)
+    atlas(model, folder, out, layers=["block1_conv1"], **OPTIONS)
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["keep.txt"]  # nothing written through the link
+    assert not (out / "layers").is_symlink()
+    assert sorted(p.name for p in (out / "layers").iterdir()) == ["features.0.json"]
 
 
 def test_the_default_decoding_workers_count_the_cpus_this_process_may_use_shared_by_the_ranks(monkeypatch):
