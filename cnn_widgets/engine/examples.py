@@ -64,16 +64,16 @@ def ranked_by(info) -> str:
 
     >>> import cnn_widgets as cw
     >>> ranked_by(cw.load_model("fashion-cnn").layer("block1_conv1"))
-    "the input of its ReLU: the conv's own output, before the ReLU"
+    "the input of its ReLU, which is the conv's own output"
     >>> ranked_by(cw.load_model("resnet18", weights=None).layer("layer1.0.conv1"))
-    'the input of its ReLU: the output of its BatchNorm2d (layer1.0.bn1), before the ReLU'
+    'the input of its ReLU, after its BatchNorm2d (layer1.0.bn1)'
     """
     ranked = info.activation_input()
     if ranked.before is None:
         return "the conv's own output (no activation follows it)"
     if ranked.module is info.module:
-        return f"the input of its {ranked.before}: the conv's own output, before the {ranked.before}"
-    return f"the input of its {ranked.before}: the output of its {type(ranked.module).__name__} ({ranked.path}), before the {ranked.before}"
+        return f"the input of its {ranked.before}, which is the conv's own output"
+    return f"the input of its {ranked.before}, after its {type(ranked.module).__name__} ({ranked.path})"
 
 
 def example_maps(model, examples: DatasetExamples, layer, filter_index: int) -> torch.Tensor:

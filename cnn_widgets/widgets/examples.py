@@ -7,7 +7,9 @@ atlas`` (instantly, whatever the dataset's size); then moving between layers
 and filters only redraws. A scanned example shows the image with the filter's
 activation map over it and a box where it peaks; an atlas example shows the
 part of the image the strongest response sees (its receptive field). Under each:
-the true label and the strongest response.
+the true label and the strongest response. Responses are those of the input of the
+layer's ReLU (after its BatchNorm, where it has one; the conv's own output where no
+activation follows): the images are ranked by it.
 
 An anywidget (its view is ``js/examples.js``), so it shows wherever the other widgets
 do: JupyterLab, Notebook 7, VS Code, Colab and marimo (``mo.ui.anywidget``). Its own
@@ -21,9 +23,10 @@ import traitlets
 
 from .. import render
 from ..engine import Cancelled
-from ..engine.examples import check_dataset, dataset_examples, example_maps, example_predictions, image_labels
+from ..engine.examples import check_dataset, dataset_examples, example_maps, example_predictions, image_labels, ranked_by
 from .._choices import check_keywords
 from ..models import as_model
+from ..models.layers import RAW
 from ..render.examples import crops_picture, examples_picture
 from ..frontend import bundled
 from .base import BaseWidget, UnitChoice
@@ -31,24 +34,36 @@ from .pictures import Picture
 from .worker import Worker
 
 EXAMPLE_SIZE = 112  # pixels per example in the picture
-RESPONSE = ("the filter's strongest response in that image: the conv layer's own output before its activation "
-            "(the feature maps' \"before\" choice), at the boxed place")
 
 
-def _never_fires(values, count: int) -> str:
-    """A caption's note when no image makes the filter's own output positive: the examples are then
-    the images that come closest, not ones that excite it (a ReLU would pass on 0 for all of them).
+def _response(info, boxed: bool = True) -> str:
+    """What the number under an example is, for the layer ``info``: the strongest value of
+    the tensor the examples are ranked by (the input of the layer's ReLU, after its
+    BatchNorm where it has one).
+
+    >>> import cnn_widgets as cw
+    >>> print(_response(cw.load_model("fashion-cnn").layer("block1_conv1")))
+    the filter's strongest response in that image: the input of its ReLU, which is the conv's own output (the feature maps' "before" choice), at the boxed place
+    """
+    ranked = info.activation_input()
+    before = ' (the feature maps\' "before" choice)' if ranked.name.endswith(RAW) else ""
+    return f"the filter's strongest response in that image: {ranked_by(info)}{before}" + (", at the boxed place" if boxed else "")
+
+
+def _never_fires(values, count: int, activation: str | None = "ReLU") -> str:
+    """A caption's note when no image makes the filter's response positive: the examples are then
+    the images that come closest, not ones that excite it (a ReLU passes on 0 for all of them).
 
     >>> _never_fires([-0.31, -0.4], 2000)
-    ' None of the 2,000 images makes its output positive anywhere (its strongest response is -0.31): these come closest; a ReLU right after the conv passes on 0 for every one of them.'
+    ' None of the 2,000 images makes its output positive anywhere (its strongest response is -0.31): these come closest; its ReLU passes on 0 for every one of them.'
     >>> _never_fires([1.2, -0.4], 2000)
     ''
     """
     best = max((value for value in values if value is not None), default=None)
     if best is None or best > 0:
         return ""
-    return (f" None of the {count:,} images makes its output positive anywhere (its strongest response is {best:.3g}): "
-            "these come closest; a ReLU right after the conv passes on 0 for every one of them.")
+    zero = f"; its {activation} passes on 0 for every one of them" if activation in ("ReLU", "ReLU6") else ""
+    return f" None of the {count:,} images makes its output positive anywhere (its strongest response is {best:.3g}): these come closest{zero}."
 
 
 class DatasetExamples(UnitChoice, BaseWidget):
@@ -61,7 +76,9 @@ class DatasetExamples(UnitChoice, BaseWidget):
     Or ``atlas``: a store written by ``cnn-widgets atlas`` (a path or an opened
     :class:`~cnn_widgets.atlas.Atlas`) of this very model, read instead of scanning; a
     store of another model, other weights or other layers raises ValueError naming what
-    differs. Each example is labelled with its true label and its strongest response.
+    differs. Each example is labelled with its true label and its strongest response: the
+    largest value, over positions, of the input of the layer's ReLU (after its BatchNorm,
+    where it has one), the value the examples are ranked by.
 
     >>> import cnn_widgets as cw
     >>> from cnn_widgets.models.datasets import load_fashion_mnist
@@ -239,8 +256,8 @@ class DatasetExamples(UnitChoice, BaseWidget):
             return picture, (
                 f"{name}, filter {filter_index}: the {len(top)} of {images:,} images that excite it most, from the atlas "
                 f"{self.atlas.folder}; each shows the part of the image its strongest response sees (its receptive field)."
-                + _never_fires([example["value"] for example in top], images)
-                + f"\nUnder each: its true label and {RESPONSE.replace(', at the boxed place', '')}."
+                + _never_fires([example["value"] for example in top], images, info.activation_input().before)
+                + f"\nUnder each: its true label and {_response(info, boxed=False)}."
             )
         return self._remembered("render", info.name, filter_index, lambda: self._scanned_picture(info, filter_index))
 
@@ -254,8 +271,8 @@ class DatasetExamples(UnitChoice, BaseWidget):
         caption = (
             f"{info.name}, filter {filter_index}: the {len(top)} of {len(self._examples.pixels):,} images that excite it most "
             "(strongest response boxed; in color where its output is above 0, on one scale for all of them)"
-            + _never_fires([value for _, value, _ in top], len(self._examples.pixels))
-            + f"\nUnder each: {under}{RESPONSE}."
+            + _never_fires([value for _, value, _ in top], len(self._examples.pixels), info.activation_input().before)
+            + f"\nUnder each: {under}{_response(info)}."
         )
         return picture, caption
 

@@ -14,6 +14,7 @@ from torch import nn
 import cnn_widgets as cw
 from cnn_widgets.engine.examples import as_pixels, dataset_examples, example_maps, ranked_by
 from cnn_widgets.models.datasets import load_fashion_mnist
+from cnn_widgets.widgets import UnitView
 
 
 @pytest.fixture(scope="module")
@@ -189,7 +190,15 @@ def test_a_negative_batchnorm_scale_reverses_the_ranking_and_the_examples_follow
     # The maps drawn over the examples are the same tensor the ranking read.
     maps = example_maps(model, examples, "block.conv", 1)
     torch.testing.assert_close(maps, before_relu[examples.indices["block.conv"][1], 1])
-    assert "BatchNorm2d (block.bn), before the ReLU" in ranked_by(model.layer("block.conv"))
+    assert ranked_by(model.layer("block.conv")) == "the input of its ReLU, after its BatchNorm2d (block.bn)"
+    # The words a user reads say so: under the examples, and in the unit view.
+    view = cw.DatasetExamples(model, images, layer="block.conv", k=3)
+    view.wait()
+    view.filter_index = 1
+    assert "strongest response in that image: the input of its ReLU, after its BatchNorm2d (block.bn), at the boxed place" in view.caption
+    unit = UnitView(model, images[0], layer="block.conv", examples=view)
+    unit.filter_index = 1
+    assert "(the input of its ReLU, after its BatchNorm2d (block.bn)): " in unit.captions[2]
 
 
 def test_a_resnet_ranks_by_its_batchnorm_and_a_conv_without_activation_by_its_own_output():
