@@ -577,7 +577,7 @@ def _check_manifest(path: Path, manifest) -> dict:
         _mapping(path, where, layer)
         for key in ("name", "path"):
             value = _text(path, f"{where}.{key}", layer.get(key))
-            if value in seen:
+            if value in seen and not (key == "path" and value == layer.get("name")):  # a ResNet's names are their paths
                 raise _field_error(path, f"{where}.{key}", "a layer name or module path not used by another layer", value)
             seen.add(value)
         _count(path, f"{where}.units", layer.get("units"), 1)  # units = output_shape[0] is checked against the model (check_model)

@@ -36,18 +36,29 @@ from .worker import Worker
 EXAMPLE_SIZE = 112  # pixels per example in the picture
 
 
-def _response(info, boxed: bool = True) -> str:
-    """What the number under an example is, for the layer ``info``: the strongest value of
-    the tensor the examples are ranked by (the input of the layer's ReLU, after its
-    BatchNorm where it has one).
+def _response(words: str, raw: bool, boxed: bool = True) -> str:
+    """What the number under an example is: the strongest value of the tensor the examples
+    are ranked by, said in ``words`` (``raw``: it is the conv's own output, the feature maps' "before").
 
-    >>> import cnn_widgets as cw
-    >>> print(_response(cw.load_model("fashion-cnn").layer("block1_conv1")))
+    >>> print(_response("the input of its ReLU, which is the conv's own output", raw=True))
     the filter's strongest response in that image: the input of its ReLU, which is the conv's own output (the feature maps' "before" choice), at the boxed place
     """
-    ranked = info.activation_input()
-    before = ' (the feature maps\' "before" choice)' if ranked.name.endswith(RAW) else ""
-    return f"the filter's strongest response in that image: {ranked_by(info)}{before}" + (", at the boxed place" if boxed else "")
+    before = ' (the feature maps\' "before" choice)' if raw else ""
+    return f"the filter's strongest response in that image: {words}{before}" + (", at the boxed place" if boxed else "")
+
+
+# What stores written before the ranking followed the BatchNorm say they hold (their manifest's "response").
+_OLD_STORE_RESPONSE = "the conv layer's own output (before its activation), strongest over positions"
+
+
+def _stored_ranking(manifest: dict, info) -> str:
+    """What an atlas store ranks the layer ``info`` by, in words: as :func:`ranked_by`, except
+    for a store written before the ranking followed the BatchNorm, which holds the conv's own
+    output (different from the ReLU's input only where a BatchNorm sits between them)."""
+    if manifest.get("response") == _OLD_STORE_RESPONSE and info.activation_input().module is not info.module:
+        return ("the conv's own output, before its BatchNorm and its activation (this store was written by an older "
+                "cnn-widgets; write it again to rank by the input of the activation)")
+    return ranked_by(info)
 
 
 def _never_fires(values, count: int, activation: str | None = "ReLU") -> str:
@@ -240,6 +251,13 @@ class DatasetExamples(UnitChoice, BaseWidget):
 
         return self._remembered("examples", info.name, filter_index, make)
 
+    def ranked_by(self, layer) -> str:
+        """In words, what the examples of ``layer`` are ranked by (and the numbers under them
+        are): the input of the layer's ReLU, after its BatchNorm where it has one (see
+        :func:`cnn_widgets.engine.examples.ranked_by`); for an atlas, what its store holds."""
+        info = self.model.layer(layer)
+        return _stored_ranking(self.atlas.manifest, info) if self.atlas is not None else ranked_by(info)
+
     def render(self, layer, filter_index: int) -> tuple[np.ndarray | None, str]:
         """The examples of one filter as a picture (uint8 RGB; None when an atlas lacks the
         layer) and its caption (text, lines split at "\\n")."""
@@ -257,7 +275,7 @@ class DatasetExamples(UnitChoice, BaseWidget):
                 f"{name}, filter {filter_index}: the {len(top)} of {images:,} images that excite it most, from the atlas "
                 f"{self.atlas.folder}; each shows the part of the image its strongest response sees (its receptive field)."
                 + _never_fires([example["value"] for example in top], images, info.activation_input().before)
-                + f"\nUnder each: its true label and {_response(info, boxed=False)}."
+                + f"\nUnder each: its true label and {_response(self.ranked_by(info), info.activation_input().name.endswith(RAW), boxed=False)}."
             )
         return self._remembered("render", info.name, filter_index, lambda: self._scanned_picture(info, filter_index))
 
@@ -272,7 +290,7 @@ class DatasetExamples(UnitChoice, BaseWidget):
             f"{info.name}, filter {filter_index}: the {len(top)} of {len(self._examples.pixels):,} images that excite it most "
             "(strongest response boxed; in color where its output is above 0, on one scale for all of them)"
             + _never_fires([value for _, value, _ in top], len(self._examples.pixels), info.activation_input().before)
-            + f"\nUnder each: {under}{_response(info)}."
+            + f"\nUnder each: {under}{_response(self.ranked_by(info), info.activation_input().name.endswith(RAW))}."
         )
         return picture, caption
 

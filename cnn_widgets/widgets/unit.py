@@ -18,7 +18,6 @@ import traitlets
 from .. import render
 from ..engine import Cancelled, feature_maps, filter_weights
 from ..engine.activations import layer_stage
-from ..engine.examples import ranked_by
 from ..engine.optvis import QUALITY_PRESETS, maximize
 from .._choices import check_keywords
 from ..frontend import bundled
@@ -158,7 +157,7 @@ class UnitView(UnitChoice, BaseWidget):
         values = ", ".join(f"{value:.3g}" for value in numbers)
         never = "; none is above 0: it does not fire on any of them, these come closest" if numbers and max(numbers) <= 0 else ""
         self._show(2, picture, f"the {len(top)} images that excite it most, with their true label and strongest response "
-                               f"({ranked_by(self.model.layer(self.layer))}): {values}{never}")
+                               f"({self.examples.ranked_by(self.layer)}): {values}{never}")
 
     def _draw_map(self) -> None:
         info = self.model.layer(self.layer)

@@ -1,6 +1,7 @@
 """Dataset examples: the images that excite each filter most, and where."""
 from __future__ import annotations
 
+import json
 import threading
 
 import numpy as np
@@ -162,17 +163,20 @@ def _peaks(maps: torch.Tensor) -> torch.Tensor:
     return maps.flatten(2).amax(2)  # (N, C)
 
 
-@pytest.mark.parametrize("functional", [False, True], ids=["module", "function"])
-def test_a_negative_batchnorm_scale_reverses_the_ranking_and_the_examples_follow_it(functional):
+def _batchnorm_model(functional: bool = False):
     torch.manual_seed(0)
     net = BatchNormNet(functional).eval()
-    block = net.block
     with torch.no_grad():
-        block.bn.weight.copy_(torch.tensor([1.0, -2.0, 0.5, 1.0]))  # channel 1: its order is reversed by the BatchNorm
-        block.bn.bias.copy_(torch.tensor([0.1, 0.3, -0.2, 0.0]))
-        block.bn.running_mean.uniform_(-0.2, 0.2)
-        block.bn.running_var.uniform_(0.5, 2.0)
-    model = cw.load_model(net, input_size=(1, 12, 12), classes=["a", "b"])
+        net.block.bn.weight.copy_(torch.tensor([1.0, -2.0, 0.5, 1.0]))  # channel 1: its order is reversed by the BatchNorm
+        net.block.bn.bias.copy_(torch.tensor([0.1, 0.3, -0.2, 0.0]))
+        net.block.bn.running_mean.uniform_(-0.2, 0.2)
+        net.block.bn.running_var.uniform_(0.5, 2.0)
+    return cw.load_model(net, input_size=(1, 12, 12), classes=["a", "b"]), net.block
+
+
+@pytest.mark.parametrize("functional", [False, True], ids=["module", "function"])
+def test_a_negative_batchnorm_scale_reverses_the_ranking_and_the_examples_follow_it(functional):
+    model, block = _batchnorm_model(functional)
     assert model.layer("block.conv").activation_input().path == "block.bn"
     images = torch.rand(40, 1, 12, 12, generator=torch.Generator().manual_seed(1))
     examples = dataset_examples(model, images, k=5, batch_size=16, cache=False)
@@ -245,3 +249,31 @@ def test_the_shipped_model_ranks_exactly_as_its_conv_output(fashion, test_images
             # Each listed image has the listed value, and they are the k best (the first conv has ties).
             torch.testing.assert_close(peaks.gather(1, examples.indices[name]), examples.values[name], rtol=1e-4, atol=1e-5)
             torch.testing.assert_close(examples.values[name], peaks.topk(6, dim=1).values, rtol=1e-4, atol=1e-5)
+
+
+def test_an_atlas_of_a_batchnorm_model_stores_the_input_of_the_relu_and_says_so(tmp_path):
+    from cnn_widgets.atlas import atlas
+
+    model, block = _batchnorm_model()
+    folder = tmp_path / "images"
+    folder.mkdir()
+    pixels = torch.randint(0, 256, (12, 12, 12), generator=torch.Generator().manual_seed(3), dtype=torch.uint8)
+    for i, picture in enumerate(pixels):
+        Image.fromarray(picture.numpy()).save(folder / f"{i:02d}.png")
+    out = tmp_path / "atlas"
+    atlas(model, folder, out, k=3, batch_size=8, workers=1, progress=False)
+    with torch.no_grad():
+        before_relu = block.bn(block.conv(model.normalize(pixels[:, None].float() / 255)))
+    view = cw.DatasetExamples(model, atlas=out, layer="block.conv")
+    view.filter_index = 1  # the channel whose order the BatchNorm reverses
+    expected = _peaks(before_relu)[:, 1].topk(3)
+    stored = view.examples("block.conv", 1)
+    assert [example["image"] for example in stored] == expected.indices.tolist()
+    assert [example["value"] for example in stored] == pytest.approx(expected.values.tolist(), abs=1e-5)
+    assert "strongest response in that image: the input of its ReLU, after its BatchNorm2d (block.bn)." in view.caption
+    # A store written before the ranking followed the BatchNorm says what it holds instead.
+    manifest = json.loads((out / "atlas.json").read_text())
+    manifest["response"] = "the conv layer's own output (before its activation), strongest over positions"
+    (out / "atlas.json").write_text(json.dumps(manifest))
+    old = cw.DatasetExamples(model, atlas=out, layer="block.conv")
+    assert "the conv's own output, before its BatchNorm and its activation (this store was written by an older" in old.caption
