@@ -64,8 +64,8 @@ def atlas(
     """Write the atlas of ``model`` over the images at ``data`` to the folder ``out``.
 
     For every unit (channel) of every conv layer (or of ``layers``): the ``k``
-    images with the strongest response anywhere in the layer's output (the conv's
-    own output, before its activation), where it is, its value, the crop of
+    images with the strongest response anywhere in the input of the layer's activation
+    (after its BatchNorm, where it has one), where it is, its value, the crop of
     the input under the unit's receptive field, and the model's prediction for the
     image (class and probability; when the model has class scores). ``data``: an image folder (class
     = folder name) or WebDataset tar shards (see
@@ -507,7 +507,7 @@ def _manifest(model, dataset: ImageFiles, chosen, fields, k: int, crop_size: int
                   "input_size": list(model.input_size), "mean": list(model.mean), "std": list(model.std)},
         "data": {"kind": dataset.kind, "images": len(dataset), "fingerprint": dataset.fingerprint()},
         "k": k,
-        "response": "the conv layer's own output (before its activation), strongest over positions",
+        "response": "the input of the layer's activation (after its BatchNorm, where it has one; the conv's own output where no activation follows), strongest over positions",
         "predicted": "the model's most probable class for the whole image and its probability (softmax of the class scores)" if predicts else None,
         "crop_size": crop_size,
         "layers": [
@@ -683,7 +683,7 @@ def _check_manifest(path: Path, manifest) -> dict:
         _mapping(path, where, layer)
         for key in ("name", "path"):
             value = _text(path, f"{where}.{key}", layer.get(key))
-            if value in seen:
+            if value in seen and not (key == "path" and value == layer.get("name")):  # a ResNet's names are their paths
                 raise _field_error(path, f"{where}.{key}", "a layer name or module path not used by another layer", value)
             seen.add(value)
         _count(path, f"{where}.units", layer.get("units"), 1)  # units = output_shape[0] is checked against the model (check_model)

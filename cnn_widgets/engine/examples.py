@@ -5,6 +5,13 @@ One batched pass over the dataset records, for every conv layer and filter,
 the strongest response of each image (the maximum over positions) and where it
 is. A running top-k keeps the best images per filter, so memory stays small
 whatever the dataset's size.
+
+The response is the input of the layer's activation (its ReLU): the conv's output
+after its BatchNorm where it has one, before the ReLU (see :func:`ranked_by`). So the
+order and the values above 0 are those of what the layer passes on, and a filter that
+never fires still has its images ordered by how close they come; a BatchNorm with a
+negative scale reverses a channel's order, and the ranking follows it. A conv with no
+activation after it is ranked by its own output.
 """
 from __future__ import annotations
 
@@ -52,9 +59,26 @@ class DatasetExamples:
         ]
 
 
+def ranked_by(info) -> str:
+    """In words, what dataset examples rank a conv layer's filters by (see :func:`scan`).
+
+    >>> import cnn_widgets as cw
+    >>> ranked_by(cw.load_model("fashion-cnn").layer("block1_conv1"))
+    "the input of its ReLU, which is the conv's own output"
+    >>> ranked_by(cw.load_model("resnet18", weights=None).layer("layer1.0.conv1"))
+    'the input of its ReLU, after its BatchNorm2d (layer1.0.bn1)'
+    """
+    ranked = info.activation_input()
+    if ranked.before is None:
+        return "the conv's own output (no activation follows it)"
+    if ranked.module is info.module:
+        return f"the input of its {ranked.before}, which is the conv's own output"
+    return f"the input of its {ranked.before}, after its {type(ranked.module).__name__} ({ranked.path})"
+
+
 def example_maps(model, examples: DatasetExamples, layer, filter_index: int) -> torch.Tensor:
-    """The activation maps (k, h, w) of one filter on its top images, best first, float32
-    on the CPU, as the filter's layer outputs them (not rescaled).
+    """The maps (k, h, w) of one filter on its top images, best first, float32 on the CPU:
+    the tensor the examples are ranked by (:func:`ranked_by`), not rescaled.
 
     >>> import cnn_widgets as cw
     >>> from cnn_widgets.models.datasets import load_fashion_mnist
@@ -68,8 +92,9 @@ def example_maps(model, examples: DatasetExamples, layer, filter_index: int) -> 
     indices = [index for index, _, _ in examples.top(info.name, filter_index)]
     pixels = examples.pixels[indices]
     with preserved(model.module, model.device), torch.no_grad():
-        outputs = record_activations(model, model.normalize(pixels.to(model.device)), [info])
-    return outputs[info.path][:, filter_index].float().cpu()
+        ranked = info.activation_input()
+        outputs = record_activations(model, model.normalize(pixels.to(model.device)), [ranked])
+    return outputs[ranked.name][:, filter_index].float().cpu()
 
 
 def example_predictions(model, examples: DatasetExamples, layer, filter_index: int) -> list[tuple[str, float]]:
@@ -269,6 +294,9 @@ def scan(
     """The scanner behind dataset examples and the atlas: feed ``batches`` of
     (index of the first image, pixels (B, C, H, W): floats in [0, 1] or uint8) through the model and
     update ``top`` with each channel's strongest response per image and where it is.
+    The response is the input of the activation that follows the conv (after any
+    BatchNorm in between, before the ReLU; the conv's own output where no activation
+    follows): :meth:`~cnn_widgets.models.layers.LayerInfo.activation_input`.
     ``cancel`` is checked before each batch (:class:`cnn_widgets.engine.Cancelled`).
 
     The caller owns the :func:`preserved` block that put the model on ``device``.
@@ -277,6 +305,7 @@ def scan(
     nhwc = device.type != "mps"  # channels_last: about 1.5x faster convolutions on the CPU
     layout = torch.channels_last if nhwc else torch.contiguous_format
     widths = {}
+    ranked = [info.activation_input() for info in layers]
     # Every batch frees buffers the next one needs again: keep them in the process (memory.py).
     with keep_freed_memory(device), channels_last(model.module, enabled=nhwc), torch.no_grad():
         for first_index, pixels in batches:
@@ -288,9 +317,9 @@ def scan(
             batch = model.normalize(pixels.float()).contiguous(memory_format=layout)
             # Strongest response per image and channel, and where: taken inside the hook,
             # so no full activation is copied.
-            outputs = record_activations(model, batch, layers, reduce=_strongest)
-            for info in layers:
-                (strongest, where), widths[info.name] = outputs[info.path]  # (B, C) each
+            outputs = record_activations(model, batch, ranked, reduce=_strongest)
+            for info, tensor in zip(layers, ranked):
+                (strongest, where), widths[info.name] = outputs[tensor.name]  # (B, C) each; BatchNorm keeps the positions
                 top.update(info.name, strongest.float(), where, first_index)  # float32 for half models too
             if progress is not None:
                 progress(len(batch))
@@ -308,7 +337,9 @@ def dataset_examples(
     cancel=None,
     cache: bool = True,
 ) -> DatasetExamples:
-    """The ``k`` images of a dataset that excite each filter most, for every conv layer.
+    """The ``k`` images of a dataset that excite each filter most, for every conv layer,
+    ranked by the input of the layer's ReLU (after its BatchNorm, where it has one; see
+    :func:`ranked_by`).
 
     ``images``: a folder, a list of images, or a tensor (see :func:`as_pixels`);
     resized to the model's input size. ``progress(done, total)`` is called after

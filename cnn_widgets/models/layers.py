@@ -48,12 +48,17 @@ class Activation:
     activation module itself, or for a functional activation such as GoogLeNet's
     ``F.relu`` the smallest module that returns its result), which of its calls in one
     forward pass (``call``; ResNet blocks call one ReLU several times), and the
-    activation's ``kind`` (``"ReLU"``)."""
+    activation's ``kind`` (``"ReLU"``). Its input is the output of ``input_module`` (at
+    module path ``input_path``, its ``input_call``-th call): the conv itself, or the last
+    BatchNorm-like module between the conv and the activation."""
 
     path: str
     call: int
     kind: str
     module: nn.Module = field(repr=False, compare=False)
+    input_path: str = ""
+    input_call: int = 0
+    input_module: nn.Module | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,8 @@ class LayerOutput:
     """The one tensor of a forward pass that a layer name means: the output of ``module``
     (at module ``path``) at its ``call``-th call. ``name`` is the name that gives it back;
     ``after`` names the activation when it is a conv's output after its activation
-    (``"ReLU"``), ``before`` when it is a conv's own output with an activation after it.
+    (``"ReLU"``), ``before`` when it is that activation's input: the conv's own output
+    (named ``conv name + ":raw"``) or a BatchNorm's output (named by its module path).
 
     >>> import cnn_widgets as cw
     >>> model = cw.load_model("fashion-cnn")
@@ -81,6 +87,8 @@ class LayerOutput:
     def describe(self) -> str:
         if self.after:
             return f"{self.name} (after {self.after}, {self.path})"
+        if self.before and not self.name.endswith(RAW):  # a BatchNorm's output, the activation's input
+            return f"{self.name} (input of {self.before})"
         if self.before:
             return f"{self.name} (conv output before {self.before}, {self.path})"
         return self.name if self.name == self.path else f"{self.name} ({self.path})"
@@ -117,6 +125,26 @@ class LayerInfo:
         if raw:
             return LayerOutput(self.name + RAW, self.path, 0, self.module, before=act.kind)
         return LayerOutput(self.name, act.path, act.call, act.module, after=act.kind)
+
+    def activation_input(self) -> LayerOutput:
+        """The input of the activation that follows the conv: the conv's output after any
+        BatchNorm-like modules in between, before the activation (what dataset examples
+        rank by). Without such modules it is the conv's own output (named ``name + ":raw"``);
+        without an activation, the conv's own output (named ``name``).
+
+        >>> import cnn_widgets as cw
+        >>> resnet = cw.load_model("resnet18", weights=None)
+        >>> [resnet.layer(name).activation_input().path for name in ("conv1", "layer1.0.conv1", "layer1.0.conv2")]
+        ['bn1', 'layer1.0.bn1', 'layer1.0.conv2']
+        >>> cw.load_model("fashion-cnn").layer("block1_conv1").activation_input().name
+        'block1_conv1:raw'
+        """
+        act = self.activation
+        if act is None:
+            return self.output()
+        if act.input_module is None or act.input_module is self.module:
+            return self.output(raw=True)
+        return LayerOutput(act.input_path, act.input_path, act.input_call, act.input_module, before=act.kind)
 
     @property
     def aliases(self) -> tuple[str, ...]:
@@ -326,7 +354,8 @@ def dry_run(module: nn.Module, example: torch.Tensor) -> DryRun:
     chains: dict[object, str] = {}  # value -> the conv whose output it is (maybe after BatchNorm)
     spatial: list[tuple[str, int, object, bool]] = []  # (path, call, value, made by a pool)
     leaves = {sub for sub in module.modules() if next(sub.children(), None) is None}
-    functional: dict[object, tuple[str, str]] = {}  # value -> (conv, kind) of an activation function's result
+    functional: dict[object, tuple[str, str, tuple]] = {}  # value -> (conv, kind, its input's maker) of an activation function's result
+    makers: dict[object, tuple[str, int, nn.Module]] = {}  # a conv chain's value -> the module and call that returned it
 
     class Functions(TorchFunctionMode):
         def __torch_function__(self, func, types, args=(), kwargs=None):
@@ -335,7 +364,7 @@ def dry_run(module: nn.Module, example: torch.Tensor) -> DryRun:
             source = tokens.of(args[0]) if kind and args and isinstance(args[0], torch.Tensor) else None
             result = func(*args, **(kwargs or {}))
             if source in chains and isinstance(result, torch.Tensor):
-                functional[tokens.of(result)] = (chains[source], kind)
+                functional[tokens.of(result)] = (chains[source], kind, makers[source])
             return result
 
     def before(path, sub, args):
@@ -350,20 +379,20 @@ def dry_run(module: nn.Module, example: torch.Tensor) -> DryRun:
             return
         value = tokens.of(output)
         if value in functional and sub is not module:
-            conv, kind = functional[value]
-            activations.setdefault(conv, Activation(path, call, kind, sub))
+            conv, kind, maker = functional[value]
+            activations.setdefault(conv, Activation(path, call, kind, sub, *maker))
         if isinstance(sub, nn.Conv2d):
             if call == 0:
                 shapes[path] = tuple(output.shape[1:])
-                chains[value] = path
+                chains[value], makers[value] = path, (path, call, sub)
                 if source == network_input:
                     reads_input.add(path)
         elif sub in leaves and source in chains:
             conv = chains[source]
             if isinstance(sub, ACTIVATIONS):
-                activations.setdefault(conv, Activation(path, call, type(sub).__name__, sub))
+                activations.setdefault(conv, Activation(path, call, type(sub).__name__, sub, *makers[source]))
             elif isinstance(sub, _BETWEEN):
-                chains[value] = conv
+                chains[value], makers[value] = conv, (path, call, sub)
         if sub is not module and output.dim() == 4 and min(output.shape[-2:]) > 1:
             spatial.append((path, call, value, isinstance(sub, _POOLS)))
 

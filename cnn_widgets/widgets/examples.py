@@ -7,7 +7,9 @@ atlas`` (instantly, whatever the dataset's size); then moving between layers
 and filters only redraws. A scanned example shows the image with the filter's
 activation map over it and a box where it peaks; an atlas example shows the
 part of the image the strongest response sees (its receptive field). Under each:
-the true label and the strongest response.
+the true label and the strongest response. Responses are those of the input of the
+layer's ReLU (after its BatchNorm, where it has one; the conv's own output where no
+activation follows): the images are ranked by it.
 
 An anywidget (its view is ``js/examples.js``), so it shows wherever the other widgets
 do: JupyterLab, Notebook 7, VS Code, Colab and marimo (``mo.ui.anywidget``). Its own
@@ -21,9 +23,10 @@ import traitlets
 
 from .. import render
 from ..engine import Cancelled
-from ..engine.examples import check_dataset, dataset_examples, example_maps, example_predictions, image_labels
+from ..engine.examples import check_dataset, dataset_examples, example_maps, example_predictions, image_labels, ranked_by
 from .._choices import check_keywords
 from ..models import as_model
+from ..models.layers import RAW
 from ..render.examples import crops_picture, examples_picture
 from ..frontend import bundled
 from .base import BaseWidget, UnitChoice
@@ -31,24 +34,47 @@ from .pictures import Picture
 from .worker import Worker
 
 EXAMPLE_SIZE = 112  # pixels per example in the picture
-RESPONSE = ("the filter's strongest response in that image: the conv layer's own output before its activation "
-            "(the feature maps' \"before\" choice), at the boxed place")
 
 
-def _never_fires(values, count: int) -> str:
-    """A caption's note when no image makes the filter's own output positive: the examples are then
-    the images that come closest, not ones that excite it (a ReLU would pass on 0 for all of them).
+def _response(words: str, raw: bool, boxed: bool = True) -> str:
+    """What the number under an example is: the strongest value of the tensor the examples
+    are ranked by, said in ``words`` (``raw``: it is the conv's own output, the feature maps' "before").
+
+    >>> print(_response("the input of its ReLU, which is the conv's own output", raw=True))
+    the filter's strongest response in that image: the input of its ReLU, which is the conv's own output (the feature maps' "before" choice), at the boxed place
+    """
+    before = ' (the feature maps\' "before" choice)' if raw else ""
+    return f"the filter's strongest response in that image: {words}{before}" + (", at the boxed place" if boxed else "")
+
+
+# What stores written before the ranking followed the BatchNorm say they hold (their manifest's "response").
+_OLD_STORE_RESPONSE = "the conv layer's own output (before its activation), strongest over positions"
+
+
+def _stored_ranking(manifest: dict, info) -> str:
+    """What an atlas store ranks the layer ``info`` by, in words: as :func:`ranked_by`, except
+    for a store written before the ranking followed the BatchNorm, which holds the conv's own
+    output (different from the ReLU's input only where a BatchNorm sits between them)."""
+    if manifest.get("response") == _OLD_STORE_RESPONSE and info.activation_input().module is not info.module:
+        return ("the conv's own output, before its BatchNorm and its activation (this store was written by an older "
+                "cnn-widgets; write it again to rank by the input of the activation)")
+    return ranked_by(info)
+
+
+def _never_fires(values, count: int, activation: str | None = "ReLU") -> str:
+    """A caption's note when no image makes the filter's response positive: the examples are then
+    the images that come closest, not ones that excite it (a ReLU passes on 0 for all of them).
 
     >>> _never_fires([-0.31, -0.4], 2000)
-    ' None of the 2,000 images makes its output positive anywhere (its strongest response is -0.31): these come closest; a ReLU right after the conv passes on 0 for every one of them.'
+    ' None of the 2,000 images makes its output positive anywhere (its strongest response is -0.31): these come closest; its ReLU passes on 0 for every one of them.'
     >>> _never_fires([1.2, -0.4], 2000)
     ''
     """
     best = max((value for value in values if value is not None), default=None)
     if best is None or best > 0:
         return ""
-    return (f" None of the {count:,} images makes its output positive anywhere (its strongest response is {best:.3g}): "
-            "these come closest; a ReLU right after the conv passes on 0 for every one of them.")
+    zero = f"; its {activation} passes on 0 for every one of them" if activation in ("ReLU", "ReLU6") else ""
+    return f" None of the {count:,} images makes its output positive anywhere (its strongest response is {best:.3g}): these come closest{zero}."
 
 
 class DatasetExamples(UnitChoice, BaseWidget):
@@ -61,7 +87,9 @@ class DatasetExamples(UnitChoice, BaseWidget):
     Or ``atlas``: a store written by ``cnn-widgets atlas`` (a path or an opened
     :class:`~cnn_widgets.atlas.Atlas`) of this very model, read instead of scanning; a
     store of another model, other weights or other layers raises ValueError naming what
-    differs. Each example is labelled with its true label and its strongest response.
+    differs. Each example is labelled with its true label and its strongest response: the
+    largest value, over positions, of the input of the layer's ReLU (after its BatchNorm,
+    where it has one), the value the examples are ranked by.
 
     >>> import cnn_widgets as cw
     >>> from cnn_widgets.models.datasets import load_fashion_mnist
@@ -223,6 +251,13 @@ class DatasetExamples(UnitChoice, BaseWidget):
 
         return self._remembered("examples", info.name, filter_index, make)
 
+    def ranked_by(self, layer) -> str:
+        """In words, what the examples of ``layer`` are ranked by (and the numbers under them
+        are): the input of the layer's ReLU, after its BatchNorm where it has one (see
+        :func:`cnn_widgets.engine.examples.ranked_by`); for an atlas, what its store holds."""
+        info = self.model.layer(layer)
+        return _stored_ranking(self.atlas.manifest, info) if self.atlas is not None else ranked_by(info)
+
     def render(self, layer, filter_index: int) -> tuple[np.ndarray | None, str]:
         """The examples of one filter as a picture (uint8 RGB; None when an atlas lacks the
         layer) and its caption (text, lines split at "\\n")."""
@@ -239,8 +274,8 @@ class DatasetExamples(UnitChoice, BaseWidget):
             return picture, (
                 f"{name}, filter {filter_index}: the {len(top)} of {images:,} images that excite it most, from the atlas "
                 f"{self.atlas.folder}; each shows the part of the image its strongest response sees (its receptive field)."
-                + _never_fires([example["value"] for example in top], images)
-                + f"\nUnder each: its true label and {RESPONSE.replace(', at the boxed place', '')}."
+                + _never_fires([example["value"] for example in top], images, info.activation_input().before)
+                + f"\nUnder each: its true label and {_response(self.ranked_by(info), info.activation_input().name.endswith(RAW), boxed=False)}."
             )
         return self._remembered("render", info.name, filter_index, lambda: self._scanned_picture(info, filter_index))
 
@@ -254,8 +289,8 @@ class DatasetExamples(UnitChoice, BaseWidget):
         caption = (
             f"{info.name}, filter {filter_index}: the {len(top)} of {len(self._examples.pixels):,} images that excite it most "
             "(strongest response boxed; in color where its output is above 0, on one scale for all of them)"
-            + _never_fires([value for _, value, _ in top], len(self._examples.pixels))
-            + f"\nUnder each: {under}{RESPONSE}."
+            + _never_fires([value for _, value, _ in top], len(self._examples.pixels), info.activation_input().before)
+            + f"\nUnder each: {under}{_response(self.ranked_by(info), info.activation_input().name.endswith(RAW))}."
         )
         return picture, caption
 

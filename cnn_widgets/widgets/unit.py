@@ -157,7 +157,7 @@ class UnitView(UnitChoice, BaseWidget):
         values = ", ".join(f"{value:.3g}" for value in numbers)
         never = "; none is above 0: it does not fire on any of them, these come closest" if numbers and max(numbers) <= 0 else ""
         self._show(2, picture, f"the {len(top)} images that excite it most, with their true label and strongest response "
-                               f"(the conv's output before its activation): {values}{never}")
+                               f"({self.examples.ranked_by(self.layer)}): {values}{never}")
 
     def _draw_map(self) -> None:
         info = self.model.layer(self.layer)

@@ -1,16 +1,21 @@
 """Dataset examples: the images that excite each filter most, and where."""
 from __future__ import annotations
 
+import json
 import threading
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
+import torchvision
 from PIL import Image
+from torch import nn
 
 import cnn_widgets as cw
-from cnn_widgets.engine.examples import as_pixels, dataset_examples
+from cnn_widgets.engine.examples import as_pixels, dataset_examples, example_maps, ranked_by
 from cnn_widgets.models.datasets import load_fashion_mnist
+from cnn_widgets.widgets import UnitView
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +108,7 @@ def test_the_examples_view_draws_one_tile_per_example(fashion, test_images):
 
 
 def test_the_conv_output_ranks_as_after_the_relu_and_a_filter_that_never_fires_says_so(fashion, test_images):
-    # The scan ranks by the conv's own output (before its ReLU), while a layer name elsewhere means after it.
+    # The scan ranks by the input of the ReLU (here the conv's own output), while a layer name elsewhere means after it.
     # On a conv followed directly by a ReLU (the shipped model, VGG) that gives the order and the numbers after
     # the ReLU wherever they are above 0; a filter whose best is <= 0 is all zeros after the ReLU (no order at
     # all), so the view says it never fires instead of calling its images the ones that excite it most.
@@ -127,3 +132,148 @@ def test_the_conv_output_ranks_as_after_the_relu_and_a_filter_that_never_fires_s
     assert f"None of the 300 images makes its output positive anywhere (its strongest response is {best:.3g})" in view.caption
     view.filter_index = fired[0]
     assert "None of the" not in view.caption and "that excite it most" in view.caption
+
+
+# -- what the examples are ranked by: the input of the layer's ReLU, after its BatchNorm -------------------------
+
+
+class BatchNormBlock(nn.Module):
+    """conv -> BatchNorm -> ReLU, the activation a module (in place) or a function in the forward (GoogLeNet)."""
+
+    def __init__(self, functional: bool) -> None:
+        super().__init__()
+        self.functional = functional
+        self.conv, self.bn, self.relu = nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        x = self.bn(self.conv(x))
+        return F.relu(x, inplace=True) if self.functional else self.relu(x)
+
+
+class BatchNormNet(nn.Module):
+    def __init__(self, functional: bool) -> None:
+        super().__init__()
+        self.block, self.head = BatchNormBlock(functional), nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.head(self.block(x).mean(dim=(2, 3)))
+
+
+def _peaks(maps: torch.Tensor) -> torch.Tensor:
+    return maps.flatten(2).amax(2)  # (N, C)
+
+
+def _batchnorm_model(functional: bool = False):
+    torch.manual_seed(0)
+    net = BatchNormNet(functional).eval()
+    with torch.no_grad():
+        net.block.bn.weight.copy_(torch.tensor([1.0, -2.0, 0.5, 1.0]))  # channel 1: its order is reversed by the BatchNorm
+        net.block.bn.bias.copy_(torch.tensor([0.1, 0.3, -0.2, 0.0]))
+        net.block.bn.running_mean.uniform_(-0.2, 0.2)
+        net.block.bn.running_var.uniform_(0.5, 2.0)
+    return cw.load_model(net, input_size=(1, 12, 12), classes=["a", "b"]), net.block
+
+
+@pytest.mark.parametrize("functional", [False, True], ids=["module", "function"])
+def test_a_negative_batchnorm_scale_reverses_the_ranking_and_the_examples_follow_it(functional):
+    model, block = _batchnorm_model(functional)
+    assert model.layer("block.conv").activation_input().path == "block.bn"
+    images = torch.rand(40, 1, 12, 12, generator=torch.Generator().manual_seed(1))
+    examples = dataset_examples(model, images, k=5, batch_size=16, cache=False)
+    with torch.no_grad():  # by hand: what the ReLU reads, and the conv's own output
+        before_relu = block.bn(block.conv(model.normalize(images)))
+        conv = block.conv(model.normalize(images))
+    for channel in range(4):
+        expected = _peaks(before_relu)[:, channel].topk(5)
+        assert examples.indices["block.conv"][channel].tolist() == expected.indices.tolist()
+        torch.testing.assert_close(examples.values["block.conv"][channel], expected.values)
+        index, value, (row, column) = examples.top("block.conv", channel)[0]
+        assert before_relu[index, channel, row, column] == pytest.approx(value, abs=1e-6), "boxed where the value is"
+    # The conv's own output would order channel 1 the other way round (what the scan did before).
+    assert examples.indices["block.conv"][1].tolist() != _peaks(conv)[:, 1].topk(5).indices.tolist()
+    # The maps drawn over the examples are the same tensor the ranking read.
+    maps = example_maps(model, examples, "block.conv", 1)
+    torch.testing.assert_close(maps, before_relu[examples.indices["block.conv"][1], 1])
+    assert ranked_by(model.layer("block.conv")) == "the input of its ReLU, after its BatchNorm2d (block.bn)"
+    # The words a user reads say so: under the examples, and in the unit view.
+    view = cw.DatasetExamples(model, images, layer="block.conv", k=3)
+    view.wait()
+    view.filter_index = 1
+    assert "strongest response in that image: the input of its ReLU, after its BatchNorm2d (block.bn), at the boxed place" in view.caption
+    unit = UnitView(model, images[0], layer="block.conv", examples=view)
+    unit.filter_index = 1
+    assert "(the input of its ReLU, after its BatchNorm2d (block.bn)): " in unit.captions[2]
+
+
+def test_a_resnet_ranks_by_its_batchnorm_and_a_conv_without_activation_by_its_own_output():
+    # torchvision's ResNet calls one ReLU module twice per block: after bn1 (conv1's activation) and after
+    # the residual sum (no conv's own). Random weights, with a negative BatchNorm scale on two channels.
+    torch.manual_seed(0)
+    net = torchvision.models.resnet18(weights=None).eval()
+    block = net.layer1[0]
+    with torch.no_grad():
+        block.bn1.weight[[3, 7]] = -1.5
+        block.bn1.running_mean.uniform_(-0.5, 0.5)
+    model = cw.load_model(net, input_size=(3, 32, 32))
+    conv1, conv2 = model.layer("layer1.0.conv1"), model.layer("layer1.0.conv2")
+    assert (conv1.activation.path, conv1.activation.call) == ("layer1.0.relu", 0)
+    assert conv1.activation_input().path == "layer1.0.bn1" and conv2.activation is None
+    images = torch.rand(24, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    examples = dataset_examples(model, images, layers=[conv1.name, conv2.name], k=4, cache=False)
+    with torch.no_grad():
+        x = model.normalize(images)
+        stem = net.maxpool(net.relu(net.bn1(net.conv1(x))))
+        bn1 = block.bn1(block.conv1(stem))
+        conv2_output = block.conv2(F.relu(bn1))
+        own = _peaks(block.conv1(stem)).T.topk(4, dim=1).indices  # what the conv's own output ranks first
+    for name, maps in ((conv1.name, bn1), (conv2.name, conv2_output)):
+        expected = _peaks(maps).T.topk(4, dim=1)
+        assert torch.equal(examples.indices[name], expected.indices), name
+        torch.testing.assert_close(examples.values[name], expected.values, rtol=1e-4, atol=1e-5)
+    assert not torch.equal(examples.indices[conv1.name][[3, 7]], own[[3, 7]]), "the conv's own output orders them otherwise"
+    assert examples.positions[conv1.name].shape == (64, 4, 2)
+    for channel in (3, 7):  # BatchNorm keeps the positions: each is where the BatchNorm's output peaks
+        for index, value, (row, column) in examples.top(conv1.name, channel):
+            assert bn1[index, channel, row, column] == pytest.approx(value, abs=1e-5)
+
+
+def test_the_shipped_model_ranks_exactly_as_its_conv_output(fashion, test_images):
+    # A conv followed directly by its ReLU: the ReLU's input is the conv's own output, recorded as before.
+    images, _ = test_images
+    examples = dataset_examples(fashion, images, layers=["block1_conv1", "block3_conv2"], k=6, cache=False)
+    with torch.no_grad():
+        x = fashion.normalize(examples.pixels)
+        for name, end in (("block1_conv1", 1), ("block3_conv2", 13)):
+            assert fashion.layer(name).activation_input().name == name + ":raw"
+            peaks = _peaks(fashion.module.features[:end](x)).T  # (C, N)
+            # Each listed image has the listed value, and they are the k best (the first conv has ties).
+            torch.testing.assert_close(peaks.gather(1, examples.indices[name]), examples.values[name], rtol=1e-4, atol=1e-5)
+            torch.testing.assert_close(examples.values[name], peaks.topk(6, dim=1).values, rtol=1e-4, atol=1e-5)
+
+
+def test_an_atlas_of_a_batchnorm_model_stores_the_input_of_the_relu_and_says_so(tmp_path):
+    from cnn_widgets.atlas import atlas
+
+    model, block = _batchnorm_model()
+    folder = tmp_path / "images"
+    folder.mkdir()
+    pixels = torch.randint(0, 256, (12, 12, 12), generator=torch.Generator().manual_seed(3), dtype=torch.uint8)
+    for i, picture in enumerate(pixels):
+        Image.fromarray(picture.numpy()).save(folder / f"{i:02d}.png")
+    out = tmp_path / "atlas"
+    atlas(model, folder, out, k=3, batch_size=8, workers=1, progress=False)
+    with torch.no_grad():
+        before_relu = block.bn(block.conv(model.normalize(pixels[:, None].float() / 255)))
+    view = cw.DatasetExamples(model, atlas=out, layer="block.conv")
+    view.filter_index = 1  # the channel whose order the BatchNorm reverses
+    expected = _peaks(before_relu)[:, 1].topk(3)
+    stored = view.examples("block.conv", 1)
+    assert [example["image"] for example in stored] == expected.indices.tolist()
+    assert [example["value"] for example in stored] == pytest.approx(expected.values.tolist(), abs=1e-5)
+    assert "strongest response in that image: the input of its ReLU, after its BatchNorm2d (block.bn)." in view.caption
+    # A store written before the ranking followed the BatchNorm says what it holds instead.
+    manifest = json.loads((out / "atlas.json").read_text())
+    manifest["response"] = "the conv layer's own output (before its activation), strongest over positions"
+    (out / "atlas.json").write_text(json.dumps(manifest))
+    old = cw.DatasetExamples(model, atlas=out, layer="block.conv")
+    assert "the conv's own output, before its BatchNorm and its activation (this store was written by an older" in old.caption

@@ -129,7 +129,7 @@ def test_dataset_examples_have_their_own_controls_labels_and_units(fashion):
     assert explorer.filter_index == 100 and explorer.maps.filter_index == 100
     examples.layer = "block1_conv1"
     assert examples.filter_count == 32 and explorer.filter_index == 31
-    assert "Under each: its true label and the filter's strongest response in that image: the conv layer's own output before its activation" in examples.caption
+    assert "Under each: its true label and the filter's strongest response in that image: the input of its ReLU, which is the conv's own output" in examples.caption
     top = examples._examples.top("block1_conv1", 31)
     classes = fashion.classes
     for index, value, (row, column) in top:
