@@ -623,7 +623,8 @@ class ActivationMaximization(TileViewer, RunControls):
         if key in self._reached:
             state += f", {_measure(self.used_objective())} reached {self._reached[key]:.3g}"
         shown = self._seen(picture, window) if picture is not None else self._blank()
-        caption = f"{self._enlarged_name(filter_index)} · {self.size}x{self.size} px, {self.steps} steps, {self.preset} · {state}"
+        size = f"{self.size}x{self.size} px" if window is None else f"shown: {window[2]}x{window[3]} of the {self.size}x{self.size} px optimized"
+        caption = f"{self._enlarged_name(filter_index)} · {size}, {self.steps} steps, {self.preset} · {state}"
         if window is not None:
             caption += (f" · first layer: the pixels that excite the middle unit most, bright where the filter's weights are "
                         f"positive and dark where negative; a first-layer filter sees only {window[2]}x{window[3]} pixels, "

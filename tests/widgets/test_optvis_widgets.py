@@ -239,6 +239,7 @@ def test_the_first_layer_shows_the_pixels_its_middle_unit_sees_enlarged_and_says
     widget.run(wait=True)
     assert widget.used_objective() == "neuron" and widget.objective == "channel"  # the menu keeps its choice
     assert "middle unit's activation reached" in widget.tile_caption and "sees only 3x3 pixels" in widget.tile_caption
+    assert "shown: 3x3 of the 28x28 px optimized" in widget.tile_caption  # not "28x28 px" beside a 3x3 picture
     # The tile is the 3x3 window around the middle (rows and columns 13-15 of 28), each pixel a block, in a gray frame.
     image, tile = widget.image(0), widget._tile(0)
     assert tile.shape == image.shape
