@@ -321,9 +321,15 @@ class DatasetExamples(UnitChoice, BaseWidget):
 
 
 def _tile_label(value: float | None, label, index: int) -> str:
-    """The line under an example: its true label (or image number) and its response."""
+    """The line under an example: its true label (or image number) and its response, to three
+    significant digits as the example lines write it (not 0.00 for a response of 0.0034, nor
+    hundreds of digits for a huge one).
+
+    >>> _tile_label(0.0034, "Sneaker", 3), _tile_label(12.3456, None, 7), _tile_label(1e308, "Bag", 0)
+    ('Sneaker · 0.0034', '#7 · 12.3', 'Bag · 1.0e+308')
+    """
     what = str(label) if label is not None else f"#{index}"
-    return f"{what[:12]} · {value:.2f}" if value is not None else what[:12]
+    return f"{what[:12]} · {render.format_weight(value)}" if value is not None else what[:12]
 
 
 def _opened_atlas(atlas, model):
