@@ -21,18 +21,22 @@ CELLS = [
     "import threading, time, cnn_widgets as cw\nfrom IPython.display import update_display\nmodel = cw.load_model('fashion-cnn')",
     "maps = cw.FeatureMaps(model, 'sneaker', layer='block1_conv2')\nmaps",
 ]
-# In 4 s, change the view from Python and send its display again: the notebook draws it anew.
-REDRAW_SOON = """redrawn = threading.Event()
+# Once the file `go` exists (the test writes it while the view is in use), change the view
+# from Python and send its display again, from another thread: the notebook draws it anew.
+REDRAW_SOON = """import pathlib
+redrawn = threading.Event()
 def redraw():
+    while not pathlib.Path({go!r}).exists():
+        time.sleep(0.05)
     maps.colormap = 'magma'
     data, metadata = maps._repr_mimebundle_()
-    update_display(data, raw=True, metadata=metadata, display_id=f'cnn-widgets-{maps.model_id}')
+    update_display(data, raw=True, metadata=metadata, display_id=f'cnn-widgets-{{maps.model_id}}')
     redrawn.set()
-threading.Timer(4.0, redraw).start()"""
+threading.Thread(target=redraw).start()"""
 
 
 @pytest.mark.browser
-def test_a_view_in_use_is_not_redrawn_and_keeps_the_keyboard_if_it_is(page, jupyter_server):
+def test_a_view_in_use_is_not_redrawn_and_keeps_the_keyboard_if_it_is(page, jupyter_server, tmp_path):
     open_notebook(page, jupyter_server, CELLS)
     viewer = wait_for_output(page, ".cw-feature-maps").first
     expect(viewer).to_have_attribute("data-tile-count", "32")
@@ -62,11 +66,13 @@ def test_a_view_in_use_is_not_redrawn_and_keeps_the_keyboard_if_it_is(page, jupy
     expect(viewer).to_have_attribute("data-filter-index", "3")
 
     # An update from elsewhere redraws the view while in use all the same: the new view has the keyboard.
-    run_code(page, REDRAW_SOON)
+    redraw_now = tmp_path / "redraw-now"
+    run_code(page, REDRAW_SOON.format(go=str(redraw_now)))
     focus(viewer)
     viewer.evaluate("root => { root.dataset.before = 'redraw'; }")
     page.keyboard.press("ArrowRight")
     expect(viewer).to_have_attribute("data-filter-index", "4")
+    redraw_now.write_text("go")  # the view is in use: now the update from elsewhere comes
     redrawn = page.locator(".jp-OutputArea-output .cw-feature-maps:not([data-before])")
     expect(redrawn).to_have_count(1, timeout=30_000)  # the old view is gone, a new one drawn
     expect(page.locator(".cw-feature-maps[data-before]")).to_have_count(0)
@@ -83,9 +89,11 @@ def test_a_view_in_use_is_not_redrawn_and_keeps_the_keyboard_if_it_is(page, jupy
     before = saved_png(page, 1)
     viewer = page.locator(".jp-OutputArea-output .cw-feature-maps")
     expect(viewer).not_to_have_attribute("data-saved-picture", re.compile("."))
-    start_code(page, "time.sleep(2)\nmaps.colormap = 'viridis'")
+    change_now = tmp_path / "change-now"
+    start_code(page, f"import pathlib\nwhile not pathlib.Path({str(change_now)!r}).exists():\n    time.sleep(0.05)\nmaps.colormap = 'viridis'")
     focus(viewer)
     viewer.evaluate("root => { root.dataset.before = 'cell'; }")
+    change_now.write_text("go")  # the person is in the view: now the cell changes it
     # Asked after the cell whether anyone is in it, the view says the update is owed.
     expect(viewer).to_have_attribute("data-saved-picture", "owed", timeout=60_000)
     in_use = page.locator(".cw-feature-maps[data-before=cell]")

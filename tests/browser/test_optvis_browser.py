@@ -20,7 +20,8 @@ CELLS = [
     "model = cw.load_model('fashion-cnn')",
     # Thousands of steps: the run is surely still going when Stop is clicked.
     "maxi = ActivationMaximization(model, layer='block2_conv1', filters='0-7', steps=2000, size=28)\nmaxi",
-    "dream = DeepDream(model, 'sneaker', layer='block2_conv1', steps=400, frames=40)\ndream",
+    # 100 steps x 3 octaves per frame: the first frame comes in seconds, all 40 take a minute or more.
+    "dream = DeepDream(model, 'sneaker', layer='block2_conv1', steps=100, frames=40)\ndream",
 ]
 STOPPED_WITHIN_MS = 5_000  # one step is milliseconds; this allows for a loaded two-core machine
 

@@ -196,7 +196,7 @@ def test_score_cam_correlates_with_pytorch_grad_cam(shipped, resnet18, monkeypat
     with torch.no_grad():
         top1 = shipped.module(x).argmax(1).tolist()
     cases = [(shipped, "block3_conv2", "features.13", x, top1),  # the default: block3_conv2 after its (in-place) ReLU
-             (resnet18, "layer4", "layer4", torch.randn(1, 3, 96, 96, generator=torch.Generator().manual_seed(6)), [9])]
+             (resnet18, "layer4", "layer4", torch.randn(1, 3, 80, 80, generator=torch.Generator().manual_seed(6)), [9])]
     theirs = [score_cam_peer(peer_copy(model.module), peer_layer, inputs, classes) for model, _, peer_layer, inputs, classes in cases]
     correlations = []
     for (model, layer, _, inputs, classes), peer in zip(cases, theirs):
