@@ -11,30 +11,15 @@ own: it is the same before and after this stage's changes).
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 
-
-def write_folders(root: Path, fashion_count: int, resnet_count: int) -> tuple[Path, Path]:
-    from cnn_widgets.models.datasets import load_fashion_mnist
-
-    images, labels = load_fashion_mnist("test")
-    fashion, large = root / "fashion", root / "fashion-224"
-    for i in range(fashion_count):
-        folder = fashion / str(int(labels[i]))
-        folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(images[i].numpy()).save(folder / f"{i:05d}.png")
-    for i in range(resnet_count):
-        folder = large / str(int(labels[i]))
-        folder.mkdir(parents=True, exist_ok=True)
-        picture = Image.fromarray(np.stack([images[i].numpy()] * 3, axis=-1)).resize((224, 224), Image.BICUBIC)
-        picture.save(folder / f"{i:05d}.jpg", quality=90)
-    return fashion, large
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_atlas import write_folders  # noqa: E402  the same image folders as the scan benchmark
 
 
 def after_scan(model, data: Path, out: Path, layers) -> tuple[float, float, int]:
